@@ -1,0 +1,72 @@
+/**
+ * The Backend contract (DESIGN §3): a storage half and a typed kernel table.
+ */
+import type { DType, TypedArray } from "../dtype.js";
+import type { BufferId, KernelName, KernelTable } from "./kernels.js";
+
+/**
+ * The version of this contract. A backend states the version it was built against; the registry
+ * refuses one built against another version, naming both.
+ */
+export const BACKEND_SPEC_VERSION = 1;
+
+export interface Backend {
+  /** Registry name, e.g. "cpu", "webgpu", "cuda". */
+  readonly name: string;
+  /** The BACKEND_SPEC_VERSION this backend was built against. */
+  readonly specVersion: number;
+  /** Element types this backend stores and computes in. Every backend supports float32 and int32. */
+  readonly dtypes: readonly DType[];
+
+  // Storage half.
+  /** A new buffer of `bytes` bytes (contents unspecified; the core fills what it reads). */
+  alloc(bytes: number): BufferId;
+  free(id: BufferId): void;
+  /** Copy host data into the buffer, starting at its first byte. */
+  write(id: BufferId, data: TypedArray): void;
+  /** The first `size` elements of the buffer as a new host array of `dtype`. */
+  read(id: BufferId, dtype: DType, size: number): Promise<TypedArray>;
+  /** Synchronous read, where the backend can (the cpu backend can; GPU backends usually not). */
+  readSync?(id: BufferId, dtype: DType, size: number): TypedArray;
+  /** Resolves when every kernel issued so far has finished. */
+  sync(): Promise<void>;
+  /** Number of live buffers (for leak tests and memory reports). */
+  numBuffers(): number;
+  /** Release every resource; the backend is unusable afterwards. */
+  dispose(): void;
+
+  // Compute half.
+  readonly kernels: Partial<KernelTable>;
+}
+
+/** A kernel that a backend does not implement. */
+export class UnsupportedKernelError extends Error {
+  constructor(
+    readonly kernel: KernelName,
+    readonly backend: string,
+  ) {
+    super(
+      `Kernel '${kernel}' is not implemented by backend '${backend}'. ` +
+        `Use a backend that has it (the 'cpu' backend implements every kernel), e.g. setBackend("cpu").`,
+    );
+    this.name = "UnsupportedKernelError";
+  }
+}
+
+/** Thrown by a backend factory when the backend cannot run here; the message says what is missing. */
+export class BackendUnavailableError extends Error {
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+  ) {
+    super(`Backend '${backend}' is unavailable: ${reason}`);
+    this.name = "BackendUnavailableError";
+  }
+}
+
+/** Looks up a kernel, or throws UnsupportedKernelError. */
+export function kernelOf<K extends KernelName>(backend: Backend, kernel: K): KernelTable[K] {
+  const fn = backend.kernels[kernel];
+  if (fn === undefined) throw new UnsupportedKernelError(kernel, backend.name);
+  return fn as KernelTable[K];
+}

@@ -1,0 +1,99 @@
+/**
+ * The reference `cpu` backend: every kernel in plain TypeScript loops over host ArrayBuffers.
+ * It is the specification the other backends are tested against, and the embedded default.
+ */
+import { BACKEND_SPEC_VERSION, type Backend } from "../../backend/backend.js";
+import type { BufferId, KernelTable } from "../../backend/kernels.js";
+import { type DType, type TypedArray, allocTyped } from "../../dtype.js";
+import { adamw } from "./adamw.js";
+import { attention, attentionBackward } from "./attention.js";
+import { causalConv1d, causalConv1dBackward, causalConv1dStep } from "./causal-conv1d.js";
+import { copy } from "./copy.js";
+import { crossEntropy, crossEntropyBackward } from "./cross-entropy.js";
+import { binary, cast, fill, unary, unaryBackward, where } from "./elementwise.js";
+import { gather, scatterAdd } from "./gather.js";
+import { matmul } from "./matmul.js";
+import { reduce } from "./reduce.js";
+import { rmsNorm, rmsNormBackward } from "./rms-norm.js";
+import { selectiveScan, selectiveScanBackward, selectiveScanStep } from "./selective-scan.js";
+import { softmax, softmaxBackward } from "./softmax.js";
+import { CpuStore } from "./store.js";
+
+/** Binds each kernel function to one store. */
+function kernelTable(s: CpuStore): KernelTable {
+  return {
+    unary: (a) => unary(s, a),
+    unaryBackward: (a) => unaryBackward(s, a),
+    binary: (a) => binary(s, a),
+    where: (a) => where(s, a),
+    reduce: (a) => reduce(s, a),
+    matmul: (a) => matmul(s, a),
+    copy: (a) => copy(s, a),
+    gather: (a) => gather(s, a),
+    scatterAdd: (a) => scatterAdd(s, a),
+    cast: (a) => cast(s, a),
+    fill: (a) => fill(s, a),
+    softmax: (a) => softmax(s, a),
+    softmaxBackward: (a) => softmaxBackward(s, a),
+    rmsNorm: (a) => rmsNorm(s, a),
+    rmsNormBackward: (a) => rmsNormBackward(s, a),
+    crossEntropy: (a) => crossEntropy(s, a),
+    crossEntropyBackward: (a) => crossEntropyBackward(s, a),
+    causalConv1d: (a) => causalConv1d(s, a),
+    causalConv1dBackward: (a) => causalConv1dBackward(s, a),
+    causalConv1dStep: (a) => causalConv1dStep(s, a),
+    selectiveScan: (a) => selectiveScan(s, a),
+    selectiveScanBackward: (a) => selectiveScanBackward(s, a),
+    selectiveScanStep: (a) => selectiveScanStep(s, a),
+    attention: (a) => attention(s, a),
+    attentionBackward: (a) => attentionBackward(s, a),
+    adamw: (a) => adamw(s, a),
+  };
+}
+
+export class CpuBackend implements Backend {
+  readonly name: string;
+  readonly specVersion = BACKEND_SPEC_VERSION;
+  readonly dtypes: readonly DType[] = ["float32", "int32", "float64"];
+  readonly kernels: KernelTable;
+  private readonly store = new CpuStore();
+
+  constructor(name = "cpu") {
+    this.name = name;
+    this.kernels = kernelTable(this.store);
+  }
+
+  alloc(bytes: number): BufferId {
+    return this.store.alloc(bytes);
+  }
+
+  free(id: BufferId): void {
+    this.store.free(id);
+  }
+
+  write(id: BufferId, data: TypedArray): void {
+    new Uint8Array(this.store.raw(id)).set(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
+  }
+
+  readSync(id: BufferId, dtype: DType, size: number): TypedArray {
+    const out = allocTyped(dtype, size);
+    out.set(this.store.view(id, dtype).subarray(0, size));
+    return out;
+  }
+
+  async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+    return this.readSync(id, dtype, size);
+  }
+
+  async sync(): Promise<void> {}
+
+  numBuffers(): number {
+    return this.store.size;
+  }
+
+  dispose(): void {
+    this.store.clear();
+  }
+}

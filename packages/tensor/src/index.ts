@@ -1,0 +1,51 @@
+/**
+ * @bmojo/tensor: tensors, reverse-mode autodiff, the Backend interface and registry, and the
+ * reference `cpu` backend (registered by default).
+ */
+import { CpuBackend } from "./backends/cpu/index.js";
+import { registerBackend, setDefaultRegistrations } from "./registry.js";
+
+setDefaultRegistrations(() => registerBackend("cpu", () => new CpuBackend(), 0));
+
+export { Tensor, type NestedArray } from "./tensor.js";
+export { type DType, type TypedArray, DTYPES, bytesPerElement, isFloat } from "./dtype.js";
+export { type Shape, formatShape, sizeOf, broadcastShapes } from "./shape.js";
+export { tidy, keep, dispose, type TensorTree } from "./engine.js";
+export { memory, type MemoryInfo } from "./memory.js";
+export {
+  registerBackend,
+  registeredBackends,
+  init,
+  setBackend,
+  getBackend,
+  type BackendFactory,
+  type InitReport,
+  type SkippedBackend,
+} from "./registry.js";
+export {
+  type Backend,
+  BACKEND_SPEC_VERSION,
+  UnsupportedKernelError,
+  BackendUnavailableError,
+} from "./backend/backend.js";
+export * from "./backend/kernels.js";
+export { CpuBackend } from "./backends/cpu/index.js";
+export { valueAndGrad, grad, noGrad, stopGradient, type ValueAndGrad } from "./autodiff.js";
+export {
+  Random,
+  randomUniform,
+  randomNormal,
+  randomBits,
+  philox4x32,
+  type RandomOptions,
+} from "./random.js";
+export * from "./ops/creation.js";
+export * from "./ops/elementwise.js";
+export * from "./ops/reduction.js";
+export * from "./ops/shape-ops.js";
+export * from "./ops/matmul.js";
+export * from "./ops/indexing.js";
+export * from "./ops/nn-ops.js";
+export * from "./ops/sequence-ops.js";
+export * from "./ops/attention-op.js";
+export * from "./ops/optim-ops.js";

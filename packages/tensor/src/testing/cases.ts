@@ -1,0 +1,9 @@
+/** The whole suite: kernel cases, gradient checks and fused-versus-composition checks. */
+import { fusedCases } from "./fused-cases.js";
+import { gradientCases } from "./gradient-cases.js";
+import { kernelCases } from "./kernel-cases.js";
+import type { ConformanceCase } from "./types.js";
+
+export function conformanceCases(): ConformanceCase[] {
+  return [...kernelCases(), ...gradientCases(), ...fusedCases()];
+}
