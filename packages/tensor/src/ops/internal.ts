@@ -29,25 +29,38 @@ export function tensorFromHost(
   return t;
 }
 
+/** Where the strided copy kernel reads and writes; strides default to row-major, offsets to 0. */
+export interface CopyLayout {
+  readonly shape: Shape;
+  readonly xStrides?: readonly number[];
+  readonly xOffset?: number;
+  readonly outStrides?: readonly number[];
+  readonly outOffset?: number;
+}
+
+/** Runs the strided copy kernel from `x` into `out` (not recorded on the gradient tape). */
+export function stridedCopy(x: Tensor, out: Tensor, layout: CopyLayout): void {
+  if (sizeOf(layout.shape) === 0) return;
+  const contiguous = stridesOf(layout.shape);
+  kernelOf(
+    out.backend,
+    "copy",
+  )({
+    dtype: x.dtype,
+    x: x.bufferFor("copy"),
+    out: out.storage.id,
+    shape: layout.shape,
+    xStrides: layout.xStrides ?? contiguous,
+    xOffset: layout.xOffset ?? 0,
+    outStrides: layout.outStrides ?? contiguous,
+    outOffset: layout.outOffset ?? 0,
+  });
+}
+
 /** A copy of `t` in a new buffer, not recorded on the gradient tape (for ops that write in place). */
 export function copyUntracked(t: Tensor): Tensor {
   const out = emptyTensor(t.shape, t.dtype, t.backend);
-  if (t.size > 0) {
-    const strides = stridesOf(t.shape);
-    kernelOf(
-      t.backend,
-      "copy",
-    )({
-      dtype: t.dtype,
-      x: t.bufferFor("copy"),
-      out: out.storage.id,
-      shape: t.shape,
-      xStrides: strides,
-      xOffset: 0,
-      outStrides: strides,
-      outOffset: 0,
-    });
-  }
+  stridedCopy(t, out, { shape: t.shape });
   return out;
 }
 

@@ -13,7 +13,14 @@ import {
   stridesOf,
 } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-import { aliasTensor, backendOf, emptyTensor, kernel, recordGrad } from "./internal.js";
+import {
+  aliasTensor,
+  backendOf,
+  emptyTensor,
+  kernel,
+  recordGrad,
+  stridedCopy,
+} from "./internal.js";
 import { sumTo } from "./reduction.js";
 
 /** Same elements, new shape (one entry may be -1). Shares the buffer: no copy. */
@@ -55,21 +62,7 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   const shape = p.map((a) => x.shape[a]);
   const out = emptyTensor(shape, x.dtype, backend);
   const xs = stridesOf(x.shape);
-  if (out.size > 0) {
-    kernel(
-      backend,
-      "copy",
-    )({
-      dtype: x.dtype,
-      x: x.storage.id,
-      out: out.storage.id,
-      shape,
-      xStrides: p.map((a) => xs[a]),
-      xOffset: 0,
-      outStrides: stridesOf(shape),
-      outOffset: 0,
-    });
-  }
+  stridedCopy(x, out, { shape, xStrides: p.map((a) => xs[a]) });
   if (isFloat(x.dtype)) {
     const inverse = new Array<number>(p.length);
     p.forEach((a, i) => {
@@ -103,21 +96,11 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   });
   const xs = stridesOf(x.shape);
   const out = emptyTensor(shape, x.dtype, backend);
-  if (out.size > 0) {
-    kernel(
-      backend,
-      "copy",
-    )({
-      dtype: x.dtype,
-      x: x.storage.id,
-      out: out.storage.id,
-      shape,
-      xStrides: xs,
-      xOffset: begin.reduce((acc, b, i) => acc + b * xs[i], 0),
-      outStrides: stridesOf(shape),
-      outOffset: 0,
-    });
-  }
+  stridedCopy(x, out, {
+    shape,
+    xStrides: xs,
+    xOffset: begin.reduce((acc, b, i) => acc + b * xs[i], 0),
+  });
   if (isFloat(x.dtype)) {
     recordGrad("slice", [x], [out], [], ([dy]) => [
       pad(
@@ -163,21 +146,9 @@ export function pad(x: Tensor, widths: readonly (readonly [number, number])[]): 
 
 /** Copies all of `x` into `out` at offset `begin` (no gradient; used by pad and concat). */
 function writeBlock(x: Tensor, out: Tensor, begin: readonly number[]): void {
-  if (x.size === 0) return;
-  const os = stridesOf(out.shape);
-  kernel(
-    out.backend,
-    "copy",
-  )({
-    dtype: x.dtype,
-    x: x.storage.id,
-    out: out.storage.id,
-    shape: x.shape,
-    xStrides: stridesOf(x.shape),
-    xOffset: 0,
-    outStrides: os,
-    outOffset: begin.reduce((acc, b, i) => acc + b * os[i], 0),
-  });
+  const outStrides = stridesOf(out.shape);
+  const outOffset = begin.reduce((acc, b, i) => acc + b * outStrides[i], 0);
+  stridedCopy(x, out, { shape: x.shape, outStrides, outOffset });
 }
 
 /** Joins tensors along `axis`; all other axes must match. */
@@ -270,21 +241,7 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
       `broadcastTo: cannot broadcast ${formatShape(x.shape)} to ${formatShape(shape)}.`,
     );
   const out = emptyTensor(shape, x.dtype, backend);
-  if (out.size > 0) {
-    kernel(
-      backend,
-      "copy",
-    )({
-      dtype: x.dtype,
-      x: x.storage.id,
-      out: out.storage.id,
-      shape,
-      xStrides: broadcastStrides(x.shape, shape),
-      xOffset: 0,
-      outStrides: stridesOf(shape),
-      outOffset: 0,
-    });
-  }
+  stridedCopy(x, out, { shape, xStrides: broadcastStrides(x.shape, shape) });
   if (isFloat(x.dtype)) recordGrad("broadcastTo", [x], [out], [], ([dy]) => [sumTo(dy, x.shape)]);
   return out;
 }

@@ -7,6 +7,7 @@
  * attention's out and lse) get them from the REFERENCE forward, and both backends' backward
  * kernels get the same values, so a backward comparison is independent of forward differences.
  */
+import { broadcastShapes, broadcastStrides, sizeOf } from "../shape.js";
 import {
   ARITHMETIC_OPS,
   type AttentionMemory,
@@ -146,45 +147,7 @@ function kernelCase(
   };
 }
 
-const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 const fmt = (shape: readonly number[]): string => `[${shape.join(",")}]`;
-
-function contiguousStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let stride = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    strides[d] = stride;
-    stride *= shape[d];
-  }
-  return strides;
-}
-
-/** NumPy broadcasting of several shapes. */
-function broadcastShapes(...shapes: readonly (readonly number[])[]): number[] {
-  const rank = Math.max(...shapes.map((s) => s.length));
-  const out = new Array<number>(rank).fill(1);
-  for (const shape of shapes) {
-    const pad = rank - shape.length;
-    shape.forEach((extent, d) => {
-      if (extent !== 1) {
-        if (out[pad + d] !== 1 && out[pad + d] !== extent) {
-          throw new Error(`cannot broadcast ${shapes.map(fmt).join(" with ")}`);
-        }
-        out[pad + d] = extent;
-      }
-    });
-  }
-  return out;
-}
-
-/** Strides of a contiguous `shape` read at every index of a rank-`rank` broadcast result. */
-function broadcastStrides(shape: readonly number[], rank: number): number[] {
-  const own = contiguousStrides(shape);
-  const pad = rank - shape.length;
-  return Array.from({ length: rank }, (_, d) =>
-    d < pad || shape[d - pad] === 1 ? 0 : own[d - pad],
-  );
-}
 
 /** The id of an optional input/output, or null when the call does not have it. */
 function optional(ids: Readonly<Record<string, BufferId>>, name: string): BufferId | null {
@@ -321,7 +284,7 @@ function binaryCases(): ConformanceCase[] {
     const dtypes: readonly DType[] = op === "pow" ? FLOAT_DTYPES : [...FLOAT_DTYPES, "int32"];
     for (const dtype of dtypes) {
       for (const [aShape, bShape] of BINARY_SHAPES) {
-        const shape = broadcastShapes(aShape, bShape);
+        const shape = broadcastShapes("binary", aShape, bShape);
         const outDType: DType = isComparison(op) ? "int32" : dtype;
         cases.push(
           kernelCase(
@@ -340,8 +303,8 @@ function binaryCases(): ConformanceCase[] {
                   b: ids.b,
                   out: ids.out,
                   shape,
-                  aStrides: broadcastStrides(aShape, shape.length),
-                  bStrides: broadcastStrides(bShape, shape.length),
+                  aStrides: broadcastStrides(aShape, shape),
+                  bStrides: broadcastStrides(bShape, shape),
                 }),
               });
             },
@@ -368,7 +331,7 @@ const WHERE_SHAPES: readonly (readonly (readonly number[])[])[] = [
 function whereCases(): ConformanceCase[] {
   return WHERE_SHAPES.flatMap(([condShape, aShape, bShape]) =>
     (["float32", "float64", "int32"] as const).map((dtype) => {
-      const shape = broadcastShapes(condShape, aShape, bShape);
+      const shape = broadcastShapes("where", broadcastShapes("where", condShape, aShape), bShape);
       const config = `cond=${fmt(condShape)} a=${fmt(aShape)} b=${fmt(bShape)}`;
       return kernelCase("where", dtype, config, async (ctx, inp) => {
         const values = (size: number) =>
@@ -388,9 +351,9 @@ function whereCases(): ConformanceCase[] {
             b: ids.b,
             out: ids.out,
             shape,
-            condStrides: broadcastStrides(condShape, shape.length),
-            aStrides: broadcastStrides(aShape, shape.length),
-            bStrides: broadcastStrides(bShape, shape.length),
+            condStrides: broadcastStrides(condShape, shape),
+            aStrides: broadcastStrides(aShape, shape),
+            bStrides: broadcastStrides(bShape, shape),
           }),
         });
       });

@@ -6,6 +6,7 @@
  * (unary) or to one row function per op (binary), and the broadcasting n-d walk is an odometer
  * over all axes but the last, whose row is a tight loop.
  */
+import { stridesOf } from "../../shape.js";
 import type {
   ArithmeticOp,
   BinaryArgs,
@@ -450,7 +451,7 @@ export function binary(s: CpuStore, args: BinaryArgs): void {
   const b = s.view(args.b, dtype);
   const out = s.view(args.out, outDType);
 
-  const space = collapseAxes(shape, [args.aStrides, args.bStrides, contiguousStrides(shape)]);
+  const space = collapseAxes(shape, [args.aStrides, args.bStrides, stridesOf(shape)]);
   if (space === null) return;
   const rank = space.shape.length;
   if (rank === 0) {
@@ -464,17 +465,6 @@ export function binary(s: CpuStore, args: BinaryArgs): void {
   forEachRow(space.shape, space.strides, [0, 0, 0], (offsets) => {
     rowFn(a, offsets[0], aStep, b, offsets[1], bStep, out, offsets[2], len);
   });
-}
-
-/** Row-major contiguous strides of `shape`. */
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let stride = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    strides[d] = stride;
-    stride *= shape[d];
-  }
-  return strides;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,7 +486,7 @@ export function where(s: CpuStore, args: WhereArgs): void {
     args.condStrides,
     args.aStrides,
     args.bStrides,
-    contiguousStrides(shape),
+    stridesOf(shape),
   ]);
   if (space === null) return;
   const rank = space.shape.length;
