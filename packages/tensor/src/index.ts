@@ -49,3 +49,4 @@ export * from "./ops/nn-ops.js";
 export * from "./ops/sequence-ops.js";
 export * from "./ops/attention-op.js";
 export * from "./ops/optim-ops.js";
+export * from "./ops/inplace.js";

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   adamw,
+  assign,
+  assignHost,
+  assignSlice,
   attention,
   causalConv1d,
   crossEntropy,
@@ -100,5 +103,29 @@ describe("fused ops name the argument and the fix on bad input", () => {
 
   it("crossEntropy with every target ignored is 0, not NaN", () => {
     expect(crossEntropy(full([2, 3], 1), int([-100, -100])).item()).toBe(0);
+  });
+});
+
+describe("in-place writes", () => {
+  it("assign, assignSlice and assignHost write in place and check shapes", () => {
+    const cache = zeros([2, 4]);
+    assignSlice(cache, tensor([[1, 2]]), [1, 2]);
+    expect(cache.arraySync()).toEqual([
+      [0, 0, 0, 0],
+      [0, 0, 1, 2],
+    ]);
+    expect(() => assignSlice(cache, tensor([[1, 2]]), [1, 3])).toThrow(
+      "assignSlice: a [1, 2] block at [1, 3] does not fit in target [2, 4].",
+    );
+    assign(cache, full([2, 4], 7));
+    expect(cache.dataSync()[5]).toBe(7);
+    expect(() => assign(cache, zeros([4, 2]))).toThrow(
+      "assign: value is float32 [4, 2] but target is float32 [2, 4]; they must match.",
+    );
+    assignHost(cache, [1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(cache.dataSync()[7]).toBe(8);
+    expect(() => assignHost(cache, [1])).toThrow(
+      "assignHost: 1 values for a tensor of 8 elements [2, 4].",
+    );
   });
 });

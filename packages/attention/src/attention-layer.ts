@@ -1,0 +1,333 @@
+/**
+ * The attention layer: multi-head or grouped-query, causal full or sliding-window, optional RoPE,
+ * optional per-chunk memory keys (B'MOJO), a parallel forward, and recurrent decoding with a full
+ * or ring KV cache. Every variant runs through the one `attention` op of @bmojo/tensor.
+ */
+import { type InitOptions, Linear, Module } from "@bmojo/nn";
+import {
+  type AttentionMemoryInput,
+  type Tensor,
+  attention,
+  concat,
+  reshape,
+  slice,
+  tidy,
+  zeros,
+} from "@bmojo/tensor";
+import {
+  type AttentionConfig,
+  type ResolvedAttentionConfig,
+  resolveAttentionConfig,
+} from "./config.js";
+import { mergeHeads, splitHeads, splitMemoryHeads } from "./heads.js";
+import { FullKVCache, type KVCache, RingKVCache } from "./kv-cache.js";
+import { applyRope } from "./rope.js";
+
+/** Options of the parallel forward. */
+export interface AttentionForwardOptions {
+  /**
+   * Memory keys/values (NoPE) per chunk, k, v [B, Hkv, C, M, Dh], mask int32 [B, C, M]; the query
+   * at absolute position p sees the valid slots of chunk floor(p / chunkSize).
+   */
+  memory?: AttentionMemoryInput;
+  /** Absolute position of x's first token (RoPE positions, memory chunks). Default 0. */
+  positionOffset?: number;
+}
+
+/** Options of prefill: memory chunks are indexed by absolute position, as in forward. */
+export interface AttentionPrefillOptions {
+  memory?: AttentionMemoryInput;
+}
+
+/** The memory slots one decoded token sees (those of the chunk its position falls in). */
+export interface StepMemory {
+  /** [B, Hkv, M, Dh], NoPE. */
+  k: Tensor;
+  /** [B, Hkv, M, Dh]. */
+  v: Tensor;
+  /** int32 [B, M]; nonzero marks a valid slot. */
+  mask: Tensor;
+}
+
+export interface AttentionStepOptions {
+  memory?: StepMemory;
+}
+
+/** One decoding step's output and the new token's key/value as stored in the cache. */
+export interface AttentionStepResult {
+  /** [B, d]. */
+  out: Tensor;
+  /** [B, Hkv, 1, Dh], after RoPE. */
+  k: Tensor;
+  /** [B, Hkv, 1, Dh]. */
+  v: Tensor;
+}
+
+/** q, k, v of a block of tokens, heads split, RoPE applied. */
+interface Projections {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+}
+
+/**
+ * Attention with parameters q_proj.weight [H·Dh, d], k_proj.weight [Hkv·Dh, d],
+ * v_proj.weight [Hkv·Dh, d], o_proj.weight [d, H·Dh]; no biases; softmax scale 1/sqrt(Dh).
+ */
+export class Attention extends Module {
+  readonly config: ResolvedAttentionConfig;
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly o_proj: Linear;
+
+  constructor(config: AttentionConfig, init: InitOptions) {
+    super();
+    this.config = resolveAttentionConfig(config);
+    const { dModel, heads, kvHeads, headDim } = this.config;
+    this.q_proj = this.registerModule("q_proj", new Linear(dModel, heads * headDim, init));
+    this.k_proj = this.registerModule("k_proj", new Linear(dModel, kvHeads * headDim, init));
+    this.v_proj = this.registerModule("v_proj", new Linear(dModel, kvHeads * headDim, init));
+    this.o_proj = this.registerModule("o_proj", new Linear(heads * headDim, dModel, init));
+  }
+
+  get heads(): number {
+    return this.config.heads;
+  }
+
+  get kvHeads(): number {
+    return this.config.kvHeads;
+  }
+
+  get headDim(): number {
+    return this.config.headDim;
+  }
+
+  /** Infinity for full causal attention. */
+  get window(): number {
+    return this.config.window;
+  }
+
+  /**
+   * The parallel (training / prefill) form: x [B, L, d] → [B, L, d]. Token i is at position
+   * positionOffset + i for RoPE; with memory, positionOffset must be a multiple of
+   * memory.chunkSize (the chunks are indexed by absolute position and x brings no earlier keys).
+   */
+  forward(x: Tensor, options: AttentionForwardOptions = {}): Tensor {
+    const positionOffset = options.positionOffset ?? 0;
+    this.assertTokens("forward", x, 3);
+    assertPosition("forward", positionOffset);
+    const { memory } = options;
+    if (memory && positionOffset % memory.chunkSize !== 0) {
+      throw new RangeError(
+        `Attention.forward: with memory, positionOffset (${positionOffset}) must be a multiple of ` +
+          `memory.chunkSize (${memory.chunkSize}); continue mid-chunk with prefill on a cache.`,
+      );
+    }
+    return tidy(() => {
+      const { q, k, v } = this.project(x, positionOffset);
+      const chunkMemory = memory && skipChunks(memory, positionOffset / memory.chunkSize);
+      const { out } = attention(q, k, v, {
+        window: this.window,
+        queryOffset: 0,
+        memory: chunkMemory,
+      });
+      return this.o_proj.forward(mergeHeads(out));
+    });
+  }
+
+  /**
+   * Memory tokens [B, C, M, d] → memory keys/values k, v [B, Hkv, C, M, Dh] through k_proj and
+   * v_proj, without RoPE (memory keys are NoPE).
+   */
+  projectKeysValues(tokens: Tensor): { k: Tensor; v: Tensor } {
+    this.assertTokens("projectKeysValues", tokens, 4);
+    return tidy(() => ({
+      k: splitMemoryHeads(this.k_proj.forward(tokens), this.kvHeads),
+      v: splitMemoryHeads(this.v_proj.forward(tokens), this.kvHeads),
+    }));
+  }
+
+  /**
+   * A decoding cache for `batch` sequences: a FullKVCache of maxLength slots when the window is
+   * ≥ maxLength (or infinite), else a RingKVCache of `window` slots (which never fills up).
+   * Same dtype and backend as the parameters.
+   */
+  createCache(batch: number, maxLength: number): KVCache {
+    if (!Number.isInteger(maxLength) || maxLength < 1) {
+      throw new RangeError(
+        `Attention.createCache: maxLength must be a positive integer, got ${maxLength}.`,
+      );
+    }
+    const weight = this.k_proj.weight;
+    const dtype = weight.dtype === "float64" ? "float64" : "float32";
+    const options = {
+      batch,
+      kvHeads: this.kvHeads,
+      headDim: this.headDim,
+      dtype,
+      backend: weight.backend,
+    } as const;
+    return this.window >= maxLength
+      ? new FullKVCache({ ...options, capacity: maxLength })
+      : new RingKVCache({ ...options, capacity: this.window });
+  }
+
+  /**
+   * The parallel form over x [B, L, d] at positions cache.position … cache.position+L−1, then
+   * stores the last min(L, capacity) keys (after RoPE) and values in the cache and advances it.
+   * A cache that already holds tokens is continued: the new queries also attend to the cached
+   * keys (in chronological order). Memory chunks are indexed by absolute position.
+   */
+  prefill(x: Tensor, cache: KVCache, options: AttentionPrefillOptions = {}): Tensor {
+    this.assertTokens("prefill", x, 3);
+    this.assertCache("prefill", cache, x.shape[0]);
+    cache.assertRoom(x.shape[1]);
+    const start = cache.position;
+    return tidy(() => {
+      const { q, k, v } = this.project(x, start);
+      let keys = k;
+      let values = v;
+      let queryOffset = 0;
+      let memory = options.memory;
+      if (start > 0) {
+        const past = cache.recent();
+        // Key j sits at absolute position base + j; with memory, `pad` never-visible zero keys
+        // in front align base to a chunk boundary (base > 0 only for a full ring, whose window
+        // excludes them).
+        const base = start - past.count;
+        const pad = memory ? base % memory.chunkSize : 0;
+        if (memory) memory = skipChunks(memory, (base - pad) / memory.chunkSize);
+        const padding = (t: Tensor): Tensor[] =>
+          pad > 0
+            ? [
+                zeros([t.shape[0], t.shape[1], pad, t.shape[3]], {
+                  dtype: t.dtype,
+                  backend: t.backend,
+                }),
+              ]
+            : [];
+        keys = concat([...padding(k), past.k, k], 2);
+        values = concat([...padding(v), past.v, v], 2);
+        queryOffset = pad + past.count;
+      }
+      const { out } = attention(q, keys, values, { window: this.window, queryOffset, memory });
+      cache.append(k, v);
+      return this.o_proj.forward(mergeHeads(out));
+    });
+  }
+
+  /**
+   * Decodes one token x [B, d] at position p = cache.position: projects it, applies RoPE at p,
+   * writes its key/value into the cache, attends over the cached keys it may see (full cache:
+   * positions 0 … p within the window; ring: the min(p+1, window) valid slots) plus the optional
+   * memory slots, and advances the cache.
+   */
+  step(x: Tensor, cache: KVCache, options: AttentionStepOptions = {}): AttentionStepResult {
+    this.assertTokens("step", x, 2);
+    const [batch, width] = x.shape;
+    this.assertCache("step", cache, batch);
+    cache.assertRoom(1);
+    const position = cache.position;
+    return tidy(() => {
+      const { q, k, v } = this.project(reshape(x, [batch, 1, width]), position);
+      cache.append(k, v);
+      // Slot order does not matter to the softmax: the query sees every valid slot. A full cache
+      // keeps absolute positions (slot = position), so the window applies as usual; in a ring the
+      // valid slots are 0 … min(p, window−1), all inside the window of a query placed last.
+      const queryOffset = Math.min(position, cache.capacity - 1);
+      const { out } = attention(q, cache.k, cache.v, {
+        window: this.window,
+        queryOffset,
+        memory: options.memory && stepMemory(options.memory, cache.capacity),
+      });
+      const merged = this.o_proj.forward(mergeHeads(out));
+      return { out: reshape(merged, [batch, width]), k, v };
+    });
+  }
+
+  /** q [B, H, L, Dh], k, v [B, Hkv, L, Dh] of x [B, L, d], RoPE (if on) from position `start`. */
+  private project(x: Tensor, start: number): Projections {
+    let q = splitHeads(this.q_proj.forward(x), this.heads);
+    let k = splitHeads(this.k_proj.forward(x), this.kvHeads);
+    const v = splitHeads(this.v_proj.forward(x), this.kvHeads);
+    if (this.config.rope) {
+      q = applyRope(q, start, this.config.ropeTheta);
+      k = applyRope(k, start, this.config.ropeTheta);
+    }
+    return { q, k, v };
+  }
+
+  private assertTokens(method: string, x: Tensor, rank: number): void {
+    const layout =
+      rank === 2
+        ? "[batch, dModel]"
+        : rank === 3
+          ? "[batch, length, dModel]"
+          : "[batch, chunks, slots, dModel]";
+    if (x.rank !== rank || x.shape[rank - 1] !== this.config.dModel) {
+      throw new RangeError(
+        `Attention.${method}: input must be ${layout} with dModel ${this.config.dModel}, got [${x.shape.join(", ")}].`,
+      );
+    }
+  }
+
+  private assertCache(method: string, cache: KVCache, batch: number): void {
+    const matches =
+      cache.batch === batch && cache.kvHeads === this.kvHeads && cache.headDim === this.headDim;
+    if (!matches) {
+      throw new RangeError(
+        `Attention.${method}: the cache holds batch ${cache.batch}, kvHeads ${cache.kvHeads}, headDim ` +
+          `${cache.headDim}; this call needs batch ${batch}, kvHeads ${this.kvHeads}, headDim ${this.headDim}.`,
+      );
+    }
+    if (cache.kind === "ring" && cache.capacity !== this.window) {
+      throw new RangeError(
+        `Attention.${method}: a RingKVCache must have window (${cache.capacity}) slots equal to the layer's window (${this.window}).`,
+      );
+    }
+  }
+}
+
+function assertPosition(method: string, position: number): void {
+  if (!Number.isInteger(position) || position < 0) {
+    throw new RangeError(
+      `Attention.${method}: positionOffset must be an integer ≥ 0, got ${position}.`,
+    );
+  }
+}
+
+/** The memory from chunk `first` on (chunk first becomes chunk 0). */
+function skipChunks(memory: AttentionMemoryInput, first: number): AttentionMemoryInput {
+  if (first === 0) return memory;
+  const chunks = memory.k.shape[2];
+  if (first >= chunks) {
+    throw new RangeError(
+      `Attention: memory has ${chunks} chunks but the first query is in chunk ${first}.`,
+    );
+  }
+  return {
+    k: slice(memory.k, [0, 0, first, 0, 0], [-1, -1, -1, -1, -1]),
+    v: slice(memory.v, [0, 0, first, 0, 0], [-1, -1, -1, -1, -1]),
+    mask: slice(memory.mask, [0, first, 0], [-1, -1, -1]),
+    chunkSize: memory.chunkSize,
+  };
+}
+
+/** One token's memory slots as a one-chunk memory whose chunk covers every cache slot. */
+function stepMemory(memory: StepMemory, capacity: number): AttentionMemoryInput {
+  const [batch, kvHeads, slots, headDim] = memory.k.shape;
+  if (memory.k.rank !== 4 || memory.mask.rank !== 2) {
+    throw new RangeError(
+      `Attention.step: memory.k/v must be [batch, kvHeads, slots, headDim] and memory.mask [batch, slots], ` +
+        `got k [${memory.k.shape.join(", ")}], mask [${memory.mask.shape.join(", ")}].`,
+    );
+  }
+  const shape = [batch, kvHeads, 1, slots, headDim];
+  return {
+    k: reshape(memory.k, shape),
+    v: reshape(memory.v, shape),
+    mask: reshape(memory.mask, [batch, 1, slots]),
+    chunkSize: capacity,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Rotary position embeddings (RoPE) in the "rotate-half" layout of the conventions: for a head
+ * vector x of size Dh the pairs are (x[i], x[i + Dh/2]), i < Dh/2, rotated by the angle
+ * pos · theta^(−2i/Dh):
+ *
+ *   out[i]        = x[i] cos − x[i + Dh/2] sin
+ *   out[i + Dh/2] = x[i + Dh/2] cos + x[i] sin
+ *
+ * The cos/sin tables are computed on the host in float64 (cached per (Dh, theta), grown as
+ * needed) and the rotation is built from tensor ops, so gradients flow through it.
+ */
+import { type Tensor, add, concat, mul, slice, sub, tensor, tidy } from "@bmojo/tensor";
+
+/** The default RoPE base. */
+export const DEFAULT_ROPE_THETA = 10000;
+
+interface RopeTable {
+  /** Positions covered: 0 … length−1. */
+  length: number;
+  /** cos(pos · theta^(−2i/Dh)) at [pos · half + i]. */
+  cos: Float64Array;
+  /** sin(pos · theta^(−2i/Dh)) at [pos · half + i]. */
+  sin: Float64Array;
+}
+
+const tables = new Map<string, RopeTable>();
+
+/** The rotation angle of pair i at position pos: pos · theta^(−2i/Dh). */
+export function ropeAngle(pos: number, i: number, headDim: number, theta: number): number {
+  return pos * theta ** ((-2 * i) / headDim);
+}
+
+/** The table for (headDim, theta) covering at least positions 0 … length−1 (doubling growth). */
+function ropeTable(headDim: number, theta: number, length: number): RopeTable {
+  const key = `${headDim}:${theta}`;
+  const cached = tables.get(key);
+  if (cached !== undefined && cached.length >= length) return cached;
+  const size = Math.max(length, 2 * (cached?.length ?? 0), 64);
+  const half = headDim / 2;
+  const cos = new Float64Array(size * half);
+  const sin = new Float64Array(size * half);
+  for (let pos = 0; pos < size; pos++) {
+    for (let i = 0; i < half; i++) {
+      const angle = ropeAngle(pos, i, headDim, theta);
+      cos[pos * half + i] = Math.cos(angle);
+      sin[pos * half + i] = Math.sin(angle);
+    }
+  }
+  const table = { length: size, cos, sin };
+  tables.set(key, table);
+  return table;
+}
+
+/**
+ * Rotates x [B, H, L, Dh] (Dh even) for the positions positionOffset … positionOffset + L − 1.
+ * Returns a new tensor of x's shape and dtype; differentiable with respect to x.
+ */
+export function applyRope(x: Tensor, positionOffset: number, theta = DEFAULT_ROPE_THETA): Tensor {
+  if (x.rank !== 4) {
+    throw new RangeError(
+      `applyRope: x must be [batch, heads, length, headDim], got shape [${x.shape.join(", ")}].`,
+    );
+  }
+  const [, , length, headDim] = x.shape;
+  if (headDim % 2 !== 0) {
+    throw new RangeError(
+      `applyRope: the head dimension must be even for rotate-half RoPE, got ${headDim}.`,
+    );
+  }
+  if (!Number.isInteger(positionOffset) || positionOffset < 0) {
+    throw new RangeError(
+      `applyRope: positionOffset must be an integer ≥ 0, got ${positionOffset}.`,
+    );
+  }
+  if (!(theta > 0) || !Number.isFinite(theta)) {
+    throw new RangeError(`applyRope: theta must be a finite number > 0, got ${theta}.`);
+  }
+  if (x.dtype !== "float32" && x.dtype !== "float64") {
+    throw new TypeError(`applyRope: x must be float32 or float64, got ${x.dtype}.`);
+  }
+  const half = headDim / 2;
+  const table = ropeTable(headDim, theta, positionOffset + length);
+  const from = positionOffset * half;
+  const to = (positionOffset + length) * half;
+  const options = { dtype: x.dtype, backend: x.backend };
+  return tidy(() => {
+    const cos = tensor(table.cos.slice(from, to), [length, half], options);
+    const sin = tensor(table.sin.slice(from, to), [length, half], options);
+    const [b, h] = x.shape;
+    const x1 = slice(x, [0, 0, 0, 0], [b, h, length, half]);
+    const x2 = slice(x, [0, 0, 0, half], [b, h, length, half]);
+    const out1 = sub(mul(x1, cos), mul(x2, sin));
+    const out2 = add(mul(x2, cos), mul(x1, sin));
+    return concat([out1, out2], 3);
+  });
+}

@@ -1,0 +1,183 @@
+/**
+ * Innovation scores ε_t = ‖y_t − ŷ_t‖₂: how badly the fixed causal predictor (predictor.ts)
+ * predicts the SSM output y_t from the outputs before it. High ε marks an "unpredictable" token,
+ * a candidate for the eidetic memory.
+ *
+ * Two forms that agree to the last bit on the reference backend:
+ * - `innovationScores(y)`: the parallel form on a whole [B, L, d] tensor, with tensor ops (runs on
+ *   any backend, carries no gradient);
+ * - `InnovationTracker`: the recurrent form for decoding, one token at a time on the host, with
+ *   constant memory (a ring of the last k outputs per batch element).
+ */
+import {
+  type DType,
+  type Tensor,
+  formatShape,
+  noGrad,
+  sqrt,
+  square,
+  sub,
+  sum,
+  tidy,
+} from "@bmojo/tensor";
+import {
+  DEFAULT_PREDICTOR_LENGTH,
+  assertPredictorLength,
+  causalMeanPrediction,
+  predictorCount,
+} from "./predictor.js";
+
+/** Options of `innovationScores`. */
+export interface InnovationOptions {
+  /** k, the number of previous SSM outputs the predictor averages. Default 4 (DESIGN §4). */
+  predictorLength?: number;
+}
+
+/** The float dtypes innovation scores are computed in (the dtype of y). */
+export type InnovationDType = Extract<DType, "float32" | "float64">;
+
+/**
+ * ε [B, L] for SSM outputs `y` [B, L, d], in y's dtype (float32, or float64 for a float64 model):
+ *
+ *   ŷ_t = (y_{t−1} + … + y_{t−k'}) / k',  k' = min(k, t),  ŷ_0 = 0;   ε_t = ‖y_t − ŷ_t‖₂ over d.
+ *
+ * So ε_0 = ‖y_0‖₂, and for t < k the mean is over the t outputs that exist. Computed under
+ * `noGrad`: the scores only select which tokens are stored, and no gradient flows through that
+ * choice (bmojo-paper.md §1.5). Intermediates are disposed; the caller owns the result.
+ */
+export function innovationScores(y: Tensor, options: InnovationOptions = {}): Tensor {
+  const predictorLength = options.predictorLength ?? DEFAULT_PREDICTOR_LENGTH;
+  assertPredictorLength(predictorLength, "innovationScores: options.predictorLength");
+  if (y.rank !== 3) {
+    throw new RangeError(
+      `innovationScores: y must be the SSM outputs [B, L, d] (rank 3), got ${formatShape(y.shape)}.`,
+    );
+  }
+  if (y.dtype !== "float32" && y.dtype !== "float64") {
+    throw new TypeError(
+      `innovationScores: y must be float32 or float64, got ${y.dtype}; cast it first with cast(y, "float32").`,
+    );
+  }
+  y.assertAlive("innovationScores");
+  return noGrad(() =>
+    tidy(() => {
+      const prediction = causalMeanPrediction(y, predictorLength);
+      return sqrt(sum(square(sub(y, prediction)), -1));
+    }),
+  );
+}
+
+/**
+ * The recurrent form of `innovationScores`, for token-by-token decoding of `batch` sequences.
+ * Keeps the last k outputs of each sequence in a ring (constant memory) and scores each new output
+ * y_t exactly as the parallel form does: the same summation order (y_{t−1} first, then y_{t−2},
+ * …), the same divisor, and rounding to float32 after every operation the tensor kernels round
+ * (float32 mode), so the two agree bit for bit on the reference backend.
+ */
+export class InnovationTracker {
+  /** Number of sequences scored in parallel. */
+  readonly batch: number;
+  /** Model width d (the length of one output vector). */
+  readonly dim: number;
+  /** k, the number of previous outputs the predictor averages. */
+  readonly predictorLength: number;
+  /** The dtype the scores are computed in. */
+  readonly dtype: InnovationDType;
+  /** The last k outputs per sequence, [batch, k, dim]; slot `head` receives the next output. */
+  private readonly ring: Float32Array | Float64Array;
+  private readonly round: (x: number) => number;
+  private head = 0;
+  private seen = 0;
+
+  constructor(
+    batch: number,
+    dim: number,
+    predictorLength: number = DEFAULT_PREDICTOR_LENGTH,
+    dtype: InnovationDType = "float32",
+  ) {
+    if (!Number.isInteger(batch) || batch < 1) {
+      throw new RangeError(`InnovationTracker: batch must be a positive integer, got ${batch}.`);
+    }
+    if (!Number.isInteger(dim) || dim < 0) {
+      throw new RangeError(`InnovationTracker: dim must be a non-negative integer, got ${dim}.`);
+    }
+    assertPredictorLength(predictorLength, "InnovationTracker: predictorLength");
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new TypeError(`InnovationTracker: dtype must be float32 or float64, got ${dtype}.`);
+    }
+    this.batch = batch;
+    this.dim = dim;
+    this.predictorLength = predictorLength;
+    this.dtype = dtype;
+    const size = batch * predictorLength * dim;
+    this.ring = dtype === "float32" ? new Float32Array(size) : new Float64Array(size);
+    this.round = dtype === "float32" ? Math.fround : (x: number) => x;
+  }
+
+  /** How many outputs have been scored since construction or the last `reset()` (the next t). */
+  get steps(): number {
+    return this.seen;
+  }
+
+  /**
+   * Scores y_t for every sequence and then remembers it. `yt` holds `batch · dim` values, row-major
+   * [batch, dim] (float32 mode rounds them to float32 first, as a float32 tensor would). Returns
+   * ε_t per sequence (float32 values widened to float64 in float32 mode), written into `out` when
+   * given.
+   */
+  score(yt: Float32Array | Float64Array, out?: Float64Array): Float64Array {
+    const { batch, dim, predictorLength: k, ring, round } = this;
+    if (yt.length !== batch * dim) {
+      throw new RangeError(
+        `InnovationTracker.score: y_t must hold batch · dim = ${batch} · ${dim} = ${batch * dim} values, got ${yt.length}.`,
+      );
+    }
+    const result = out ?? new Float64Array(batch);
+    if (result.length !== batch) {
+      throw new RangeError(
+        `InnovationTracker.score: out must hold ${batch} values (one per sequence), got ${result.length}.`,
+      );
+    }
+    const t = this.seen;
+    const have = Math.min(k, t);
+    const count = predictorCount(t, k);
+    for (let b = 0; b < batch; b++) {
+      const base = b * k * dim;
+      let sumSq = 0; // the reduce kernel accumulates in float64 and rounds once on store
+      for (let i = 0; i < dim; i++) {
+        let acc = 0;
+        for (let j = 1; j <= have; j++) {
+          const slot = (this.head - j + k) % k;
+          acc = round(acc + ring[base + slot * dim + i]);
+        }
+        const prediction = round(acc / count);
+        const diff = round(round(yt[b * dim + i]) - prediction);
+        sumSq += round(diff * diff);
+      }
+      result[b] = round(Math.sqrt(round(sumSq)));
+    }
+    for (let b = 0; b < batch; b++) {
+      const to = (b * k + this.head) * dim;
+      for (let i = 0; i < dim; i++) ring[to + i] = yt[b * dim + i];
+    }
+    this.head = (this.head + 1) % k;
+    this.seen = t + 1;
+    return result;
+  }
+
+  /** Forgets every output: the next `score` is at t = 0 again (ŷ_0 = 0). */
+  reset(): void {
+    this.ring.fill(0);
+    this.head = 0;
+    this.seen = 0;
+  }
+
+  /** An independent copy with the same history (e.g. to branch a decoding cache). */
+  clone(): InnovationTracker {
+    const copy = new InnovationTracker(this.batch, this.dim, this.predictorLength, this.dtype);
+    copy.ring.set(this.ring);
+    copy.head = this.head;
+    copy.seen = this.seen;
+    return copy;
+  }
+}

@@ -1,0 +1,404 @@
+/**
+ * The B'MOJO mixer (DESIGN §4, conventions.md): a Mamba SSM gives fading memory y; innovation
+ * scores of y pick eidetic inputs; one NoPE attention with shared projections lets each query see
+ * the last w inputs plus its chunk's fading tokens (SSM outputs before the chunk) and eidetic
+ * tokens (the top-m_e inputs before the chunk by innovation). m_e = 0 is B'MOJO-F.
+ */
+import { Attention, type KVCache } from "@bmojo/attention";
+import {
+  EideticStore,
+  InnovationTracker,
+  innovationScores,
+  selectEideticBatch,
+} from "@bmojo/memory";
+import { Module, type InitOptions } from "@bmojo/nn";
+import { Mamba, type MambaState, disposeState, stateBytes } from "@bmojo/ssm";
+import {
+  type Tensor,
+  assign,
+  assignSlice,
+  concat,
+  full,
+  gather,
+  reshape,
+  slice,
+  tensor,
+  tidy,
+} from "@bmojo/tensor";
+import type { BMojoConfig, SsmConfig } from "./config.js";
+
+export interface BMojoLayerConfig extends BMojoConfig {
+  dModel: number;
+  heads: number;
+  kvHeads: number;
+  /** The window w: each query sees the last w inputs; also the chunk length. */
+  window: number;
+  ssm: SsmConfig;
+}
+
+/** Which input positions a B'MOJO layer holds in eidetic memory, with their innovation scores. */
+export interface EideticSnapshot {
+  /** For each batch element, the held positions (ascending) and their scores. */
+  sequences: { positions: number[]; scores: number[] }[];
+}
+
+/** What a parallel forward selected, per chunk, for inspection. */
+export interface ChunkSelection {
+  /** [B][chunks][m_e] positions (−1 = empty slot). */
+  positions: number[][][];
+  /** [B][L] innovation score of every position. */
+  scores: number[][];
+}
+
+/** Recurrent state of one B'MOJO layer; its size does not depend on the sequence length. */
+export interface BMojoCache {
+  readonly kind: "bmojo";
+  ssm: MambaState;
+  /** Ring of the last w in-context keys/values. */
+  kv: KVCache;
+  /** The innovation predictor's history (last k SSM outputs). */
+  tracker: InnovationTracker;
+  /** The last m_f SSM outputs, [B, m_f, d], slot = position mod m_f. */
+  fading: Tensor;
+  /** Per batch element: the live top-m_e store over every position seen so far. */
+  stores: EideticStore[];
+  /** Keys/values of the stored tokens by store slot, [B, Hkv, m_e, Dh]. */
+  storeK: Tensor;
+  storeV: Tensor;
+  /** Memory slots of the current chunk (fading first, then eidetic), [B, Hkv, m_f + m_e, Dh]. */
+  memK: Tensor;
+  memV: Tensor;
+  /** int32 [B, m_f + m_e]. */
+  memMask: Tensor;
+  position: number;
+}
+
+export class BMojoLayer extends Module {
+  readonly ssm: Mamba;
+  readonly attn: Attention;
+  /** The selection made by the latest parallel forward (for inspection). */
+  lastSelection: ChunkSelection | null = null;
+
+  constructor(
+    readonly config: BMojoLayerConfig,
+    init: InitOptions,
+  ) {
+    super();
+    this.ssm = this.registerModule(
+      "ssm",
+      new Mamba({ dModel: config.dModel, ...config.ssm }, init),
+    );
+    this.attn = this.registerModule(
+      "attn",
+      new Attention(
+        {
+          dModel: config.dModel,
+          heads: config.heads,
+          kvHeads: config.kvHeads,
+          window: config.window,
+          rope: false,
+        },
+        init,
+      ),
+    );
+  }
+
+  private get slots(): number {
+    return this.config.fadingTokens + this.config.eideticTokens;
+  }
+
+  /**
+   * Memory tokens of every chunk: gather indices into rows [y (B·L rows); u (B·L rows)] and the
+   * validity mask, both [B, chunks, m_f + m_e], plus the selection for inspection.
+   */
+  private memoryLayout(scores: Float32Array | Float64Array, batch: number, length: number) {
+    const { window: w, fadingTokens: mf, eideticTokens: me } = this.config;
+    const chunks = Math.ceil(length / w);
+    const m = mf + me;
+    const eidetic = selectEideticBatch(scores, batch, length, w, me);
+    const index = new Int32Array(batch * chunks * m);
+    const mask = new Int32Array(batch * chunks * m);
+    const positions: number[][][] = [];
+    for (let b = 0; b < batch; b++) {
+      const perChunk: number[][] = [];
+      for (let c = 0; c < chunks; c++) {
+        const base = (b * chunks + c) * m;
+        for (let j = 0; j < mf; j++) {
+          const s = c * w - mf + j;
+          if (s >= 0) {
+            index[base + j] = b * length + s;
+            mask[base + j] = 1;
+          }
+        }
+        const chosen: number[] = [];
+        for (let j = 0; j < me; j++) {
+          const s = eidetic[(b * chunks + c) * me + j];
+          chosen.push(s);
+          if (s >= 0) {
+            index[base + mf + j] = batch * length + b * length + s;
+            mask[base + mf + j] = 1;
+          }
+        }
+        perChunk.push(chosen);
+      }
+      positions.push(perChunk);
+    }
+    const scoreRows = Array.from({ length: batch }, (_, b) =>
+      Array.from(scores.subarray(b * length, (b + 1) * length)),
+    );
+    return { chunks, index, mask, selection: { positions, scores: scoreRows } };
+  }
+
+  /**
+   * Keys/values and mask of every chunk's memory tokens, from the SSM output y and the input u
+   * (both [B, L, d]); also the innovation scores and the selection.
+   */
+  private chunkMemory(u: Tensor, y: Tensor) {
+    const [batch, length, d] = u.shape;
+    const scores = innovationScores(y, {
+      predictorLength: this.config.predictorLength,
+    }).dataSync() as Float32Array | Float64Array;
+    const layout = this.memoryLayout(scores, batch, length);
+    const rows = concat([reshape(y, [batch * length, d]), reshape(u, [batch * length, d])], 0);
+    const index = tensor(layout.index, [layout.index.length], { backend: u.backend });
+    const tokens = reshape(gather(rows, index), [batch, layout.chunks, this.slots, d]);
+    const { k, v } = this.attn.projectKeysValues(tokens);
+    const mask = tensor(layout.mask, [batch, layout.chunks, this.slots], { backend: u.backend });
+    return { k, v, mask, scores, selection: layout.selection, chunks: layout.chunks };
+  }
+
+  /**
+   * The chunked parallel form: u [B, L, d] (already normalised) → [B, L, d]. Gradients flow into
+   * the values of the memory tokens (through y and u), not into the selection.
+   */
+  forward(u: Tensor): Tensor {
+    const result = tidy(() => {
+      const { out: y, state } = this.ssm.forward(u);
+      disposeState(state);
+      const memory = this.chunkMemory(u, y);
+      const out = this.attn.forward(u, {
+        memory: { k: memory.k, v: memory.v, mask: memory.mask, chunkSize: this.config.window },
+      });
+      return { out, selection: memory.selection };
+    });
+    this.lastSelection = result.selection;
+    return result.out;
+  }
+
+  /**
+   * The parallel form over a prompt that also leaves `cache` (fresh, position 0) exactly as L
+   * recurrent steps would: SSM state, key/value ring, predictor history, eidetic stores with
+   * their keys/values, fading ring and the current chunk's memory slots.
+   */
+  async prefill(u: Tensor, cache: BMojoCache): Promise<Tensor> {
+    if (cache.position !== 0)
+      throw new Error(
+        "BMojoLayer.prefill: the cache must be fresh (position 0); continue with step().",
+      );
+    const { window: w, fadingTokens: mf, kvHeads, dModel: d, heads } = this.config;
+    const [batch, length] = u.shape;
+    const dh = d / heads;
+    const { out, yHost, scores, selection } = tidy(() => {
+      const { out: y, state } = this.ssm.forward(u);
+      assign(cache.ssm.conv, state.conv);
+      assign(cache.ssm.ssm, state.ssm);
+      const memory = this.chunkMemory(u, y);
+      const result = this.attn.prefill(u, cache.kv, {
+        memory: { k: memory.k, v: memory.v, mask: memory.mask, chunkSize: w },
+      });
+      // The slots of the chunk the next token falls in, when it is not a fresh chunk.
+      const next = Math.floor(length / w);
+      if (length % w !== 0) {
+        const size = [batch, kvHeads, 1, this.slots, dh];
+        assign(
+          cache.memK,
+          reshape(slice(memory.k, [0, 0, next, 0, 0], size), [batch, kvHeads, this.slots, dh]),
+        );
+        assign(
+          cache.memV,
+          reshape(slice(memory.v, [0, 0, next, 0, 0], size), [batch, kvHeads, this.slots, dh]),
+        );
+        assign(
+          cache.memMask,
+          reshape(slice(memory.mask, [0, next, 0], [batch, 1, this.slots]), [batch, this.slots]),
+        );
+      }
+      for (let j = 0; j < Math.min(mf, length); j++) {
+        const s = length - 1 - j;
+        assignSlice(cache.fading, slice(y, [0, s, 0], [batch, 1, d]), [0, s % mf, 0]);
+      }
+      return {
+        out: result,
+        yHost: y.dataSync(),
+        scores: memory.scores,
+        selection: memory.selection,
+      };
+    });
+    this.lastSelection = selection;
+    // Predictor history and stores, fed in order as the recurrent form would.
+    const row = new (yHost instanceof Float64Array ? Float64Array : Float32Array)(batch * d);
+    for (let t = 0; t < length; t++) {
+      for (let b = 0; b < batch; b++)
+        row.set(yHost.subarray((b * length + t) * d, (b * length + t + 1) * d), b * d);
+      cache.tracker.score(row);
+      for (let b = 0; b < batch; b++) cache.stores[b].offer(t, scores[b * length + t]);
+    }
+    tidy(() => {
+      for (let b = 0; b < batch; b++) {
+        for (const entry of cache.stores[b].entries()) {
+          const token = reshape(slice(u, [b, entry.position, 0], [1, 1, d]), [1, 1, 1, d]);
+          const { k, v } = this.attn.projectKeysValues(token);
+          assignSlice(cache.storeK, reshape(k, [1, kvHeads, 1, dh]), [b, 0, entry.slot, 0]);
+          assignSlice(cache.storeV, reshape(v, [1, kvHeads, 1, dh]), [b, 0, entry.slot, 0]);
+        }
+      }
+    });
+    cache.position = length;
+    return out;
+  }
+
+  /** A fresh recurrent state for `batch` sequences. */
+  createCache(batch: number): BMojoCache {
+    const {
+      dModel: d,
+      kvHeads,
+      heads,
+      fadingTokens: mf,
+      eideticTokens: me,
+      predictorLength,
+    } = this.config;
+    const dtype = this.ssm.parameters()["D"].dtype as "float32" | "float64";
+    const backend = this.ssm.parameters()["D"].backend;
+    const dh = d / heads;
+    const zeros = (shape: number[], kind: "float32" | "float64" | "int32" = dtype) =>
+      full(shape, 0, { dtype: kind, backend });
+    return {
+      kind: "bmojo",
+      ssm: this.ssm.createState(batch),
+      // Any length beyond the window gives a ring of `window` slots: constant size.
+      kv: this.attn.createCache(batch, Number.MAX_SAFE_INTEGER),
+      tracker: new InnovationTracker(batch, d, predictorLength, dtype),
+      fading: zeros([batch, Math.max(mf, 1), d]),
+      stores: Array.from({ length: batch }, () => new EideticStore(me)),
+      storeK: zeros([batch, kvHeads, Math.max(me, 1), dh]),
+      storeV: zeros([batch, kvHeads, Math.max(me, 1), dh]),
+      memK: zeros([batch, kvHeads, this.slots, dh]),
+      memV: zeros([batch, kvHeads, this.slots, dh]),
+      memMask: zeros([batch, this.slots], "int32"),
+      position: 0,
+    };
+  }
+
+  /** Bytes of every tensor the cache holds (the host-side stores hold O(m_e) numbers more). */
+  static cacheBytes(cache: BMojoCache): number {
+    const tensors = [
+      cache.fading,
+      cache.storeK,
+      cache.storeV,
+      cache.memK,
+      cache.memV,
+      cache.memMask,
+    ];
+    return (
+      stateBytes(cache.ssm) +
+      cache.kv.bytes() +
+      tensors.reduce((acc, t) => acc + t.size * (t.dtype === "float64" ? 8 : 4), 0)
+    );
+  }
+
+  static disposeCache(cache: BMojoCache): void {
+    disposeState(cache.ssm);
+    cache.kv.dispose();
+    for (const t of [
+      cache.fading,
+      cache.storeK,
+      cache.storeV,
+      cache.memK,
+      cache.memV,
+      cache.memMask,
+    ])
+      t.dispose();
+  }
+
+  /**
+   * At a chunk boundary: fading slots from the last m_f SSM outputs, eidetic slots from the store
+   * (sorted by position, as the parallel form orders them).
+   */
+  private refreshMemory(cache: BMojoCache): void {
+    const { fadingTokens: mf, kvHeads, dModel, heads } = this.config;
+    const batch = cache.stores.length;
+    const dh = dModel / heads;
+    const p = cache.position;
+    const mask = new Int32Array(batch * this.slots);
+    tidy(() => {
+      if (mf > 0) {
+        // Ring slot of position s is s mod m_f; order the fading tokens oldest first.
+        const order = Array.from({ length: mf }, (_, j) => (((p - mf + j) % mf) + mf) % mf);
+        const ordered = gather(
+          cache.fading,
+          tensor(Int32Array.from(order), [mf], { backend: cache.fading.backend }),
+          1,
+        );
+        const { k, v } = this.attn.projectKeysValues(reshape(ordered, [batch, 1, mf, dModel]));
+        assignSlice(cache.memK, reshape(k, [batch, kvHeads, mf, dh]), [0, 0, 0, 0]);
+        assignSlice(cache.memV, reshape(v, [batch, kvHeads, mf, dh]), [0, 0, 0, 0]);
+        for (let b = 0; b < batch; b++)
+          for (let j = 0; j < mf; j++) mask[b * this.slots + j] = p - mf + j >= 0 ? 1 : 0;
+      }
+      for (let b = 0; b < batch; b++) {
+        cache.stores[b].entries().forEach((entry, i) => {
+          const from = [b, 0, entry.slot, 0];
+          const to = [b, 0, mf + i, 0];
+          const size = [1, kvHeads, 1, dh];
+          assignSlice(cache.memK, slice(cache.storeK, from, size), to);
+          assignSlice(cache.memV, slice(cache.storeV, from, size), to);
+          mask[b * this.slots + mf + i] = 1;
+        });
+      }
+    });
+    assign(cache.memMask, tensor(mask, [batch, this.slots], { backend: cache.memMask.backend }));
+  }
+
+  /** One token: u [B, d] (normalised) → [B, d]; updates the cache in place. */
+  async step(u: Tensor, cache: BMojoCache): Promise<Tensor> {
+    const { window: w, fadingTokens: mf, kvHeads, dModel, heads } = this.config;
+    const batch = u.shape[0];
+    const dh = dModel / heads;
+    if (cache.position % w === 0) this.refreshMemory(cache);
+    const y = this.ssm.step(u, cache.ssm);
+    const scores = cache.tracker.score((await y.data()) as Float32Array | Float64Array);
+    const { out, k, v } = this.attn.step(u, cache.kv, {
+      memory: { k: cache.memK, v: cache.memV, mask: cache.memMask },
+    });
+    for (let b = 0; b < batch; b++) {
+      const { admitted, slot } = cache.stores[b].offer(cache.position, scores[b]);
+      if (admitted) {
+        tidy(() => {
+          const size = [1, kvHeads, 1, dh];
+          assignSlice(cache.storeK, slice(k, [b, 0, 0, 0], size), [b, 0, slot, 0]);
+          assignSlice(cache.storeV, slice(v, [b, 0, 0, 0], size), [b, 0, slot, 0]);
+        });
+      }
+    }
+    if (mf > 0) {
+      tidy(() =>
+        assignSlice(cache.fading, reshape(y, [batch, 1, dModel]), [0, cache.position % mf, 0]),
+      );
+    }
+    y.dispose();
+    k.dispose();
+    v.dispose();
+    cache.position++;
+    return out;
+  }
+
+  /** What the live stores hold (during generation). */
+  static eideticSnapshot(cache: BMojoCache): EideticSnapshot {
+    return {
+      sequences: cache.stores.map((store) => {
+        const entries = store.entries();
+        return { positions: entries.map((e) => e.position), scores: entries.map((e) => e.score) };
+      }),
+    };
+  }
+}

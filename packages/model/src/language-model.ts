@@ -1,0 +1,171 @@
+/**
+ * A language model from a layer plan: embedding → blocks → RMSNorm → untied lm_head.
+ * Parameter names follow conventions.md, so checkpoints load in other implementations.
+ */
+import { Embedding, Linear, Module, RMSNorm } from "@bmojo/nn";
+import {
+  type Backend,
+  Random,
+  type Tensor,
+  crossEntropy,
+  formatShape,
+  tensor,
+  tidy,
+} from "@bmojo/tensor";
+import { Block, type MixerCache, disposeMixerCache, mixerCacheBytes } from "./block.js";
+import { BMojoLayer, type ChunkSelection, type EideticSnapshot } from "./bmojo-layer.js";
+import { type ModelConfig, type ResolvedConfig, resolveConfig } from "./config.js";
+
+/** Recurrent state of a whole model for `batch` sequences. */
+export interface ModelCache {
+  readonly layers: MixerCache[];
+  readonly batch: number;
+  position: number;
+}
+
+/** Per B'MOJO layer: which input positions it holds in eidetic memory. */
+export interface LayerMemory<T> {
+  layer: number;
+  memory: T;
+}
+
+export class LanguageModel extends Module {
+  readonly config: ResolvedConfig;
+  readonly embedding: Embedding;
+  readonly blocks: Block[];
+  readonly norm_f: RMSNorm;
+  readonly lm_head: Linear;
+
+  constructor(config: ModelConfig, options: { backend?: Backend } = {}) {
+    super();
+    this.config = resolveConfig(config);
+    const { vocabSize, dModel, dtype, seed, normEps } = this.config;
+    const init = { rng: new Random(seed), dtype, backend: options.backend };
+    this.embedding = this.registerModule("embedding", new Embedding(vocabSize, dModel, init));
+    this.blocks = this.config.layers.map((spec, i) =>
+      this.registerModule(`layers.${i}`, new Block(spec, this.config, init)),
+    );
+    this.norm_f = this.registerModule(
+      "norm_f",
+      new RMSNorm(dModel, { dtype, backend: options.backend, eps: normEps }),
+    );
+    this.lm_head = this.registerModule("lm_head", new Linear(dModel, vocabSize, init));
+  }
+
+  /** Checks token ids on the host (where the backend reads synchronously): shape and range. */
+  private checkIds(ids: Tensor, rank: number, layout: string): void {
+    if (ids.dtype !== "int32")
+      throw new TypeError(`ids must be int32 token ids, got ${ids.dtype}.`);
+    if (ids.rank !== rank)
+      throw new RangeError(`ids must have shape ${layout}, got ${formatShape(ids.shape)}.`);
+    if (ids.backend.readSync === undefined) return;
+    const data = ids.dataSync();
+    const vocab = this.config.vocabSize;
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] < 0 || data[i] >= vocab) {
+        throw new RangeError(
+          `ids: token id ${data[i]} at flat position ${i} is out of range for vocabSize ${vocab}; ids must be in [0, ${vocab}).`,
+        );
+      }
+    }
+  }
+
+  private logits(h: Tensor): Tensor {
+    return this.lm_head.forward(this.norm_f.forward(h));
+  }
+
+  /** ids int32 [B, L] → logits [B, L, vocab] (the parallel form). */
+  forward(ids: Tensor): Tensor {
+    this.checkIds(ids, 2, "[batch, length]");
+    return tidy(() => {
+      let h = this.embedding.forward(ids);
+      for (const block of this.blocks) h = block.forward(h);
+      return this.logits(h);
+    });
+  }
+
+  /** Mean next-token cross-entropy of logits(ids) against targets [B, L] (ignoreIndex −100). */
+  loss(ids: Tensor, targets: Tensor, options: { ignoreIndex?: number } = {}): Tensor {
+    return tidy(() =>
+      crossEntropy(this.forward(ids), targets, { ignoreIndex: options.ignoreIndex ?? -100 }),
+    );
+  }
+
+  /** A fresh recurrent state for `batch` sequences. */
+  createCache(batch = 1): ModelCache {
+    if (!Number.isInteger(batch) || batch < 1)
+      throw new RangeError(`createCache: batch must be a positive integer, got ${batch}.`);
+    return { layers: this.blocks.map((b) => b.createCache(batch)), batch, position: 0 };
+  }
+
+  /** The parallel form over a prompt ids [B, L] that also fills a fresh cache; → logits [B, L, vocab]. */
+  async prefill(ids: Tensor, cache: ModelCache): Promise<Tensor> {
+    this.checkIds(ids, 2, "[batch, length]");
+    if (cache.position !== 0)
+      throw new Error("prefill: the cache must be fresh; continue with step().");
+    if (ids.shape[0] !== cache.batch)
+      throw new RangeError(
+        `prefill: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
+      );
+    let h = this.embedding.forward(ids);
+    for (const [i, block] of this.blocks.entries()) {
+      const next = await block.prefill(h, cache.layers[i]);
+      h.dispose();
+      h = next;
+    }
+    cache.position = ids.shape[1];
+    const out = tidy(() => this.logits(h));
+    h.dispose();
+    return out;
+  }
+
+  /** One token per sequence, ids int32 [B] → logits [B, vocab]; updates the cache. */
+  async step(ids: Tensor, cache: ModelCache): Promise<Tensor> {
+    this.checkIds(ids, 1, "[batch]");
+    if (ids.shape[0] !== cache.batch)
+      throw new RangeError(
+        `step: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
+      );
+    let h = this.embedding.forward(ids);
+    for (const [i, block] of this.blocks.entries()) {
+      const next = await block.step(h, cache.layers[i]);
+      h.dispose();
+      h = next;
+    }
+    cache.position++;
+    const out = tidy(() => this.logits(h));
+    h.dispose();
+    return out;
+  }
+
+  /** Bytes of inference state the cache holds (constant in length for mamba / swa / bmojo plans). */
+  cacheBytes(cache: ModelCache): number {
+    return cache.layers.reduce((acc, c) => acc + mixerCacheBytes(c), 0);
+  }
+
+  disposeCache(cache: ModelCache): void {
+    for (const c of cache.layers) disposeMixerCache(c);
+  }
+
+  /** The per-chunk selections of every B'MOJO layer in the latest forward or prefill. */
+  lastSelections(): LayerMemory<ChunkSelection>[] {
+    return this.blocks.flatMap((block, layer) =>
+      block.mixer instanceof BMojoLayer && block.mixer.lastSelection !== null
+        ? [{ layer, memory: block.mixer.lastSelection }]
+        : [],
+    );
+  }
+
+  /** What each B'MOJO layer's live eidetic store holds during generation. */
+  eideticMemory(cache: ModelCache): LayerMemory<EideticSnapshot>[] {
+    return cache.layers.flatMap((c, layer) =>
+      c.kind === "bmojo" ? [{ layer, memory: BMojoLayer.eideticSnapshot(c) }] : [],
+    );
+  }
+
+  /** ids from a plain array of token ids, as a [1, L] tensor on this model's backend. */
+  idsTensor(tokens: readonly number[]): Tensor {
+    const backend = this.embedding.weight.backend;
+    return tensor(Int32Array.from(tokens), [1, tokens.length], { backend });
+  }
+}

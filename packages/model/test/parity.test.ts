@@ -1,0 +1,63 @@
+/**
+ * Recurrent step-by-step logits equal the parallel forward, for every block type and every preset
+ * plan, over sequences spanning several chunks (window 4, length 19), from a fresh cache and after
+ * a prefill.
+ */
+import { describe, expect, it } from "vitest";
+import { LanguageModel, type ModelConfig, PLAN_NAMES, preset } from "../src/index.js";
+import { maxAbsDiff, randomIds, recurrentLogits } from "./helpers.js";
+
+const small = {
+  vocabSize: 23,
+  dModel: 16,
+  heads: 2,
+  window: 4,
+  bmojo: { eideticTokens: 3, fadingTokens: 2 },
+  ssm: { dState: 4 },
+};
+
+const configs: [string, ModelConfig][] = [
+  ...(["mamba", "attention", "swa", "bmojo", "bmojo-f"] as const).map(
+    (kind): [string, ModelConfig] => [`block ${kind}`, { ...small, layers: [kind], seed: 3 }],
+  ),
+  ...PLAN_NAMES.map((plan): [string, ModelConfig] => [
+    `preset ${plan} (tiny, window 4)`,
+    preset(plan, "tiny", { window: 4, seed: 5 }),
+  ]),
+  [
+    "mixed plan with GQA",
+    {
+      ...small,
+      heads: 4,
+      kvHeads: 2,
+      layers: "bmojo,swa:nomlp,mamba:mlp,attention,bmojo-f",
+      seed: 7,
+    },
+  ],
+];
+
+describe("recurrent step equals the parallel forward (float32, ≤ 1e-4)", () => {
+  for (const [name, config] of configs) {
+    it(name, async () => {
+      const model = new LanguageModel(config);
+      const ids = randomIds(2, 19, model.config.vocabSize);
+      const parallel = model.forward(ids).dataSync();
+      expect(maxAbsDiff(await recurrentLogits(model, ids, 0), parallel)).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(await recurrentLogits(model, ids, 10), parallel)).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(await recurrentLogits(model, ids, 8), parallel)).toBeLessThanOrEqual(1e-4);
+    });
+  }
+
+  it("in float64 the two forms agree to 1e-10", async () => {
+    const model = new LanguageModel({
+      ...small,
+      layers: "bmojo,mamba,swa",
+      dtype: "float64",
+      seed: 11,
+    });
+    const ids = randomIds(1, 17, 23, 4);
+    const parallel = model.forward(ids).dataSync();
+    expect(maxAbsDiff(await recurrentLogits(model, ids, 0), parallel)).toBeLessThanOrEqual(1e-10);
+    expect(maxAbsDiff(await recurrentLogits(model, ids, 9), parallel)).toBeLessThanOrEqual(1e-10);
+  });
+});
