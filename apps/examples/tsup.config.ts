@@ -1,3 +1,6 @@
 import { definePackageBuild } from "@bmojo/tooling/tsup";
 
-export default definePackageBuild({ "fit-mlp": "src/fit-mlp.ts" }, { dts: false });
+export default definePackageBuild(
+  { "fit-mlp": "src/fit-mlp.ts", presets: "src/presets.ts" },
+  { dts: false },
+);
