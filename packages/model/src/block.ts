@@ -68,6 +68,13 @@ export class Block extends Module {
     return add(h, this.mlp.forward(this.norm2.forward(h)));
   }
 
+  /** x + mixed, then the MLP; takes ownership of `mixed`. */
+  private residual(x: Tensor, mixed: Tensor): Tensor {
+    const out = tidy(() => this.withMlp(add(x, mixed)));
+    mixed.dispose();
+    return out;
+  }
+
   forward(x: Tensor): Tensor {
     return tidy(() => {
       const u = this.norm1.forward(x);
@@ -108,9 +115,7 @@ export class Block extends Module {
       );
     }
     u.dispose();
-    const out = tidy(() => this.withMlp(add(x, mixed)));
-    mixed.dispose();
-    return out;
+    return this.residual(x, mixed);
   }
 
   /** One token x [B, d] → [B, d], updating the cache in place. */
@@ -133,9 +138,7 @@ export class Block extends Module {
       );
     }
     u.dispose();
-    const out = tidy(() => this.withMlp(add(x, mixed)));
-    mixed.dispose();
-    return out;
+    return this.residual(x, mixed);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   type Tensor,
   assign,
   assignSlice,
+  bytesPerElement,
   concat,
   full,
   gather,
@@ -289,35 +290,24 @@ export class BMojoLayer extends Module {
     };
   }
 
+  /** The tensors a cache holds besides its SSM state and key/value ring. */
+  private static memoryTensors(cache: BMojoCache): Tensor[] {
+    return [cache.fading, cache.storeK, cache.storeV, cache.memK, cache.memV, cache.memMask];
+  }
+
   /** Bytes of every tensor the cache holds (the host-side stores hold O(m_e) numbers more). */
   static cacheBytes(cache: BMojoCache): number {
-    const tensors = [
-      cache.fading,
-      cache.storeK,
-      cache.storeV,
-      cache.memK,
-      cache.memV,
-      cache.memMask,
-    ];
-    return (
-      stateBytes(cache.ssm) +
-      cache.kv.bytes() +
-      tensors.reduce((acc, t) => acc + t.size * (t.dtype === "float64" ? 8 : 4), 0)
+    const memory = BMojoLayer.memoryTensors(cache).reduce(
+      (acc, t) => acc + t.size * bytesPerElement(t.dtype),
+      0,
     );
+    return stateBytes(cache.ssm) + cache.kv.bytes() + memory;
   }
 
   static disposeCache(cache: BMojoCache): void {
     disposeState(cache.ssm);
     cache.kv.dispose();
-    for (const t of [
-      cache.fading,
-      cache.storeK,
-      cache.storeV,
-      cache.memK,
-      cache.memV,
-      cache.memMask,
-    ])
-      t.dispose();
+    for (const t of BMojoLayer.memoryTensors(cache)) t.dispose();
   }
 
   /**

@@ -107,16 +107,9 @@ export class LanguageModel extends Module {
       throw new RangeError(
         `prefill: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
       );
-    let h = this.embedding.forward(ids);
-    for (const [i, block] of this.blocks.entries()) {
-      const next = await block.prefill(h, cache.layers[i]);
-      h.dispose();
-      h = next;
-    }
+    const logits = await this.throughBlocks(ids, cache, (block, h, c) => block.prefill(h, c));
     cache.position = ids.shape[1];
-    const out = tidy(() => this.logits(h));
-    h.dispose();
-    return out;
+    return logits;
   }
 
   /** One token per sequence, ids int32 [B] → logits [B, vocab]; updates the cache. */
@@ -126,13 +119,23 @@ export class LanguageModel extends Module {
       throw new RangeError(
         `step: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
       );
+    const logits = await this.throughBlocks(ids, cache, (block, h, c) => block.step(h, c));
+    cache.position++;
+    return logits;
+  }
+
+  /** Embedding → each block's recurrent `run` with its cache → logits. */
+  private async throughBlocks(
+    ids: Tensor,
+    cache: ModelCache,
+    run: (block: Block, h: Tensor, layerCache: MixerCache) => Promise<Tensor>,
+  ): Promise<Tensor> {
     let h = this.embedding.forward(ids);
     for (const [i, block] of this.blocks.entries()) {
-      const next = await block.step(h, cache.layers[i]);
+      const next = await run(block, h, cache.layers[i]);
       h.dispose();
       h = next;
     }
-    cache.position++;
     const out = tidy(() => this.logits(h));
     h.dispose();
     return out;
