@@ -18,6 +18,9 @@ const PHILOX_M1 = 0xcd9e8d57;
 const PHILOX_W0 = 0x9e3779b9;
 const PHILOX_W1 = 0xbb67ae85;
 
+/** Scratch for the two 64-bit products of a round (reused: no allocation per block). */
+const PRODUCTS = new Uint32Array(4);
+
 /** Upper and lower 32 bits of a 32×32-bit product. */
 function mulhilo(a: number, b: number, out: Uint32Array, hiIndex: number, loIndex: number): void {
   const aHi = a >>> 16;
@@ -45,7 +48,7 @@ export function philox4x32(
   k1: number,
   out: Uint32Array = new Uint32Array(4),
 ): Uint32Array {
-  const prod = new Uint32Array(4);
+  const prod = PRODUCTS;
   let x0 = c0 >>> 0;
   let x1 = c1 >>> 0;
   let x2 = c2 >>> 0;
