@@ -6,7 +6,7 @@
  * lazily, so this module (and the package index) still loads in a browser, where
  * `loadParametersInto` works on tensors from `decodeSafetensors(await (await fetch(url)).bytes())`.
  */
-import { type Tensor, assignHost, formatShape } from "@bmojo/tensor";
+import { type Tensor, assignHost, formatShape, writeFileAtomic } from "@bmojo/tensor";
 import type { Module } from "./module.js";
 import {
   type HostTensor,
@@ -42,33 +42,7 @@ export async function saveCheckpoint(path: string, module: Module, config: unkno
     tensors[name] = { dtype: t.dtype, shape: [...t.shape], data: await t.data() };
   }
   const bytes = encodeSafetensors(tensors, { config: configJson, format: CHECKPOINT_FORMAT });
-  await writeAtomically(path, bytes);
-}
-
-/** Writes `bytes` to a sibling temp file, flushes it, and renames it over `path`. */
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const { open, rename, rm } = await import("node:fs/promises");
-  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) =>
-    b.toString(16).padStart(2, "0"),
-  ).join("");
-  const temp = `${path}.tmp-${process.pid}-${suffix}`;
-  let created = false;
-  try {
-    const file = await open(temp, "wx");
-    created = true;
-    try {
-      await file.writeFile(bytes);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-  } catch (err) {
-    if (created) await rm(temp, { force: true });
-    throw new Error(`saveCheckpoint: could not write ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  await writeFileAtomic("saveCheckpoint", path, bytes);
 }
 
 export interface Checkpoint {

@@ -50,3 +50,4 @@ export * from "./ops/sequence-ops.js";
 export * from "./ops/attention-op.js";
 export * from "./ops/optim-ops.js";
 export * from "./ops/inplace.js";
+export { writeFileAtomic } from "./io/atomic-write.js";

@@ -1,7 +1,8 @@
 /** Tokenizers to and from JSON and files. */
 import { ByteTokenizer } from "./byte-tokenizer.js";
 import { CharTokenizer } from "./char-tokenizer.js";
-import { readText, writeTextAtomically } from "./io.js";
+import { writeFileAtomic } from "@bmojo/tensor";
+import { readText } from "./io.js";
 import type { Tokenizer } from "./tokenizer.js";
 
 /** The tokenizer a `toJSON()` result describes (dispatch on `kind`, then validation). */
@@ -20,7 +21,7 @@ export function tokenizerFromJSON(json: unknown): Tokenizer {
 /** Writes `tokenizer.toJSON()` to `path` as JSON, atomically (temp file + rename). Node only. */
 export async function saveTokenizer(path: string, tokenizer: Tokenizer): Promise<void> {
   const text = `${JSON.stringify(tokenizer.toJSON())}\n`;
-  await writeTextAtomically("saveTokenizer", path, text);
+  await writeFileAtomic("saveTokenizer", path, text);
 }
 
 /** The tokenizer saved at `path`; errors name the file. Node only. */
