@@ -1,3 +1,7 @@
 import { definePackageBuild } from "@bmojo/tooling/tsup";
 
-export default definePackageBuild({ cli: "src/cli.ts" }, { dts: false });
+export default definePackageBuild(
+  // compare-worker.js is a worker thread's entry: `bmojo compare` finds it next to its own modules.
+  { cli: "src/cli.ts", "compare-worker": "src/compare-worker.ts" },
+  { dts: false },
+);

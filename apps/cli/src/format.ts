@@ -31,14 +31,50 @@ export function percent(fraction: number): string {
  *   bmojo   tiny       44.6k
  */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const { widths, line } = columns(header, rows);
+  const row = (cells: readonly string[]) => line(cells).join("  ").trimEnd();
+  return [row(header), row(widths.map((w) => "-".repeat(w))), ...rows.map(row)].join("\n");
+}
+
+/**
+ * A Markdown table, padded so it also reads as a table in a terminal. Columns are right-aligned
+ * (`---:`) where `right[c]` says so, or by default where every cell is a plain number.
+ *
+ *   | model | parameters |
+ *   | ----- | ---------: |
+ *   | bmojo |     44,576 |
+ */
+export function markdownTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  right?: readonly boolean[],
+): string {
+  const { widths, numeric, line } = columns(header, rows, right);
+  const row = (cells: readonly string[]) => `| ${line(cells).join(" | ")} |`;
+  const rule = widths.map((w, c) => (numeric[c] ? `${"-".repeat(w - 1)}:` : "-".repeat(w)));
+  return [row(header), `| ${rule.join(" | ")} |`, ...rows.map(row)].join("\n");
+}
+
+/**
+ * Column widths, which columns are right-aligned (`right`, or those whose cells all look
+ * numeric), and a cell padder.
+ */
+function columns(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  right?: readonly boolean[],
+) {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const numeric = header.map((_, c) => rows.every((r) => /^[-+]?[\d.,]+[kMG%]?$/.test(r[c])));
+  const numeric =
+    right ?? header.map((_, c) => rows.every((r) => /^[-+]?[\d.,]+[kMG%]?$/.test(r[c])));
   const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, c) => (numeric[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
-      .join("  ")
-      .trimEnd();
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+    cells.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c])));
+  return { widths, numeric, line };
+}
+
+/** An integer with thousands separators: 44576 → "44,576". */
+export function grouped(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
 }
 
 /** Seconds since `start` (a `performance.now()` value). */

@@ -5,6 +5,7 @@
  */
 import { benchCommand } from "./commands/bench.js";
 import { type Command, commandHelp } from "./commands/command.js";
+import { compareCommand } from "./commands/compare.js";
 import { evalCommand } from "./commands/eval.js";
 import { generateCommand } from "./commands/generate.js";
 import { inspectMemoryCommand } from "./commands/inspect-memory.js";
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   generateCommand,
   inspectMemoryCommand,
   benchCommand,
+  compareCommand,
 ];
 
 /** `bmojo --help`. */

@@ -10,8 +10,7 @@
  * one, so a crash never leaves a torn file. train.json is written last and names the step; the
  * loader checks that the optimizer file and the model agree with it.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Tokenizer, tokenizerFromJSON } from "@bmojo/data";
 import { type LanguageModel, type ResolvedConfig, loadModel, saveModel } from "@bmojo/model";
@@ -22,7 +21,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
 } from "@bmojo/nn";
-import { tensor } from "@bmojo/tensor";
+import { tensor, writeFileAtomic } from "@bmojo/tensor";
 import type { DataRecord } from "./data-source.js";
 import { UsageError, messageOf } from "./errors.js";
 
@@ -104,26 +103,6 @@ export interface TrainRecord {
   updatedAt: string;
 }
 
-/** Writes `data` to a temp file next to `path`, flushes it, and renames it over `path`. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
-  let created = false;
-  try {
-    const file = await open(temp, "wx");
-    created = true;
-    try {
-      await file.writeFile(data);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-  } catch (err) {
-    if (created) await rm(temp, { force: true });
-    throw new Error(`could not write ${path}: ${messageOf(err)}`, { cause: err });
-  }
-}
-
 /** Bytes of optimizer.safetensors: every moment buffer, and the step in the metadata. */
 async function encodeOptimizer(optimizer: AdamW): Promise<Uint8Array> {
   const { step, moments } = optimizer.state();
@@ -148,13 +127,18 @@ export async function saveRun(dir: string, state: RunState): Promise<void> {
   await mkdir(dir, { recursive: true });
   if (state.tokenizer !== undefined) {
     await writeFileAtomic(
+      "bmojo",
       join(dir, TOKENIZER_FILE),
       `${JSON.stringify(state.tokenizer.toJSON())}\n`,
     );
   }
   await saveModel(join(dir, MODEL_FILE), state.model);
-  await writeFileAtomic(join(dir, OPTIMIZER_FILE), await encodeOptimizer(state.optimizer));
-  await writeFileAtomic(join(dir, RECORD_FILE), `${JSON.stringify(state.record, null, 2)}\n`);
+  await writeFileAtomic("bmojo", join(dir, OPTIMIZER_FILE), await encodeOptimizer(state.optimizer));
+  await writeFileAtomic(
+    "bmojo",
+    join(dir, RECORD_FILE),
+    `${JSON.stringify(state.record, null, 2)}\n`,
+  );
 }
 
 async function exists(path: string): Promise<boolean> {

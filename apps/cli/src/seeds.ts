@@ -2,7 +2,8 @@
  * Seeds derived from the run's `--seed`. Training batch `s` is drawn from its own stream,
  * `trainSeed(seed, s)`, so it depends only on (seed, step): a resumed run sees exactly the batches
  * an uninterrupted run would have. Evaluation uses `evalSeed(seed)`, a different stream, so it is
- * never scored on training batches' streams.
+ * never scored on training batches' streams; `exampleSeed(seed)` is a third stream, for examples
+ * shown to the user.
  */
 
 /** A 32-bit avalanche mix (murmur3's finaliser). */
@@ -31,6 +32,7 @@ export function deriveSeed(...parts: number[]): number {
 /** Domain tags, so that training and evaluation streams never coincide. */
 const TRAIN = 1;
 const EVAL = 2;
+const EXAMPLE = 3;
 
 /** The stream of training batch `step` (1-based). */
 export function trainSeed(seed: number, step: number): number {
@@ -40,4 +42,9 @@ export function trainSeed(seed: number, step: number): number {
 /** The default stream of evaluation batches of a run with `seed`. */
 export function evalSeed(seed: number): number {
   return deriveSeed(EVAL, seed);
+}
+
+/** The stream of the single example `bmojo compare` shows (neither a training nor an eval batch). */
+export function exampleSeed(seed: number): number {
+  return deriveSeed(EXAMPLE, seed);
 }

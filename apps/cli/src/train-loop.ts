@@ -5,7 +5,7 @@
  * Periodic evaluations and checkpoints are callbacks; an AbortSignal stops it between steps.
  */
 import type { LanguageModel } from "@bmojo/model";
-import { type AdamW, type Schedule, clipGradNormAsync } from "@bmojo/nn";
+import { AdamW, type Schedule, clipGradNormAsync, cosineSchedule } from "@bmojo/nn";
 import { type Tensor, dispose, valueAndGrad } from "@bmojo/tensor";
 import type { DataSource } from "./data-source.js";
 import { batchTensors } from "./evaluate.js";
@@ -37,6 +37,40 @@ export function parameterGroups(ssmLr: number) {
     { name: "ssm", match: SSM_PARAMETERS, lr: ssmLr },
     { name: "no-decay", match: NO_DECAY_PARAMETERS, weightDecay: 0 },
   ];
+}
+
+/** AdamW moment decay rates used by every run. */
+export const ADAMW_BETAS: [number, number] = [0.9, 0.95];
+
+/** The optimiser settings a run fixes. */
+export interface OptimizerSettings {
+  lr: number;
+  /** Peak learning rate of the SSM parameters (`parameterGroups`). */
+  ssmLr: number;
+  weightDecay: number;
+}
+
+/** AdamW over `model.parameters()` with `ADAMW_BETAS` and the groups of `parameterGroups`. */
+export function createOptimizer(model: LanguageModel, o: OptimizerSettings): AdamW {
+  return new AdamW(model.parameters(), {
+    lr: o.lr,
+    betas: ADAMW_BETAS,
+    weightDecay: o.weightDecay,
+    groups: parameterGroups(o.ssmLr),
+  });
+}
+
+/** The learning-rate schedule of a run: linear warmup (at most `totalSteps`), then cosine decay. */
+export function trainingSchedule(o: {
+  warmup: number;
+  totalSteps: number;
+  minLrRatio: number;
+}): Schedule {
+  return cosineSchedule({
+    warmupSteps: Math.min(o.warmup, o.totalSteps),
+    totalSteps: o.totalSteps,
+    minRatio: o.minLrRatio,
+  });
 }
 
 /** How many parameters each group of the optimizer holds. */

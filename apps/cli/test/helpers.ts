@@ -8,6 +8,8 @@ import { run } from "../src/main.js";
 /** A collector with the Output interface. */
 export class Collector implements Output {
   text = "";
+  /** Terminal width, as a test sets it. */
+  columns?: number;
   constructor(
     readonly isTTY = false,
     private readonly onWrite?: (chunk: string) => void,

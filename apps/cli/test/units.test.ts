@@ -2,9 +2,9 @@ import { ByteTokenizer, CharTokenizer } from "@bmojo/data";
 import { LanguageModel, preset } from "@bmojo/model";
 import { describe, expect, it } from "vitest";
 import { DecodedStream } from "../src/decoded-stream.js";
-import { table } from "../src/format.js";
+import { markdownTable, table } from "../src/format.js";
 import { modelConfigFromFlags } from "../src/model-flags.js";
-import { Progress, updateEma } from "../src/progress.js";
+import { MultiProgress, Progress, updateEma } from "../src/progress.js";
 import { deriveSeed, evalSeed, trainSeed } from "../src/seeds.js";
 import { NO_DECAY_PARAMETERS, SSM_PARAMETERS } from "../src/train-loop.js";
 import { Collector } from "./helpers.js";
@@ -210,5 +210,72 @@ describe("table", () => {
         ],
       ),
     ).toBe("name     n\n----  ----\na     1.5k\nbcd     22");
+  });
+});
+
+describe("markdownTable", () => {
+  it("pads the cells and right-aligns numeric columns, or the columns asked for", () => {
+    const rows = [
+      ["B'MOJO", "41,504", "23.2% (476/2048)"],
+      ["SWA", "24,736", "3.1% (64/2048)"],
+    ];
+    expect(markdownTable(["model", "parameters", "accuracy"], rows)).toBe(
+      [
+        "| model  | parameters | accuracy         |",
+        "| ------ | ---------: | ---------------- |",
+        "| B'MOJO |     41,504 | 23.2% (476/2048) |",
+        "| SWA    |     24,736 | 3.1% (64/2048)   |",
+      ].join("\n"),
+    );
+    const right = markdownTable(["model", "parameters", "accuracy"], rows, [false, true, true]);
+    expect(right.split("\n")[3]).toBe("| SWA    |     24,736 |   3.1% (64/2048) |");
+  });
+});
+
+describe("MultiProgress", () => {
+  const clock = () => {
+    let t = 0;
+    return () => (t += 100);
+  };
+
+  it("on a pipe prints labelled lines at each run's 5% points and its statuses", () => {
+    const out = new Collector(false);
+    const progress = new MultiProgress(out, ["bmojo", "swa"], clock());
+    progress.start("swa", { total: 40, startStep: 0, tokensPerStep: 10 });
+    progress.start("bmojo", { total: 40, startStep: 0, tokensPerStep: 10 });
+    for (let step = 1; step <= 40; step++) {
+      progress.update("bmojo", step, 2);
+      progress.update("swa", step, 3);
+    }
+    progress.status("swa", "done");
+    const lines = out.text.trim().split("\n");
+    expect(lines[0]).toBe("swa    training: 40 steps");
+    expect(lines[1]).toBe("bmojo  training: 40 steps");
+    expect(lines.filter((l) => l.startsWith("bmojo  step "))).toHaveLength(20);
+    expect(lines.filter((l) => l.startsWith("swa    step "))).toHaveLength(20);
+    expect(lines[2]).toMatch(
+      /^bmojo {2}step 2\/40 \(5%\) {2}loss 2\.0000 {2}[\d.]+ tok\/s {2}ETA \d+s$/,
+    );
+    expect(lines.at(-1)).toBe("swa    done");
+  });
+
+  it("on a terminal redraws one line per run in place", () => {
+    const out = new Collector(true);
+    out.columns = 100;
+    const progress = new MultiProgress(out, ["bmojo", "swa"], clock());
+    expect(out.text).toBe("\r\x1b[Kbmojo  waiting\n\r\x1b[Kswa    waiting\n");
+    out.text = "";
+    progress.start("bmojo", { total: 10, startStep: 0, tokensPerStep: 10 });
+    progress.update("bmojo", 5, 1.5);
+    const frames = out.text.split("\x1b[2A").slice(1);
+    expect(frames).toHaveLength(2); // every change redraws both lines
+    const [first, second] = frames.at(-1)?.split("\n") ?? [];
+    expect(first.startsWith("\r\x1b[Kbmojo  step 5/10 [#")).toBe(true);
+    expect(first).toContain("] loss 1.5000 ");
+    expect(second).toBe("\r\x1b[Kswa    waiting");
+    for (const line of out.text.split("\n")) {
+      const visible = line.replaceAll("\x1b[2A", "").replaceAll("\x1b[K", "").replaceAll("\r", "");
+      expect(visible.length).toBeLessThan(100);
+    }
   });
 });

@@ -11,6 +11,7 @@ import { parseFlags } from "../flags.js";
 import { table } from "../format.js";
 import { type CliIO, println } from "../io.js";
 import { layerKinds } from "../model-flags.js";
+import { heldPositions, markHeld } from "../memory-view.js";
 import { type LoadedRun, loadRun } from "../run-dir.js";
 import type { Command } from "./command.js";
 
@@ -120,8 +121,7 @@ async function runInspect(argv: readonly string[], io: CliIO): Promise<number> {
     const chunks = Math.ceil(length / window);
     const last = chunks - 1;
     const layers = model.lastSelections().map(({ layer, memory }) => {
-      const positions = memory.positions[0][last].filter((p) => p >= 0).sort((a, b) => a - b);
-      const held = positions.map((position): HeldToken => {
+      const held = heldPositions(memory, last).map((position): HeldToken => {
         const token: HeldToken = {
           position,
           id: input.ids[position],
@@ -155,7 +155,6 @@ async function runInspect(argv: readonly string[], io: CliIO): Promise<number> {
 function printInspection(io: CliIO, o: InspectOutput, show: (id: number) => string): void {
   const out = io.stdout;
   const underline = io.stdout.isTTY === true;
-  const mark = (s: string) => (underline ? `\x1b[4m${s}\x1b[24m` : `[${s}]`);
   const separator = o.text !== undefined ? "" : " ";
   const { index, start, end } = o.lastChunk;
   println(
@@ -175,7 +174,7 @@ function printInspection(io: CliIO, o: InspectOutput, show: (id: number) => stri
   for (const { layer, held } of o.layers) {
     const marked = new Set(held.map((h) => h.position));
     const rendered = o.tokens
-      .map((id, p) => (marked.has(p) ? mark(show(id)) : show(id)))
+      .map((id, p) => (marked.has(p) ? markHeld(show(id), underline) : show(id)))
       .join(separator);
     println(out);
     println(out, `layer ${layer}: ${held.length} eidetic token(s)`);

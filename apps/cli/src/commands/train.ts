@@ -4,7 +4,7 @@
  */
 import type { Tokenizer } from "@bmojo/data";
 import { LanguageModel } from "@bmojo/model";
-import { AdamW, cosineSchedule } from "@bmojo/nn";
+import type { AdamW } from "@bmojo/nn";
 import { backendFlag, describeBackend, initBackend } from "../backend.js";
 import {
   type DataRecord,
@@ -46,15 +46,18 @@ import {
   saveRun,
 } from "../run-dir.js";
 import { evalSeed } from "../seeds.js";
-import { groupSizes, parameterGroups, trainLoop } from "../train-loop.js";
+import {
+  ADAMW_BETAS,
+  createOptimizer,
+  groupSizes,
+  trainLoop,
+  trainingSchedule,
+} from "../train-loop.js";
 import type { Command } from "./command.js";
 
 const DATA = "Data (one of --task, --text)";
 const OPTIMISER = "Optimiser";
 const RUN = "Run";
-
-/** AdamW moment decay rates used by every run. */
-const BETAS: [number, number] = [0.9, 0.95];
 
 export const trainFlags = {
   task: { kind: "enum", values: TASK_NAMES, group: DATA, description: "synthetic task" },
@@ -279,15 +282,6 @@ function recordedArgs(f: TrainFlags): Record<string, RecordedArg> {
   return args;
 }
 
-function newOptimizer(model: LanguageModel, o: { lr: number; ssmLr: number; weightDecay: number }) {
-  return new AdamW(model.parameters(), {
-    lr: o.lr,
-    betas: BETAS,
-    weightDecay: o.weightDecay,
-    groups: parameterGroups(o.ssmLr),
-  });
-}
-
 async function freshSetup(
   f: TrainFlags,
   given: ReadonlySet<string>,
@@ -306,7 +300,7 @@ async function freshSetup(
   });
   const model = new LanguageModel(config);
   const ssmLr = f.ssmLr ?? f.lr;
-  const optimizer = newOptimizer(model, { lr: f.lr, ssmLr, weightDecay: f.weightDecay });
+  const optimizer = createOptimizer(model, { lr: f.lr, ssmLr, weightDecay: f.weightDecay });
   const record: TrainRecord = {
     format: "bmojo-train",
     version: 1,
@@ -322,7 +316,7 @@ async function freshSetup(
       lr: f.lr,
       ssmLr,
       weightDecay: f.weightDecay,
-      betas: BETAS,
+      betas: ADAMW_BETAS,
       warmup: f.warmup,
       minLrRatio: f.minLrRatio,
       clip: f.clip,
@@ -428,7 +422,7 @@ async function resumeSetup(
     );
   }
   const source = await resumedSource(record.data, run.tokenizer, f.text);
-  const optimizer = newOptimizer(model, record.optimizer);
+  const optimizer = createOptimizer(model, record.optimizer);
   await loadOptimizerInto(dir, optimizer, record.step);
   const settings = { ...record.settings };
   for (const key of ["evalEvery", "evalBatches", "saveEvery"] as const) {
@@ -520,11 +514,7 @@ async function runTrain(argv: readonly string[], io: CliIO): Promise<number> {
     const { warmup, minLrRatio, clip } = record.optimizer;
     const batch = record.args.batch as number;
     const seed = record.seeds.train;
-    const schedule = cosineSchedule({
-      warmupSteps: Math.min(warmup, totalSteps),
-      totalSteps,
-      minRatio: minLrRatio,
-    });
+    const schedule = trainingSchedule({ warmup, totalSteps, minLrRatio });
     const { evalEvery, evalBatches, saveEvery } = record.settings;
     const runEval = async (step: number): Promise<EvalResult> => {
       const result = await evaluate(model, source, {
