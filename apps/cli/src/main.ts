@@ -7,6 +7,7 @@ import { benchCommand } from "./commands/bench.js";
 import { type Command, commandHelp } from "./commands/command.js";
 import { compareCommand } from "./commands/compare.js";
 import { evalCommand } from "./commands/eval.js";
+import { experimentCommand } from "./commands/experiment.js";
 import { generateCommand } from "./commands/generate.js";
 import { inspectMemoryCommand } from "./commands/inspect-memory.js";
 import { trainCommand } from "./commands/train.js";
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   inspectMemoryCommand,
   benchCommand,
   compareCommand,
+  experimentCommand,
 ];
 
 /** `bmojo --help`. */

@@ -55,7 +55,7 @@ describe("dispatcher and help", () => {
 
   it("unknown command: suggestion and the list, exit 2", async () => {
     expect(await usageError(["trian"])).toBe(
-      'bmojo: unknown command "trian". Did you mean train? Commands: train, eval, generate, inspect-memory, bench, compare. Run `bmojo --help` for more.',
+      'bmojo: unknown command "trian". Did you mean train? Commands: train, eval, generate, inspect-memory, bench, compare, experiment. Run `bmojo --help` for more.',
     );
   });
 

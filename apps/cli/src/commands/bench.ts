@@ -4,13 +4,15 @@
  * chosen backend, with the parameter count and the inference state the cache holds.
  */
 import { LanguageModel, PLAN_NAMES, type PlanName } from "@bmojo/model";
-import { Random, type Tensor, tensor } from "@bmojo/tensor";
 import { backendFlag, describeBackend, initBackend } from "../backend.js";
 import { parseFlags } from "../flags.js";
 import { compact, table } from "../format.js";
 import { type CliIO, println } from "../io.js";
+import { measureSpeed } from "../measure.js";
 import { modelConfigFromFlags, modelFlags, modelLabel } from "../model-flags.js";
 import type { Command } from "./command.js";
+
+export { median } from "../measure.js";
 
 export const benchFlags = {
   ...modelFlags,
@@ -63,47 +65,6 @@ export interface BenchRow {
   stateBytes: number;
 }
 
-/** The middle value (the mean of the two middle ones for an even count). */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-async function readAndDispose(t: Tensor): Promise<void> {
-  await t.data();
-  t.dispose();
-}
-
-/** Prefills `ids` into a fresh cache, then runs `steps` decode steps; returns the timings. */
-async function measure(
-  model: LanguageModel,
-  rng: Random,
-  length: number,
-  batch: number,
-  steps: number,
-) {
-  const vocab = model.config.vocabSize;
-  const ids = tensor(rng.intArray(batch * length, 0, vocab), [batch, length], { dtype: "int32" });
-  const cache = model.createCache(batch);
-  try {
-    const started = performance.now();
-    await readAndDispose(await model.prefill(ids, cache));
-    const prefillMs = performance.now() - started;
-    const decodeStart = performance.now();
-    for (let s = 0; s < steps; s++) {
-      const next = tensor(rng.intArray(batch, 0, vocab), [batch], { dtype: "int32" });
-      await readAndDispose(await model.step(next, cache));
-      next.dispose();
-    }
-    const decodeMs = performance.now() - decodeStart;
-    return { prefillMs, decodeMs, stateBytes: model.cacheBytes(cache) };
-  } finally {
-    ids.dispose();
-    model.disposeCache(cache);
-  }
-}
-
 async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
   const { values: f, given } = parseFlags("bench", benchFlags, argv);
   const report = await initBackend(f.backend);
@@ -118,18 +79,13 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
     });
     const model = new LanguageModel(config);
     try {
-      const rng = new Random(f.seed);
-      // Warm-up (JIT, buffer pools): a short prefill and two steps, not timed.
-      await measure(model, rng, Math.min(f.length, 2 * model.config.window), f.batch, 2);
-      const runs = [];
-      for (let r = 0; r < f.repeats; r++) {
-        runs.push(await measure(model, rng, f.length, f.batch, f.decodeSteps));
-      }
-      const m = {
-        prefillMs: median(runs.map((x) => x.prefillMs)),
-        decodeMs: median(runs.map((x) => x.decodeMs)),
-        stateBytes: runs[0].stateBytes,
-      };
+      const m = await measureSpeed(model, {
+        length: f.length,
+        batch: f.batch,
+        decodeSteps: f.decodeSteps,
+        repeats: f.repeats,
+        seed: f.seed,
+      });
       const label = modelLabel(flags);
       rows.push({
         model: label,
@@ -138,10 +94,10 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
         length: f.length,
         batch: f.batch,
         prefillMs: m.prefillMs,
-        prefillTokensPerSecond: (f.batch * f.length * 1000) / m.prefillMs,
+        prefillTokensPerSecond: m.prefillTokensPerSecond,
         decodeSteps: f.decodeSteps,
-        decodeMsPerStep: m.decodeMs / f.decodeSteps,
-        decodeTokensPerSecond: (f.batch * f.decodeSteps * 1000) / m.decodeMs,
+        decodeMsPerStep: m.decodeMsPerStep,
+        decodeTokensPerSecond: m.decodeTokensPerSecond,
         stateBytes: m.stateBytes,
       });
       println(io.stderr, `measured ${label}`);

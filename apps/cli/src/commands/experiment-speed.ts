@@ -1,0 +1,263 @@
+/**
+ * `bmojo experiment speed`: the paper's Figure 4 speed comparison. Each model of --models, at
+ * matched parameter count (each plan's numLayers chosen so that its parameters come closest to
+ * the bmojo preset of --size), gets random weights; it prefills one sequence of --length random
+ * tokens (median of --repeats, after an untimed warm-up) and then decodes --decode-steps tokens.
+ * Prints a Markdown table and writes speed-BACKEND.{md,json,svg} into --out-dir.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import {
+  LanguageModel,
+  type ModelConfig,
+  PLAN_NAMES,
+  PRESET_SIZES,
+  type PlanName,
+  type PresetSize,
+  parameterCount,
+  preset,
+} from "@bmojo/model";
+import { backendFlag, describeBackend, initBackend } from "../backend.js";
+import { parseFlags } from "../flags.js";
+import { compact, grouped, markdownTable } from "../format.js";
+import { type CliIO, println } from "../io.js";
+import { measureSpeed } from "../measure.js";
+import { barCharts } from "../svg-chart.js";
+import type { Experiment } from "./experiment.js";
+
+export const speedFlags = {
+  models: {
+    kind: "enum",
+    values: PLAN_NAMES,
+    list: true,
+    default: "transformer,mamba,swa,bmojo-f,bmojo",
+    description: "model plans to compare, at matched parameter count",
+  },
+  size: {
+    kind: "enum",
+    values: PRESET_SIZES,
+    default: "small",
+    description:
+      "preset size (d_model, heads, window); the bmojo preset's parameters set the target",
+  },
+  length: {
+    kind: "int",
+    min: 1,
+    default: 2048,
+    description: "tokens of the prefilled sequence",
+  },
+  decodeSteps: {
+    kind: "int",
+    min: 1,
+    default: 64,
+    description: "one-token decode steps timed after the prefill",
+  },
+  repeats: {
+    kind: "int",
+    min: 1,
+    default: 3,
+    description: "measurements per model; the median is reported",
+  },
+  seed: { kind: "int", min: 0, default: 0, description: "seed of the weights and tokens" },
+  outDir: {
+    kind: "string",
+    default: "docs/results",
+    placeholder: "DIR",
+    description: "where speed-BACKEND.md, .json and .svg are written",
+  },
+  backend: { ...backendFlag, default: "cpu" },
+} as const;
+
+/** One measured model. */
+export interface SpeedRow {
+  model: PlanName;
+  blocks: number;
+  dModel: number;
+  parameters: number;
+  prefillMs: number;
+  prefillTokensPerSecond: number;
+  decodeMsPerStep: number;
+  decodeTokensPerSecond: number;
+  /** Bytes of inference state per sequence right after the prefill. */
+  stateBytes: number;
+}
+
+/**
+ * The config of `plan` at `size` whose parameter count is closest to `target`, varying only
+ * numLayers (1–4× the preset's block count).
+ */
+export function matchedConfig(
+  plan: PlanName,
+  size: PresetSize,
+  target: number,
+  extra: Partial<ModelConfig>,
+): ModelConfig {
+  const base = preset(plan, size, extra);
+  const baseLayers = base.numLayers ?? 1;
+  let best = base;
+  let bestGap = Math.abs(parameterCount(base) - target);
+  for (let n = 1; n <= 4 * baseLayers; n++) {
+    const config = preset(plan, size, { ...extra, numLayers: n });
+    const gap = Math.abs(parameterCount(config) - target);
+    if (gap < bestGap) {
+      best = config;
+      bestGap = gap;
+    }
+  }
+  return best;
+}
+
+function fmt(n: number, digits: number): string {
+  return n.toFixed(digits);
+}
+
+async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
+  const { values: f } = parseFlags("experiment speed", speedFlags, argv);
+  const report = await initBackend(f.backend);
+  println(io.stderr, describeBackend(report));
+  const started = performance.now();
+  const extra: Partial<ModelConfig> = {
+    seed: f.seed,
+    maxLength: Math.max(4096, f.length + f.decodeSteps + 1),
+  };
+  const target = parameterCount(preset("bmojo", f.size, extra));
+  const configs = f.models.map((plan) => ({
+    plan,
+    config: matchedConfig(plan, f.size, target, extra),
+  }));
+  for (const { plan, config } of configs) {
+    println(
+      io.stderr,
+      `${plan}: ${config.numLayers} blocks, d_model ${config.dModel}, ${grouped(parameterCount(config))} parameters`,
+    );
+  }
+  const rows: SpeedRow[] = [];
+  for (const { plan, config } of configs) {
+    const model = new LanguageModel(config);
+    try {
+      const m = await measureSpeed(model, {
+        length: f.length,
+        batch: 1,
+        decodeSteps: f.decodeSteps,
+        repeats: f.repeats,
+        seed: f.seed,
+      });
+      rows.push({
+        model: plan,
+        blocks: model.config.layers.length,
+        dModel: model.config.dModel,
+        parameters: model.numParameters(),
+        prefillMs: m.prefillMs,
+        prefillTokensPerSecond: m.prefillTokensPerSecond,
+        decodeMsPerStep: m.decodeMsPerStep,
+        decodeTokensPerSecond: m.decodeTokensPerSecond,
+        stateBytes: m.prefillStateBytes,
+      });
+      println(
+        io.stderr,
+        `measured ${plan}: prefill ${fmt(m.prefillMs, 1)} ms, decode ${fmt(m.decodeTokensPerSecond, 1)} tok/s`,
+      );
+    } finally {
+      model.dispose();
+    }
+  }
+  const wallSeconds = (performance.now() - started) / 1000;
+  const params = rows.map((r) => r.parameters);
+  const spread = params.length > 0 ? Math.max(...params) / Math.min(...params) - 1 : 0;
+
+  const table = markdownTable(
+    [
+      "model",
+      "blocks",
+      "parameters",
+      "prefill ms",
+      "prefill tokens/s",
+      "decode tokens/s",
+      "state bytes/sequence",
+    ],
+    rows.map((r) => [
+      r.model,
+      String(r.blocks),
+      grouped(r.parameters),
+      fmt(r.prefillMs, 1),
+      fmt(r.prefillTokensPerSecond, 1),
+      fmt(r.decodeTokensPerSecond, 1),
+      grouped(r.stateBytes),
+    ]),
+  );
+  println(io.stdout, table);
+
+  const command = ["bmojo", "experiment", "speed", ...argv].join(" ");
+  const cpu = cpus();
+  const machine = {
+    cpu: cpu[0]?.model ?? "unknown",
+    cores: cpu.length,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+  const date = new Date().toISOString();
+  const settings = {
+    size: f.size,
+    length: f.length,
+    decodeSteps: f.decodeSteps,
+    repeats: f.repeats,
+    seed: f.seed,
+    batch: 1,
+  };
+  const md = [
+    `# Speed (Figure 4) on the \`${report.backend}\` backend`,
+    "",
+    `Prefill of one sequence of ${f.length} random tokens with random weights (median of ${f.repeats}`,
+    `after an untimed warm-up), then ${f.decodeSteps} one-token decode steps after it. Models of the`,
+    `\`${f.size}\` presets at matched parameter count (numLayers chosen per plan; largest/smallest − 1 =`,
+    `${(spread * 100).toFixed(1)}%). State bytes: inference state per sequence right after the prefill`,
+    "(full attention's KV cache is allocated for the model's maximum length).",
+    "",
+    table,
+    "",
+    `- command: \`${command}\``,
+    `- date: ${date}`,
+    `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
+    `- wall time: ${wallSeconds.toFixed(1)} s`,
+    "",
+    `![decode tokens/s and prefill ms per model](speed-${report.backend}.svg)`,
+    "",
+  ].join("\n");
+  const json = {
+    experiment: "speed",
+    backend: report.backend,
+    command,
+    date,
+    machine,
+    settings,
+    wallSeconds,
+    rows,
+  };
+  const svg = barCharts([
+    {
+      title: `Decode (${f.decodeSteps} steps after ${f.length} tokens)`,
+      unit: "tokens/s (higher is better)",
+      bars: rows.map((r) => ({ label: r.model, value: r.decodeTokensPerSecond })),
+    },
+    {
+      title: `Prefill of ${f.length} tokens`,
+      unit: "ms (lower is better)",
+      bars: rows.map((r) => ({ label: r.model, value: r.prefillMs })),
+    },
+  ]);
+  await mkdir(f.outDir, { recursive: true });
+  const base = join(f.outDir, `speed-${report.backend}`);
+  await writeFile(`${base}.md`, md);
+  await writeFile(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  await writeFile(`${base}.svg`, svg);
+  println(io.stderr, `wrote ${base}.md, .json, .svg (${compact(wallSeconds)} s)`);
+  return 0;
+}
+
+export const speedExperiment: Experiment = {
+  name: "speed",
+  summary: "prefill time and decode tokens/s at matched parameters (Figure 4)",
+  flags: speedFlags,
+  run: runSpeed,
+};

@@ -1,0 +1,61 @@
+/**
+ * `bmojo experiment NAME [flags]`: reproductions of the paper's experiments, each writing its
+ * results (Markdown, JSON, SVG) under --out-dir. One experiment so far: `speed` (Figure 4).
+ */
+import { UsageError } from "../errors.js";
+import { suggest } from "../flags.js";
+import type { CliIO } from "../io.js";
+import type { Command } from "./command.js";
+import { speedExperiment } from "./experiment-speed.js";
+
+/** An experiment: like a command, one word after `bmojo experiment`. */
+export interface Experiment {
+  name: string;
+  summary: string;
+  flags: Command["flags"];
+  run(argv: readonly string[], io: CliIO): Promise<number>;
+}
+
+/** Every experiment, in the order the help lists them. */
+export const EXPERIMENTS: readonly Experiment[] = [speedExperiment];
+
+async function runExperiment(argv: readonly string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  const names = EXPERIMENTS.map((e) => e.name);
+  if (name === undefined || name.startsWith("-")) {
+    throw new UsageError(
+      `name an experiment: bmojo experiment NAME (one of: ${names.join(", ")}).`,
+    );
+  }
+  const experiment = EXPERIMENTS.find((e) => e.name === name);
+  if (experiment === undefined) {
+    const hint = suggest(name, names);
+    throw new UsageError(
+      `unknown experiment ${JSON.stringify(name)}.${hint === undefined ? "" : ` Did you mean ${hint}?`} Experiments: ${names.join(", ")}.`,
+    );
+  }
+  return experiment.run(rest, io);
+}
+
+export const experimentCommand: Command = {
+  name: "experiment",
+  summary: "run one of the paper's experiments and write its results",
+  usage: `bmojo experiment NAME [flags]   (NAME: ${EXPERIMENTS.map((e) => e.name).join(", ")})`,
+  description: [
+    "Experiments:",
+    ...EXPERIMENTS.map((e) => `  ${e.name.padEnd(8)}${e.summary}`),
+    "",
+    "The flags below are those of `speed`. It builds each of --models at matched parameter count",
+    "(the numLayers of each plan chosen so its parameters are closest to the bmojo preset of",
+    "--size), prefills --length random tokens (median of --repeats, after an untimed warm-up), times",
+    "--decode-steps one-token steps after it, prints a Markdown table and writes speed-BACKEND.md,",
+    ".json and .svg into --out-dir.",
+  ].join("\n"),
+  flags: speedExperiment.flags,
+  examples: [
+    "bmojo experiment speed",
+    "bmojo experiment speed --length 512 --decode-steps 32 --models mamba,bmojo",
+    "bmojo experiment speed --backend cuda --size 130m --length 16384",
+  ],
+  run: runExperiment,
+};

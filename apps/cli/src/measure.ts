@@ -1,0 +1,91 @@
+/**
+ * Timing of prefill and decode on random weights and random tokens, shared by `bmojo bench` and
+ * `bmojo experiment speed`: prefill one batch into a fresh recurrent cache (timed), then time
+ * one-token decode steps after it; the median of several measurements after an untimed warm-up.
+ */
+import type { LanguageModel } from "@bmojo/model";
+import { Random, type Tensor, tensor } from "@bmojo/tensor";
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+async function readAndDispose(t: Tensor): Promise<void> {
+  await t.data();
+  t.dispose();
+}
+
+/** One prefill + decode measurement. */
+export interface Measurement {
+  prefillMs: number;
+  decodeMs: number;
+  /** Bytes of inference state in the cache right after the prefill. */
+  prefillStateBytes: number;
+  /** Bytes of inference state after the prefill and the decode steps. */
+  stateBytes: number;
+}
+
+/** Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps. */
+export async function measureOnce(
+  model: LanguageModel,
+  rng: Random,
+  length: number,
+  batch: number,
+  steps: number,
+): Promise<Measurement> {
+  const vocab = model.config.vocabSize;
+  const ids = tensor(rng.intArray(batch * length, 0, vocab), [batch, length], { dtype: "int32" });
+  const cache = model.createCache(batch);
+  try {
+    const started = performance.now();
+    await readAndDispose(await model.prefill(ids, cache));
+    const prefillMs = performance.now() - started;
+    const prefillStateBytes = model.cacheBytes(cache);
+    const decodeStart = performance.now();
+    for (let s = 0; s < steps; s++) {
+      const next = tensor(rng.intArray(batch, 0, vocab), [batch], { dtype: "int32" });
+      await readAndDispose(await model.step(next, cache));
+      next.dispose();
+    }
+    const decodeMs = performance.now() - decodeStart;
+    return { prefillMs, decodeMs, prefillStateBytes, stateBytes: model.cacheBytes(cache) };
+  } finally {
+    ids.dispose();
+    model.disposeCache(cache);
+  }
+}
+
+/** Medians over `repeats` measurements, after a short untimed warm-up (JIT, buffer pools). */
+export interface SpeedResult {
+  prefillMs: number;
+  prefillTokensPerSecond: number;
+  decodeMsPerStep: number;
+  decodeTokensPerSecond: number;
+  prefillStateBytes: number;
+  stateBytes: number;
+}
+
+export async function measureSpeed(
+  model: LanguageModel,
+  options: { length: number; batch: number; decodeSteps: number; repeats: number; seed: number },
+): Promise<SpeedResult> {
+  const { length, batch, decodeSteps, repeats } = options;
+  const rng = new Random(options.seed);
+  await measureOnce(model, rng, Math.min(length, 2 * model.config.window), batch, 2);
+  const runs: Measurement[] = [];
+  for (let r = 0; r < repeats; r++)
+    runs.push(await measureOnce(model, rng, length, batch, decodeSteps));
+  const prefillMs = median(runs.map((x) => x.prefillMs));
+  const decodeMs = median(runs.map((x) => x.decodeMs));
+  return {
+    prefillMs,
+    prefillTokensPerSecond: (batch * length * 1000) / prefillMs,
+    decodeMsPerStep: decodeMs / decodeSteps,
+    decodeTokensPerSecond: (batch * decodeSteps * 1000) / decodeMs,
+    prefillStateBytes: runs[0].prefillStateBytes,
+    stateBytes: runs[0].stateBytes,
+  };
+}
