@@ -7,6 +7,7 @@
 import { IGNORE_INDEX, type TaskBatch, argmaxPredictions } from "@bmojo/data";
 import { LanguageModel, type ModelConfig, type ResolvedConfig } from "@bmojo/model";
 import { dispose } from "@bmojo/tensor";
+import type { TaskName } from "@bmojo/data";
 import { type TaskOptionValue, taskSource } from "./data-source.js";
 import { batchTensors, evaluate } from "./evaluate.js";
 import { heldPositions } from "./memory-view.js";
@@ -31,11 +32,16 @@ export interface CompareTraining {
   seed: number;
 }
 
-/** Everything one model's run needs; plain data (it is posted to a worker as is). */
-export interface CompareJob {
-  model: CompareModel;
+/**
+ * Everything one model's run needs; plain data (it is posted to a worker as is). `M` names the
+ * model (compare's own models by default; the experiments use any label).
+ */
+export interface CompareJob<M extends string = CompareModel> {
+  model: M;
   config: ModelConfig;
-  /** MQAR options (resolved by the task; every model gets the same). */
+  /** The synthetic task trained and scored on (default "mqar"). */
+  taskName?: TaskName;
+  /** The task's options (resolved by the task; every model gets the same). */
   task: Record<string, TaskOptionValue>;
   training: CompareTraining;
   /** The held-out evaluation: `batches` batches of `batch` examples from the stream `seed`. */
@@ -63,8 +69,8 @@ export interface ExampleProbe {
 }
 
 /** What one model's run measured. */
-export interface CompareJobResult {
-  model: CompareModel;
+export interface CompareJobResult<M extends string = CompareModel> {
+  model: M;
   /** Steps taken (fewer than asked when interrupted). */
   steps: number;
   interrupted: boolean;
@@ -147,11 +153,11 @@ export async function probeExample(
 }
 
 /** Trains, evaluates and (optionally) probes one model of a comparison. */
-export async function runCompareJob(
-  job: CompareJob,
+export async function runCompareJob<M extends string = CompareModel>(
+  job: CompareJob<M>,
   hooks: CompareJobHooks = {},
-): Promise<CompareJobResult> {
-  const source = taskSource("mqar", job.task);
+): Promise<CompareJobResult<M>> {
+  const source = taskSource(job.taskName ?? "mqar", job.task);
   const model = new LanguageModel(job.config);
   const t = job.training;
   const optimizer = createOptimizer(model, t);

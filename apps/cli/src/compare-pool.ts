@@ -9,8 +9,8 @@ import { Worker } from "node:worker_threads";
 import type { CompareJob, CompareJobHooks, CompareJobResult } from "./compare-job.js";
 
 /** What a worker gets as `workerData`. */
-export interface WorkerData {
-  job: CompareJob;
+export interface WorkerData<M extends string = string> {
+  job: CompareJob<M>;
   /** The backend to bring up in the worker (already checked by the parent). */
   backend: string;
 }
@@ -19,7 +19,7 @@ export interface WorkerData {
 export type WorkerReport =
   | { type: "step"; step: number; lossEma: number }
   | { type: "evaluate" }
-  | { type: "done"; result: CompareJobResult }
+  | { type: "done"; result: CompareJobResult<string> }
   | { type: "error"; message: string };
 
 /** Messages from the parent to a worker: stop training after the current step. */
@@ -39,11 +39,11 @@ export function workerEntry(): URL | undefined {
  * Runs one job in a new worker thread, relaying its progress to `hooks`. Aborting `hooks.signal`
  * asks the worker to stop after its current step (its result then says `interrupted`).
  */
-export function runInWorker(
+export function runInWorker<M extends string>(
   entry: URL,
-  data: WorkerData,
+  data: WorkerData<M>,
   hooks: CompareJobHooks,
-): Promise<CompareJobResult> {
+): Promise<CompareJobResult<M>> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(entry, { workerData: data });
     const abort = () => worker.postMessage({ type: "abort" } satisfies ParentMessage);
@@ -65,7 +65,8 @@ export function runInWorker(
           hooks.onEvaluate?.();
           break;
         case "done":
-          settle(() => resolve(m.result));
+          // The worker ran `data.job`, so its result names the same model.
+          settle(() => resolve(m.result as CompareJobResult<M>));
           break;
         case "error":
           settle(() => reject(new Error(`${data.job.model}: ${m.message}`)));

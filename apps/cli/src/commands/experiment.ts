@@ -6,7 +6,10 @@ import { UsageError } from "../errors.js";
 import { suggest } from "../flags.js";
 import type { CliIO } from "../io.js";
 import type { Command } from "./command.js";
+import { lengthExperiment } from "./experiment-length.js";
+import { recallExperiment } from "./experiment-recall.js";
 import { speedExperiment } from "./experiment-speed.js";
+import { tasksExperiment } from "./experiment-tasks.js";
 
 /** An experiment: like a command, one word after `bmojo experiment`. */
 export interface Experiment {
@@ -17,7 +20,12 @@ export interface Experiment {
 }
 
 /** Every experiment, in the order the help lists them. */
-export const EXPERIMENTS: readonly Experiment[] = [speedExperiment];
+export const EXPERIMENTS: readonly Experiment[] = [
+  speedExperiment,
+  recallExperiment,
+  tasksExperiment,
+  lengthExperiment,
+];
 
 async function runExperiment(argv: readonly string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;

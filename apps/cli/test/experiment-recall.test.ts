@@ -1,0 +1,94 @@
+/** `bmojo experiment recall` and `tasks` at tiny sizes: table structure, accuracies in [0, 1]. */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bmojo, tempDir } from "./helpers.js";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir());
+});
+afterAll(() => cleanup());
+
+const MODELS = ["transformer", "mamba", "hybrid", "bmojo-f", "bmojo"];
+const TINY = ["--steps", "2", "--batch", "2", "--eval-examples", "4", "--workers", "1"];
+
+describe("bmojo experiment recall", () => {
+  it("trains every model at one width, both placements and the ablation", async () => {
+    const r = await bmojo([
+      "experiment",
+      "recall",
+      "--widths",
+      "8",
+      "--eidetic-sweep",
+      "0,2",
+      "--vocab-size",
+      "32",
+      "--length",
+      "16",
+      "--pairs",
+      "2",
+      "--window",
+      "4",
+      "--eidetic",
+      "2",
+      ...TINY,
+      "--out-dir",
+      dir,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const md = await readFile(join(dir, "recall-cpu.md"), "utf8");
+    const rows = md
+      .split("\n")
+      .filter((l) => /^\| (transformer|mamba|hybrid|bmojo-f|bmojo) /.test(l));
+    expect(rows.map((l) => l.split("|")[1].trim())).toEqual([...MODELS, ...MODELS]);
+    expect(md).toContain("## Eidetic-token ablation");
+    expect(md).toContain("do not test the paper's claim");
+    const json = JSON.parse(await readFile(join(dir, "recall-cpu.json"), "utf8"));
+    expect(json.grid).toHaveLength(10);
+    expect(json.ablation.map((a: { eidetic: number }) => a.eidetic)).toEqual([0, 2]);
+    for (const c of [...json.grid, ...json.ablation]) {
+      expect(c.accuracy).toBeGreaterThanOrEqual(0);
+      expect(c.accuracy).toBeLessThanOrEqual(1);
+    }
+    expect(await readFile(join(dir, "recall-cpu.svg"), "utf8")).toMatch(/^<svg/);
+  }, 30_000);
+
+  it("rejects a bad --widths", async () => {
+    const r = await bmojo(["experiment", "recall", "--widths", "8,x", "--out-dir", dir]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("--widths");
+  });
+});
+
+describe("bmojo experiment tasks", () => {
+  it("trains every model on every task", async () => {
+    const r = await bmojo([
+      "experiment",
+      "tasks",
+      "--width",
+      "8",
+      "--length",
+      "32",
+      "--window",
+      "4",
+      "--eidetic",
+      "2",
+      ...TINY,
+      "--out-dir",
+      dir,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(await readFile(join(dir, "tasks-cpu.json"), "utf8"));
+    expect(json.cells).toHaveLength(20);
+    for (const c of json.cells) {
+      expect(c.accuracy).toBeGreaterThanOrEqual(0);
+      expect(c.accuracy).toBeLessThanOrEqual(1);
+    }
+    const md = await readFile(join(dir, "tasks-cpu.md"), "utf8");
+    expect(md).toMatch(
+      /^\| model +\| +noisy-mqar \| +fuzzy-mqar \| +selective-copy \| +induction-heads \|$/m,
+    );
+  }, 30_000);
+});
