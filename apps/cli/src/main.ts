@@ -76,7 +76,7 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
     return EXIT_USAGE;
   }
   if (rest.some(isHelp)) {
-    io.stdout.write(commandHelp(command));
+    io.stdout.write(command.help?.(rest) ?? commandHelp(command));
     return 0;
   }
   try {

@@ -92,3 +92,13 @@ describe("bmojo experiment tasks", () => {
     );
   }, 30_000);
 });
+
+describe("experiment help", () => {
+  it("`bmojo experiment NAME --help` lists that experiment's own flags", async () => {
+    const r = await bmojo(["experiment", "recall", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Usage: bmojo experiment recall [flags]");
+    expect(r.stdout).toContain("--widths");
+    expect(r.stdout).not.toContain("--decode-steps");
+  });
+});

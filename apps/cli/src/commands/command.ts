@@ -16,6 +16,8 @@ export interface Command {
   examples: readonly string[];
   /** Runs the command with the arguments after its name; resolves with the exit code. */
   run(argv: readonly string[], io: CliIO): Promise<number>;
+  /** Help for the arguments given with --help (e.g. a sub-command's flags); defaults to commandHelp. */
+  help?(argv: readonly string[]): string;
 }
 
 /** `bmojo <command> --help`. */

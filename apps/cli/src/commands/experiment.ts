@@ -1,11 +1,12 @@
 /**
  * `bmojo experiment NAME [flags]`: reproductions of the paper's experiments, each writing its
- * results (Markdown, JSON, SVG) under --out-dir. One experiment so far: `speed` (Figure 4).
+ * results (Markdown, JSON, SVG) under --out-dir: speed (Figure 4), recall (Figure 2), tasks
+ * (Table 3), length (Figure 5).
  */
 import { UsageError } from "../errors.js";
 import { suggest } from "../flags.js";
 import type { CliIO } from "../io.js";
-import type { Command } from "./command.js";
+import { type Command, commandHelp } from "./command.js";
 import { lengthExperiment } from "./experiment-length.js";
 import { recallExperiment } from "./experiment-recall.js";
 import { speedExperiment } from "./experiment-speed.js";
@@ -53,11 +54,8 @@ export const experimentCommand: Command = {
     "Experiments:",
     ...EXPERIMENTS.map((e) => `  ${e.name.padEnd(8)}${e.summary}`),
     "",
-    "The flags below are those of `speed`. It builds each of --models at matched parameter count",
-    "(the numLayers of each plan chosen so its parameters are closest to the bmojo preset of",
-    "--size), prefills --length random tokens (median of --repeats, after an untimed warm-up), times",
-    "--decode-steps one-token steps after it, prints a Markdown table and writes speed-BACKEND.md,",
-    ".json and .svg into --out-dir.",
+    "Each writes its table, JSON and SVG chart into --out-dir (docs/results by default).",
+    "Run `bmojo experiment NAME --help` for an experiment's flags; those of `speed` follow.",
   ].join("\n"),
   flags: speedExperiment.flags,
   examples: [
@@ -66,4 +64,18 @@ export const experimentCommand: Command = {
     "bmojo experiment speed --backend cuda --size 130m --length 16384",
   ],
   run: runExperiment,
+  help: experimentHelp,
 };
+
+/** `bmojo experiment NAME --help`: that experiment's flags (the command's help without a name). */
+function experimentHelp(argv: readonly string[]): string {
+  const experiment = EXPERIMENTS.find((e) => e.name === argv[0]);
+  if (experiment === undefined) return commandHelp(experimentCommand);
+  return commandHelp({
+    ...experimentCommand,
+    usage: `bmojo experiment ${experiment.name} [flags]`,
+    description: experiment.summary,
+    flags: experiment.flags,
+    examples: [`bmojo experiment ${experiment.name}`],
+  });
+}
