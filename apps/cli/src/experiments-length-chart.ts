@@ -2,7 +2,7 @@
  * A dependency-free SVG line chart for `bmojo experiment length`: one line per series over a
  * log₂ x axis (the contexts), a linear y axis from 0, a legend and labelled axes.
  */
-import { escapeXml } from "./svg-chart.js";
+import { COLORS, escapeXml, niceMax, short } from "./svg-chart.js";
 
 export interface LineSeries {
   label: string;
@@ -18,19 +18,6 @@ export interface LineChartOptions {
   series: readonly LineSeries[];
   width?: number;
   height?: number;
-}
-
-const COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"];
-
-function niceMax(max: number): number {
-  if (!(max > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(max));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= max) return m * p;
-  return 10 * p;
-}
-
-function short(n: number): string {
-  return Math.abs(n) >= 100 ? n.toFixed(0) : n.toPrecision(3);
 }
 
 /** A standalone SVG line chart. */

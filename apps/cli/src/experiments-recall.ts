@@ -3,7 +3,7 @@
  * paper's synthetic experiments at one small size, their training flags, running a list of
  * training jobs (compare's `runCompareJob`, in compare's worker pool) and the machine line.
  */
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism } from "node:os";
 import type { TaskName } from "@bmojo/data";
 import { type ModelConfig, type PlanName, parameterCount, preset } from "@bmojo/model";
 import {
@@ -226,17 +226,6 @@ export async function runRecallJobs(
     });
   }
   return { outcomes, workers };
-}
-
-/** The machine a result was measured on. */
-export function machineInfo() {
-  const cpu = cpus();
-  return {
-    cpu: cpu[0]?.model ?? "unknown",
-    cores: cpu.length,
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-  };
 }
 
 /** An accuracy as a table cell: "37.5%". */

@@ -29,7 +29,7 @@ export function escapeXml(text: string): string {
 }
 
 /** A short number for a bar's value label: 1234.5 → "1.23k", 12.345 → "12.3". */
-function short(n: number): string {
+export function short(n: number): string {
   const abs = Math.abs(n);
   if (abs >= 1e6) return `${(n / 1e6).toPrecision(3)}M`;
   if (abs >= 1e4) return `${(n / 1e3).toPrecision(3)}k`;
@@ -38,14 +38,14 @@ function short(n: number): string {
 }
 
 /** A "nice" axis maximum ≥ max: 1, 2, 2.5 or 5 × a power of ten. */
-function niceMax(max: number): number {
+export function niceMax(max: number): number {
   if (!(max > 0)) return 1;
   const p = 10 ** Math.floor(Math.log10(max));
   for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= max) return m * p;
   return 10 * p;
 }
 
-const COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"];
+export const COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"];
 
 /** The chart's elements (no `<svg>` wrapper), drawn at (x0, y0). */
 function panel(options: BarChartOptions, x0: number, y0: number): string {

@@ -9,8 +9,8 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { CharTokenizer, TextDataset } from "@bmojo/data";
 import { LanguageModel, type ModelConfig, parameterCount } from "@bmojo/model";
@@ -20,11 +20,12 @@ import { TINY_SHAKESPEARE, VALIDATION_FRACTION, readText, textSource } from "../
 import { UsageError } from "../errors.js";
 import { batchTensors } from "../evaluate.js";
 import { type Flags, parseFlags } from "../flags.js";
-import { compact, grouped, markdownTable } from "../format.js";
+import { grouped, markdownTable } from "../format.js";
 import { type CliIO, println } from "../io.js";
 import type { TrainMetrics } from "../run-dir.js";
 import { createOptimizer, trainLoop, trainingSchedule } from "../train-loop.js";
 import { lineChart } from "../experiments-length-chart.js";
+import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
 import type { Experiment } from "./experiment.js";
 
 export const LENGTH_MODELS = ["transformer", "mamba", "bmojo"] as const;
@@ -332,13 +333,7 @@ async function runLength(argv: readonly string[], io: CliIO): Promise<number> {
   println(io.stdout, table);
 
   const command = ["bmojo", "experiment", "length", ...argv].join(" ");
-  const cpu = cpus();
-  const machine = {
-    cpu: cpu[0]?.model ?? "unknown",
-    cores: cpu.length,
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-  };
+  const machine = machineInfo();
   const date = new Date().toISOString();
   const settings = {
     trainLength: f.trainLength,
@@ -369,10 +364,7 @@ async function runLength(argv: readonly string[], io: CliIO): Promise<number> {
     "",
     table,
     "",
-    `- command: \`${command}\``,
-    `- date: ${date}`,
-    `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
-    `- wall time: ${wallSeconds.toFixed(1)} s`,
+    ...provenanceLines({ command, date, machine, wallSeconds }),
     "",
     `![validation perplexity against context](length-${report.backend}.svg)`,
     "",
@@ -395,12 +387,12 @@ async function runLength(argv: readonly string[], io: CliIO): Promise<number> {
     x: contexts,
     series: rows.map((r) => ({ label: r.model, values: r.perplexity })),
   });
-  await mkdir(f.outDir, { recursive: true });
-  const base = join(f.outDir, `length-${report.backend}`);
-  await writeFile(`${base}.md`, md);
-  await writeFile(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
-  await writeFile(`${base}.svg`, svg);
-  println(io.stderr, `wrote ${base}.md, .json, .svg (${compact(wallSeconds)} s)`);
+  await writeResults(
+    io,
+    { outDir: f.outDir, name: "length", backend: report.backend },
+    { md, json, svg },
+    wallSeconds,
+  );
   return 0;
 }
 

@@ -1,11 +1,3 @@
-/**
- * `bmojo experiment recall`: the paper's Figure 2 at small scale. MQAR accuracy of transformer,
- * mamba, hybrid, bmojo-f and bmojo across --widths, for both query placements (Zoology's power law
- * and uniform), and the eidetic-token ablation (bmojo's accuracy as m_e grows). Writes
- * recall-BACKEND.{md,json,svg} into --out-dir.
- */
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { backendFlag, describeBackend, initBackend } from "../backend.js";
 import { taskSource } from "../data-source.js";
 import { EXIT_INTERRUPTED, UsageError } from "../errors.js";
@@ -16,7 +8,6 @@ import { barCharts } from "../svg-chart.js";
 import {
   type JobOutcome,
   type LabelledJob,
-  machineInfo,
   pct,
   recallCommonFlags,
   recallConfig,
@@ -24,6 +15,7 @@ import {
   recallTraining,
   runRecallJobs,
 } from "../experiments-recall.js";
+import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
 import type { Experiment } from "./experiment.js";
 
 const PLACEMENTS = ["power-law", "uniform"] as const;
@@ -293,10 +285,13 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
     "are a smoke test of the pipeline at small scale; they do not test the paper's claim (B'MOJO",
     "matching or beating the transformer paragon on MQAR at equal width) yet.",
     "",
-    `- command: \`${command}\``,
-    `- date: ${date}`,
-    `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}; ${ran.workers} worker threads`,
-    `- wall time: ${wallSeconds.toFixed(1)} s`,
+    ...provenanceLines({
+      command,
+      date,
+      machine,
+      wallSeconds,
+      machineNote: `${ran.workers} worker threads`,
+    }),
     "",
     `![MQAR accuracy per model and width](recall-${report.backend}.svg)`,
     "",
@@ -330,12 +325,12 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
       bars: ablation.map((a) => ({ label: `m_e ${a.eidetic}`, value: a.accuracy })),
     },
   ]);
-  await mkdir(f.outDir, { recursive: true });
-  const base = join(f.outDir, `recall-${report.backend}`);
-  await writeFile(`${base}.md`, md);
-  await writeFile(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
-  await writeFile(`${base}.svg`, svg);
-  println(io.stderr, `wrote ${base}.md, .json, .svg (${wallSeconds.toFixed(1)} s)`);
+  await writeResults(
+    io,
+    { outDir: f.outDir, name: "recall", backend: report.backend },
+    { md, json, svg },
+    wallSeconds,
+  );
   return 0;
 }
 

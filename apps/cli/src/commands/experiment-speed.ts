@@ -1,13 +1,3 @@
-/**
- * `bmojo experiment speed`: the paper's Figure 4 speed comparison. Each model of --models, at
- * matched parameter count (each plan's numLayers chosen so that its parameters come closest to
- * the bmojo preset of --size), gets random weights; it prefills one sequence of --length random
- * tokens (median of --repeats, after an untimed warm-up) and then decodes --decode-steps tokens.
- * Prints a Markdown table and writes speed-BACKEND.{md,json,svg} into --out-dir.
- */
-import { mkdir, writeFile } from "node:fs/promises";
-import { cpus } from "node:os";
-import { join } from "node:path";
 import {
   LanguageModel,
   type ModelConfig,
@@ -20,10 +10,11 @@ import {
 } from "@bmojo/model";
 import { backendFlag, describeBackend, initBackend } from "../backend.js";
 import { parseFlags } from "../flags.js";
-import { compact, grouped, markdownTable } from "../format.js";
+import { grouped, markdownTable } from "../format.js";
 import { type CliIO, println } from "../io.js";
 import { measureSpeed } from "../measure.js";
 import { barCharts } from "../svg-chart.js";
+import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
 import type { Experiment } from "./experiment.js";
 
 export const speedFlags = {
@@ -189,13 +180,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
   println(io.stdout, table);
 
   const command = ["bmojo", "experiment", "speed", ...argv].join(" ");
-  const cpu = cpus();
-  const machine = {
-    cpu: cpu[0]?.model ?? "unknown",
-    cores: cpu.length,
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-  };
+  const machine = machineInfo();
   const date = new Date().toISOString();
   const settings = {
     size: f.size,
@@ -216,10 +201,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
     "",
     table,
     "",
-    `- command: \`${command}\``,
-    `- date: ${date}`,
-    `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
-    `- wall time: ${wallSeconds.toFixed(1)} s`,
+    ...provenanceLines({ command, date, machine, wallSeconds }),
     "",
     `![decode tokens/s and prefill ms per model](speed-${report.backend}.svg)`,
     "",
@@ -246,12 +228,12 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       bars: rows.map((r) => ({ label: r.model, value: r.prefillMs })),
     },
   ]);
-  await mkdir(f.outDir, { recursive: true });
-  const base = join(f.outDir, `speed-${report.backend}`);
-  await writeFile(`${base}.md`, md);
-  await writeFile(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
-  await writeFile(`${base}.svg`, svg);
-  println(io.stderr, `wrote ${base}.md, .json, .svg (${compact(wallSeconds)} s)`);
+  await writeResults(
+    io,
+    { outDir: f.outDir, name: "speed", backend: report.backend },
+    { md, json, svg },
+    wallSeconds,
+  );
   return 0;
 }
 

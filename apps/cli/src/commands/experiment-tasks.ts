@@ -1,17 +1,9 @@
-/**
- * `bmojo experiment tasks`: the paper's Table 3 at small scale. Accuracy of transformer, mamba,
- * hybrid, bmojo-f and bmojo (one width) on noisy-mqar, fuzzy-mqar, selective-copy and
- * induction-heads at small task sizes. Writes tasks-BACKEND.{md,json,svg} into --out-dir.
- */
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { TaskName } from "@bmojo/data";
 import { backendFlag, describeBackend, initBackend } from "../backend.js";
 import { taskSource } from "../data-source.js";
 import { EXIT_INTERRUPTED } from "../errors.js";
 import {
   type LabelledJob,
-  machineInfo,
   pct,
   recallCommonFlags,
   recallConfig,
@@ -23,6 +15,7 @@ import { parseFlags } from "../flags.js";
 import { markdownTable, secondsSince } from "../format.js";
 import { type CliIO, println } from "../io.js";
 import { barCharts } from "../svg-chart.js";
+import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
 import type { Experiment } from "./experiment.js";
 
 const TASKS = ["noisy-mqar", "fuzzy-mqar", "selective-copy", "induction-heads"] as const;
@@ -153,10 +146,13 @@ async function runTasks(argv: readonly string[], io: CliIO): Promise<number> {
     JSON.stringify(resolved, null, 2),
     "```",
     "",
-    `- command: \`${command}\``,
-    `- date: ${date}`,
-    `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}; ${ran.workers} worker threads`,
-    `- wall time: ${wallSeconds.toFixed(1)} s`,
+    ...provenanceLines({
+      command,
+      date,
+      machine,
+      wallSeconds,
+      machineNote: `${ran.workers} worker threads`,
+    }),
     "",
     `![accuracy per task and model](tasks-${report.backend}.svg)`,
     "",
@@ -179,12 +175,12 @@ async function runTasks(argv: readonly string[], io: CliIO): Promise<number> {
       bars: f.models.map((m) => ({ label: m, value: cellOf(t, m)?.accuracy ?? 0 })),
     })),
   );
-  await mkdir(f.outDir, { recursive: true });
-  const base = join(f.outDir, `tasks-${report.backend}`);
-  await writeFile(`${base}.md`, md);
-  await writeFile(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
-  await writeFile(`${base}.svg`, svg);
-  println(io.stderr, `wrote ${base}.md, .json, .svg (${wallSeconds.toFixed(1)} s)`);
+  await writeResults(
+    io,
+    { outDir: f.outDir, name: "tasks", backend: report.backend },
+    { md, json, svg },
+    wallSeconds,
+  );
   return 0;
 }
 
