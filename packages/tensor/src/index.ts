@@ -17,6 +17,8 @@ export {
   registeredBackends,
   init,
   setBackend,
+  backendByName,
+  findBackend,
   getBackend,
   type BackendFactory,
   type InitReport,

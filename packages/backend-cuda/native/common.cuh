@@ -1,0 +1,124 @@
+// The ABI between the Node-API layer (runtime.cu) and the kernel files.
+//
+// Every kernel of the table (packages/tensor/src/backend/kernels.ts) has one host entry
+//   void kernel_<name>(bmojo::Args& a);
+// that reads its arguments from `a` in the order its TypeScript marshaller (src/kernels/*.ts)
+// wrote them into a Float64Array, and launches on bmojo::stream(). Entries never synchronise the
+// stream unless the contract demands a host-visible result (index validation). Errors are thrown
+// as C++ exceptions: std::range_error becomes a JS RangeError, everything else an Error.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace bmojo {
+
+/** The backend's one stream; every kernel and copy is issued on it. */
+cudaStream_t stream();
+
+/** Device pointer of a live buffer id; throws std::invalid_argument for an unknown id. */
+void* devicePtr(int64_t id);
+
+/** Bytes of a live buffer (the size asked for at alloc). */
+size_t bufferBytes(int64_t id);
+
+/** A scratch device allocation from the caching allocator, released with releaseScratch. */
+void* acquireScratch(size_t bytes);
+void releaseScratch(void* ptr);
+
+/** Throws std::runtime_error naming `what` when `e` is not cudaSuccess. */
+void check(cudaError_t e, const char* what);
+
+/** Throws after a launch when the launch failed (bad configuration, no kernel image, ...). */
+inline void checkLaunch(const char* what) { check(cudaGetLastError(), what); }
+
+/** Element types; the marshallers write these codes. */
+enum DType : int { F32 = 0, I32 = 1 };
+
+/** Reads marshalled arguments in order. */
+class Args {
+ public:
+  Args(const double* values, size_t count) : v_(values), n_(count) {}
+  double num() { return next(); }
+  float f32() { return static_cast<float>(next()); }
+  int64_t i64() { return static_cast<int64_t>(next()); }
+  int i32() { return static_cast<int>(next()); }
+  bool flag() { return next() != 0.0; }
+  DType dtype() { return static_cast<DType>(i32()); }
+  /** A buffer id → its device pointer. */
+  template <typename T = void>
+  T* buf() {
+    return static_cast<T*>(devicePtr(i64()));
+  }
+  /** A buffer id or −1 (null) → device pointer or nullptr. */
+  template <typename T = void>
+  T* optBuf() {
+    int64_t id = i64();
+    return id < 0 ? nullptr : static_cast<T*>(devicePtr(id));
+  }
+  size_t remaining() const { return n_ - i_; }
+
+ private:
+  double next() {
+    if (i_ >= n_) throw std::invalid_argument("kernel argument list is too short (marshaller/ABI mismatch)");
+    return v_[i_++];
+  }
+  const double* v_;
+  size_t n_;
+  size_t i_ = 0;
+};
+
+/** Most dims a shaped kernel (binary, where, copy) accepts after the marshaller merges dims. */
+constexpr int kMaxDims = 8;
+
+/** Shape and strides passed by value to a kernel. */
+struct Strided {
+  int rank;
+  int64_t shape[kMaxDims];
+  int64_t strides[kMaxDims];
+};
+
+inline unsigned blocksFor(int64_t n, int threads) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > 65535LL * 32) b = 65535LL * 32;  // grid-stride loops cover the rest
+  return static_cast<unsigned>(b);
+}
+
+}  // namespace bmojo
+
+// Declarations of every kernel entry (defined in the kernel files).
+#define BMOJO_KERNELS(X)  \
+  X(unary)                \
+  X(unaryBackward)        \
+  X(binary)               \
+  X(where)                \
+  X(reduce)               \
+  X(matmul)               \
+  X(copy)                 \
+  X(gather)               \
+  X(scatterAdd)           \
+  X(cast)                 \
+  X(fill)                 \
+  X(softmax)              \
+  X(softmaxBackward)      \
+  X(rmsNorm)              \
+  X(rmsNormBackward)      \
+  X(crossEntropy)         \
+  X(crossEntropyBackward) \
+  X(causalConv1d)         \
+  X(causalConv1dBackward) \
+  X(causalConv1dStep)     \
+  X(selectiveScan)        \
+  X(selectiveScanBackward)\
+  X(selectiveScanStep)    \
+  X(attention)            \
+  X(attentionBackward)    \
+  X(adamw)
+
+#define BMOJO_DECLARE_KERNEL(name) void kernel_##name(bmojo::Args& a);
+BMOJO_KERNELS(BMOJO_DECLARE_KERNEL)
+#undef BMOJO_DECLARE_KERNEL

@@ -1,0 +1,486 @@
+// Depthwise causal conv1d, channels last (Mamba's causal_conv1d), float32 only.
+//
+// Layout: x, out, dy, dx [B, L, C]; weight [C, K]; bias [C]; states [B, K−1, C] (oldest first).
+// With H = K − 1 and the extended sequence ext[b] = [initialState[b]; x[b]] (H + L rows; zeros
+// for the initial rows when there is no initial state):
+//   pre[b, t, c] = bias[c] + Σ_{j<K} weight[c, j] · ext[b, t + j, c],   out = act(pre)
+// Elementwise kernels put c fastest so a warp reads consecutive channels.
+//
+// Argument orders (written by src/kernels/rows.ts; activation 0 = none, 1 = silu):
+//   causalConv1d          dtype, x, weight, bias?, initialState?, out, finalState?,
+//                         batch, length, channels, kernelSize, activation
+//   causalConv1dBackward  dtype, x, weight, bias?, initialState?, dy, dx, dweight, dbias?,
+//                         dInitialState?, batch, length, channels, kernelSize, activation
+//   causalConv1dStep      dtype, x, state, weight, bias?, out, batch, channels, kernelSize,
+//                         activation
+// (? = optional buffer, −1 for null)
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "common.cuh"
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kColTile = 32;   // channels per block of the weight-gradient kernel (threadIdx.x)
+constexpr int kRowLanes = 8;   // (b, t) lanes per block of that kernel (threadIdx.y)
+constexpr int kQuantities = kRowLanes;  // gradient quantities (taps, then bias) per block
+/** Below this every index of a call fits a signed 32-bit int, grid-stride steps included. */
+constexpr int64_t kIndex32Limit = int64_t{1} << 30;
+
+// ---------------------------------------------------------------------------------------------
+// Host helpers
+// ---------------------------------------------------------------------------------------------
+
+void requireF32(bmojo::DType dtype, const char* kernel) {
+  if (dtype != bmojo::F32) {
+    throw std::invalid_argument(std::string(kernel) +
+                                ": the cuda backend implements this kernel for float32 only");
+  }
+}
+
+/** 0 = none, 1 = silu. */
+int readActivation(bmojo::Args& a, const char* kernel) {
+  const int act = a.i32();
+  if (act != 0 && act != 1) throw std::invalid_argument(std::string(kernel) + ": bad activation");
+  return act;
+}
+
+void checkDims(int64_t batch, int64_t length, int64_t channels, int64_t kernelSize,
+               const char* kernel) {
+  if (batch < 0 || length < 0 || channels < 0) {
+    throw std::invalid_argument(std::string(kernel) + ": negative size");
+  }
+  if (kernelSize < 1 || kernelSize > 1024) {
+    throw std::invalid_argument(std::string(kernel) + ": kernelSize must be in [1, 1024]");
+  }
+}
+
+/** Scratch device memory released (stream-ordered, by the caching allocator) on scope exit. */
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : p_(bytes > 0 ? bmojo::acquireScratch(bytes) : nullptr) {}
+  ~Scratch() {
+    if (p_ != nullptr) bmojo::releaseScratch(p_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void* p_;
+};
+
+void zeroFill(float* p, int64_t count, const char* what) {
+  if (p == nullptr || count <= 0) return;
+  bmojo::check(cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), bmojo::stream()),
+               what);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device helpers
+// ---------------------------------------------------------------------------------------------
+
+__device__ __forceinline__ float sigmoidOf(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+__device__ __forceinline__ float activate(int act, float v) {
+  return act == 1 ? v / (1.0f + expf(-v)) : v;
+}
+
+/** act'(v): 1, or silu'(v) = σ(v) · (1 + v · (1 − σ(v))). */
+__device__ __forceinline__ float activateGrad(int act, float v) {
+  if (act != 1) return 1.0f;
+  const float sig = sigmoidOf(v);
+  return sig * (1.0f + v * (1.0f - sig));
+}
+
+/**
+ * ext[b, i, c] of the extended sequence: row i < H from initialState (0 when null), row i ≥ H is
+ * x[b, i − H].
+ */
+template <typename I>
+__device__ __forceinline__ float extAt(const float* __restrict__ x,
+                                       const float* __restrict__ init, I b, I i, I c, I L, I C,
+                                       I H) {
+  if (i < H) return init == nullptr ? 0.0f : init[(b * H + i) * C + c];
+  return x[(b * L + (i - H)) * C + c];
+}
+
+/** bias[c] + Σ_j weight[c, j] · ext[b, t + j, c], taps in order. */
+template <typename I>
+__device__ __forceinline__ float preActivation(const float* __restrict__ x,
+                                               const float* __restrict__ weight,
+                                               const float* __restrict__ bias,
+                                               const float* __restrict__ init, I b, I t, I c, I L,
+                                               I C, I K) {
+  const I H = K - 1;
+  float acc = bias == nullptr ? 0.0f : bias[c];
+  const float* w = weight + c * K;
+  for (I j = 0; j < K; ++j) acc += w[j] * extAt<I>(x, init, b, t + j, c, L, C, H);
+  return acc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------------------------
+
+/** out[b, t, c] = act(pre[b, t, c]); one thread per output, c fastest. */
+template <typename I>
+__global__ void __launch_bounds__(kThreads)
+    convForwardKernel(const float* __restrict__ x, const float* __restrict__ weight,
+                      const float* __restrict__ bias, const float* __restrict__ init,
+                      float* __restrict__ out, I B, I L, I C, I K, int act) {
+  const I total = B * L * C;
+  for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I c = idx % C;
+    const I bt = idx / C;
+    const I t = bt % L;
+    const I b = bt / L;
+    out[idx] = activate(act, preActivation<I>(x, weight, bias, init, b, t, c, L, C, K));
+  }
+}
+
+/** finalState[b, r, c] = ext[b, L + r, c], r < H. */
+template <typename I>
+__global__ void __launch_bounds__(kThreads)
+    convFinalStateKernel(const float* __restrict__ x, const float* __restrict__ init,
+                         float* __restrict__ finalState, I B, I L, I C, I H) {
+  const I total = B * H * C;
+  for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I c = idx % C;
+    const I br = idx / C;
+    const I r = br % H;
+    const I b = br / H;
+    finalState[idx] = extAt<I>(x, init, b, L + r, c, L, C, H);
+  }
+}
+
+/**
+ * Weight / bias gradients, and g = dy · act'(pre) into `gOut` (when not null, by the blocks of
+ * blockIdx.z == 0). Quantity q < K is Σ g[b, t, c] · ext[b, t + q, c] (dweight[c, q]); q == K is
+ * Σ g[b, t, c] (dbias[c]). Block (32, 8): 32 channels × 8 interleaved (b, t) lanes over the rows
+ * n = b·L + t of chunk blockIdx.y; blockIdx.z selects quantities [8z, 8z + 8). Results are
+ * reduced over the 8 lanes in a fixed order and written to partial[chunk, q, c], or straight to
+ * dweight / dbias when `direct` (one chunk).
+ */
+template <typename I>
+__global__ void __launch_bounds__(kColTile * kRowLanes)
+    convWeightGradKernel(const float* __restrict__ x, const float* __restrict__ weight,
+                         const float* __restrict__ bias, const float* __restrict__ init,
+                         const float* __restrict__ dy, float* __restrict__ gOut,
+                         float* __restrict__ partial, float* __restrict__ dweight,
+                         float* __restrict__ dbias, I B, I L, I C, I K, int act, I rowsPerChunk,
+                         int quantities, bool direct) {
+  __shared__ float sm[kQuantities][kRowLanes][kColTile + 1];
+  const I H = K - 1;
+  const I c = static_cast<I>(blockIdx.x) * kColTile + threadIdx.x;
+  const int q0 = static_cast<int>(blockIdx.z) * kQuantities;
+  const I rows = B * L;
+  const I n0 = static_cast<I>(blockIdx.y) * rowsPerChunk;
+  const I n1 = n0 + rowsPerChunk < rows ? n0 + rowsPerChunk : rows;
+
+  float acc[kQuantities];
+#pragma unroll
+  for (int k = 0; k < kQuantities; ++k) acc[k] = 0.0f;
+
+  if (c < C) {
+    I n = n0 + static_cast<I>(threadIdx.y);
+    I b = n / L;
+    I t = n - b * L;
+    for (; n < n1; n += kRowLanes) {
+      const I idx = n * C + c;  // (b·L + t)·C + c
+      float g = dy[idx];
+      if (act != 0) {
+        g *= activateGrad(act, preActivation<I>(x, weight, bias, init, b, t, c, L, C, K));
+        if (gOut != nullptr && blockIdx.z == 0) gOut[idx] = g;
+      }
+#pragma unroll
+      for (int k = 0; k < kQuantities; ++k) {
+        const int q = q0 + k;
+        if (q < K) {
+          acc[k] += g * extAt<I>(x, init, b, t + q, c, L, C, H);
+        } else if (q == K) {
+          acc[k] += g;
+        }
+      }
+      t += kRowLanes;
+      while (t >= L) {
+        t -= L;
+        ++b;
+      }
+    }
+  }
+
+#pragma unroll
+  for (int k = 0; k < kQuantities; ++k) sm[k][threadIdx.y][threadIdx.x] = acc[k];
+  __syncthreads();
+
+  // Thread (x, y) finishes quantity q0 + y of channel c.
+  const int q = q0 + static_cast<int>(threadIdx.y);
+  if (c < C && q < quantities) {
+    float total = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kRowLanes; ++k) total += sm[threadIdx.y][k][threadIdx.x];
+    if (direct) {
+      if (q < K) {
+        dweight[c * K + q] = total;
+      } else {
+        dbias[c] = total;
+      }
+    } else {
+      partial[(static_cast<I>(blockIdx.y) * quantities + q) * C + c] = total;
+    }
+  }
+}
+
+/** dweight[c, q] / dbias[c] = Σ_chunk partial[chunk, q, c], chunks in order. */
+template <typename I>
+__global__ void __launch_bounds__(kThreads)
+    convSumChunksKernel(const float* __restrict__ partial, float* __restrict__ dweight,
+                        float* __restrict__ dbias, I C, I K, int quantities, int chunks) {
+  const I total = static_cast<I>(quantities) * C;
+  for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I q = idx / C;
+    const I c = idx - q * C;
+    float sum = 0.0f;
+    for (int k = 0; k < chunks; ++k) sum += partial[static_cast<I>(k) * total + idx];
+    if (q < K) {
+      dweight[c * K + q] = sum;
+    } else {
+      dbias[c] = sum;
+    }
+  }
+}
+
+/**
+ * dext[b, i, c] = Σ_{j<K, 0 ≤ i−j < L} g[b, i−j, c] · weight[c, j] for the extended rows
+ * i ∈ [iStart, H + L): row i ≥ H is dx[b, i − H], row i < H is dInit[b, i].
+ */
+template <typename I>
+__global__ void __launch_bounds__(kThreads)
+    convInputGradKernel(const float* __restrict__ g, const float* __restrict__ weight,
+                        float* __restrict__ dx, float* __restrict__ dInit, I B, I L, I C, I K,
+                        I iStart) {
+  const I H = K - 1;
+  const I R = H + L - iStart;  // extended rows per batch element handled here
+  const I total = B * R * C;
+  for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I c = idx % C;
+    const I br = idx / C;
+    const I i = br % R + iStart;
+    const I b = br / R;
+    const float* w = weight + c * K;
+    // Taps j with 0 ≤ t = i − j < L, visited with t ascending (as the reference accumulates).
+    float acc = 0.0f;
+    for (I j = K - 1; j >= 0; --j) {
+      const I t = i - j;
+      if (t >= 0 && t < L) acc += g[(b * L + t) * C + c] * w[j];
+    }
+    if (i >= H) {
+      dx[(b * L + (i - H)) * C + c] = acc;
+    } else {
+      dInit[(b * H + i) * C + c] = acc;
+    }
+  }
+}
+
+/** One decode step per (b, c): out = act(pre) over [state; x], then state shifts and takes x. */
+template <typename I>
+__global__ void __launch_bounds__(kThreads)
+    convStepKernel(const float* __restrict__ x, float* __restrict__ state,
+                   const float* __restrict__ weight, const float* __restrict__ bias,
+                   float* __restrict__ out, I B, I C, I K, int act) {
+  const I H = K - 1;
+  const I total = B * C;
+  for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I c = idx % C;
+    const I b = idx / C;
+    const float current = x[idx];
+    const float* w = weight + c * K;
+    float* st = state + b * H * C + c;  // st[j · C] = state[b, j, c]
+    float acc = bias == nullptr ? 0.0f : bias[c];
+    for (I j = 0; j < H; ++j) acc += w[j] * st[j * C];
+    acc += w[H] * current;
+    out[idx] = activate(act, acc);
+    for (I j = 0; j + 1 < H; ++j) st[j * C] = st[(j + 1) * C];
+    if (H > 0) st[(H - 1) * C] = current;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launch bodies, instantiated for 32- and 64-bit indices
+// ---------------------------------------------------------------------------------------------
+
+template <typename I>
+void forward(const float* x, const float* weight, const float* bias, const float* init, float* out,
+             float* finalState, int64_t B, int64_t L, int64_t C, int64_t K, int act) {
+  cudaStream_t s = bmojo::stream();
+  const int64_t total = B * L * C;
+  if (total > 0) {
+    convForwardKernel<I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, s>>>(
+        x, weight, bias, init, out, static_cast<I>(B), static_cast<I>(L), static_cast<I>(C),
+        static_cast<I>(K), act);
+    bmojo::checkLaunch("causalConv1d");
+  }
+  const int64_t stateTotal = B * (K - 1) * C;
+  if (finalState != nullptr && stateTotal > 0) {
+    convFinalStateKernel<I><<<bmojo::blocksFor(stateTotal, kThreads), kThreads, 0, s>>>(
+        x, init, finalState, static_cast<I>(B), static_cast<I>(L), static_cast<I>(C),
+        static_cast<I>(K - 1));
+    bmojo::checkLaunch("causalConv1d (finalState)");
+  }
+}
+
+template <typename I>
+void backward(const float* x, const float* weight, const float* bias, const float* init,
+              const float* dy, float* dx, float* dweight, float* dbias, float* dInit, int64_t B,
+              int64_t L, int64_t C, int64_t K, int act) {
+  cudaStream_t s = bmojo::stream();
+  const int64_t H = K - 1;
+  const int64_t rows = B * L;
+
+  // g = dy · act'(pre): dy itself without an activation, else written to scratch by the weight
+  // kernel and read by the input-gradient kernel.
+  Scratch gScratch(act != 0 ? static_cast<size_t>(rows * C) * sizeof(float) : 0);
+  float* gOut = act != 0 ? gScratch.as<float>() : nullptr;
+  const float* g = act != 0 ? gScratch.as<const float>() : dy;
+
+  // Weight / bias gradients: ~1024 blocks of 32 channels × a chunk of ≥ 64 rows.
+  const int quantities = static_cast<int>(K) + (dbias != nullptr ? 1 : 0);
+  const int64_t colBlocks = (C + kColTile - 1) / kColTile;
+  const int64_t maxChunks = std::min<int64_t>((rows + 63) / 64, 65535);
+  int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(maxChunks, 1024 / colBlocks));
+  const int64_t rowsPerChunk = (rows + chunks - 1) / chunks;
+  chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+  const bool direct = chunks == 1;
+  Scratch partial(direct ? 0 : static_cast<size_t>(chunks * quantities * C) * sizeof(float));
+  const dim3 grid(static_cast<unsigned>(colBlocks), static_cast<unsigned>(chunks),
+                  static_cast<unsigned>((quantities + kQuantities - 1) / kQuantities));
+  const dim3 block(kColTile, kRowLanes);
+  convWeightGradKernel<I><<<grid, block, 0, s>>>(
+      x, weight, bias, init, dy, gOut, partial.as<float>(), dweight, dbias, static_cast<I>(B),
+      static_cast<I>(L), static_cast<I>(C), static_cast<I>(K), act, static_cast<I>(rowsPerChunk),
+      quantities, direct);
+  bmojo::checkLaunch("causalConv1dBackward (dweight)");
+  if (!direct) {
+    const int64_t total = quantities * C;
+    convSumChunksKernel<I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, s>>>(
+        partial.as<const float>(), dweight, dbias, static_cast<I>(C), static_cast<I>(K),
+        quantities, static_cast<int>(chunks));
+    bmojo::checkLaunch("causalConv1dBackward (dweight sum)");
+  }
+
+  // dx (and dInitialState): extended rows [iStart, H + L).
+  const int64_t iStart = dInit != nullptr ? 0 : H;
+  const int64_t total = B * (H + L - iStart) * C;
+  if (total > 0) {
+    convInputGradKernel<I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, s>>>(
+        g, weight, dx, dInit, static_cast<I>(B), static_cast<I>(L), static_cast<I>(C),
+        static_cast<I>(K), static_cast<I>(iStart));
+    bmojo::checkLaunch("causalConv1dBackward (dx)");
+  }
+}
+
+template <typename I>
+void step(const float* x, float* state, const float* weight, const float* bias, float* out,
+          int64_t B, int64_t C, int64_t K, int act) {
+  const int64_t total = B * C;
+  convStepKernel<I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, bmojo::stream()>>>(
+      x, state, weight, bias, out, static_cast<I>(B), static_cast<I>(C), static_cast<I>(K), act);
+  bmojo::checkLaunch("causalConv1dStep");
+}
+
+/** Whether every index of a call with these sizes fits the 32-bit kernels. */
+bool fits32(int64_t B, int64_t L, int64_t C, int64_t K) {
+  return B * (L + K) * C < kIndex32Limit && C * (K + 1) < kIndex32Limit;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Entries
+// ---------------------------------------------------------------------------------------------
+
+void kernel_causalConv1d(bmojo::Args& a) {
+  requireF32(a.dtype(), "causalConv1d");
+  const auto* x = a.buf<const float>();
+  const auto* weight = a.buf<const float>();
+  const auto* bias = a.optBuf<const float>();
+  const auto* init = a.optBuf<const float>();
+  auto* out = a.buf<float>();
+  auto* finalState = a.optBuf<float>();
+  const int64_t B = a.i64();
+  const int64_t L = a.i64();
+  const int64_t C = a.i64();
+  const int64_t K = a.i64();
+  const int act = readActivation(a, "causalConv1d");
+  checkDims(B, L, C, K, "causalConv1d");
+  if (B == 0 || C == 0) return;
+  if (fits32(B, L, C, K)) {
+    forward<int32_t>(x, weight, bias, init, out, finalState, B, L, C, K, act);
+  } else {
+    forward<int64_t>(x, weight, bias, init, out, finalState, B, L, C, K, act);
+  }
+}
+
+void kernel_causalConv1dBackward(bmojo::Args& a) {
+  requireF32(a.dtype(), "causalConv1dBackward");
+  const auto* x = a.buf<const float>();
+  const auto* weight = a.buf<const float>();
+  const auto* bias = a.optBuf<const float>();
+  const auto* init = a.optBuf<const float>();
+  const auto* dy = a.buf<const float>();
+  auto* dx = a.buf<float>();
+  auto* dweight = a.buf<float>();
+  auto* dbias = a.optBuf<float>();
+  auto* dInit = a.optBuf<float>();
+  const int64_t B = a.i64();
+  const int64_t L = a.i64();
+  const int64_t C = a.i64();
+  const int64_t K = a.i64();
+  const int act = readActivation(a, "causalConv1dBackward");
+  checkDims(B, L, C, K, "causalConv1dBackward");
+  if (C == 0) return;
+  if (B * L == 0) {  // sums over no positions; dx is empty
+    zeroFill(dweight, C * K, "causalConv1dBackward");
+    zeroFill(dbias, C, "causalConv1dBackward");
+    zeroFill(dInit, B * (K - 1) * C, "causalConv1dBackward");
+    return;
+  }
+  if (fits32(B, L, C, K)) {
+    backward<int32_t>(x, weight, bias, init, dy, dx, dweight, dbias, dInit, B, L, C, K, act);
+  } else {
+    backward<int64_t>(x, weight, bias, init, dy, dx, dweight, dbias, dInit, B, L, C, K, act);
+  }
+}
+
+void kernel_causalConv1dStep(bmojo::Args& a) {
+  requireF32(a.dtype(), "causalConv1dStep");
+  const auto* x = a.buf<const float>();
+  auto* state = a.buf<float>();
+  const auto* weight = a.buf<const float>();
+  const auto* bias = a.optBuf<const float>();
+  auto* out = a.buf<float>();
+  const int64_t B = a.i64();
+  const int64_t C = a.i64();
+  const int64_t K = a.i64();
+  const int act = readActivation(a, "causalConv1dStep");
+  checkDims(B, 1, C, K, "causalConv1dStep");
+  if (B == 0 || C == 0) return;
+  if (fits32(B, 1, C, K)) {
+    step<int32_t>(x, state, weight, bias, out, B, C, K, act);
+  } else {
+    step<int64_t>(x, state, weight, bias, out, B, C, K, act);
+  }
+}

@@ -1,0 +1,544 @@
+// Row kernels: softmax, rmsNorm, crossEntropy and their gradients (float32 only).
+//
+// Every buffer is viewed [rows, cols] row-major. A row is handled by one warp when cols ≤ 1024
+// (8 rows per 256-thread block) and by one block otherwise; both loop over rows grid-stride.
+// Reductions are warp shuffles, then (block mode) one shared-memory pass; all accumulate in float
+// and are deterministic (fixed reduction trees, no atomics on floats).
+//
+// Argument orders (written by src/kernels/rows.ts):
+//   softmax              dtype, x, out, rows, cols
+//   softmaxBackward      dtype, y, dy, dx, rows, cols
+//   rmsNorm              dtype, x, weight, out, rstd, rows, cols, eps
+//   rmsNormBackward      dtype, x, weight, rstd, dy, dx, dweight, rows, cols
+//   crossEntropy         dtype, logits, targets, loss, lse, rows, classes, ignoreIndex
+//   crossEntropyBackward dtype, logits, targets, lse, dloss, dlogits, rows, classes, ignoreIndex
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "common.cuh"
+
+namespace {
+
+constexpr unsigned kFull = 0xffffffffu;
+constexpr int kWarpRowThreads = 256;  // warp mode: 8 rows per block
+constexpr int kWarpRowsPerBlock = kWarpRowThreads / 32;
+constexpr int kMaxRowThreads = 512;  // block mode: at most this many threads per row
+constexpr int64_t kMaxGrid = 1 << 20;  // grid-stride loops cover the rest
+
+// ---------------------------------------------------------------------------------------------
+// Host helpers
+// ---------------------------------------------------------------------------------------------
+
+void requireF32(bmojo::DType dtype, const char* kernel) {
+  if (dtype != bmojo::F32) {
+    throw std::invalid_argument(std::string(kernel) +
+                                ": the cuda backend implements this kernel for float32 only");
+  }
+}
+
+/** Rows, cols must be ≥ 0 and a row must be indexable by int. */
+void checkSizes(int64_t rows, int64_t cols, const char* kernel) {
+  if (rows < 0 || cols < 0) throw std::invalid_argument(std::string(kernel) + ": negative size");
+  if (cols > INT_MAX) throw std::invalid_argument(std::string(kernel) + ": row too long");
+}
+
+/** Scratch device memory released (stream-ordered, by the caching allocator) on scope exit. */
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : p_(bytes > 0 ? bmojo::acquireScratch(bytes) : nullptr) {}
+  ~Scratch() {
+    if (p_ != nullptr) bmojo::releaseScratch(p_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void* p_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Device helpers
+// ---------------------------------------------------------------------------------------------
+
+/** Which rows a warp (kWarp) or a block handles, and the thread's lane within its row. */
+template <bool kWarp>
+struct RowSched {
+  __device__ static int64_t first() {
+    return kWarp ? static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5)
+                 : static_cast<int64_t>(blockIdx.x);
+  }
+  __device__ static int64_t step() {
+    return kWarp ? static_cast<int64_t>(gridDim.x) * (blockDim.x >> 5)
+                 : static_cast<int64_t>(gridDim.x);
+  }
+  __device__ static int lane() { return kWarp ? (threadIdx.x & 31) : threadIdx.x; }
+  __device__ static int width() { return kWarp ? 32 : blockDim.x; }
+};
+
+__device__ __forceinline__ float warpSum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
+}
+
+/**
+ * Sum over the row's threads; every thread of the row gets the (bitwise identical) total.
+ * Block mode: the leading barrier protects `sm` from a previous call still reading it.
+ */
+template <bool kWarp>
+__device__ __forceinline__ float rowSum(float v, float* sm) {
+  v = warpSum(v);
+  if (kWarp) return v;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) sm[warp] = v;
+  __syncthreads();
+  v = lane < warps ? sm[lane] : 0.0f;
+  return warpSum(v);
+}
+
+/**
+ * Online max / sum-of-exp: (m, s) stands for Σ exp(v − m) over the values seen, m their maximum
+ * (−inf while none). A −inf value contributes 0 (skipped: exp(−inf − −inf) would be NaN); a NaN
+ * value makes s NaN, as it makes the reference's sum NaN.
+ */
+__device__ __forceinline__ void msAdd(float& m, float& s, float v) {
+  if (v > m) {
+    s = s * expf(m - v) + 1.0f;
+    m = v;
+  } else if (v != -INFINITY) {
+    s += expf(v - m);
+  }
+}
+
+/** Merges (m2, s2) into (m, s); symmetric, so a butterfly gives every lane the same result. */
+__device__ __forceinline__ void msMerge(float& m, float& s, float m2, float s2) {
+  if (m2 > m) {
+    s = s * expf(m - m2) + s2;
+    m = m2;
+  } else if (m2 == m) {
+    s += s2;
+  } else {
+    s += s2 * expf(m2 - m);
+  }
+}
+
+template <bool kWarp>
+__device__ __forceinline__ void rowMaxSum(float& m, float& s, float* smM, float* smS) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float m2 = __shfl_xor_sync(kFull, m, o);
+    const float s2 = __shfl_xor_sync(kFull, s, o);
+    msMerge(m, s, m2, s2);
+  }
+  if (kWarp) return;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) {
+    smM[warp] = m;
+    smS[warp] = s;
+  }
+  __syncthreads();
+  m = lane < warps ? smM[lane] : -INFINITY;
+  s = lane < warps ? smS[lane] : 0.0f;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float m2 = __shfl_xor_sync(kFull, m, o);
+    const float s2 = __shfl_xor_sync(kFull, s, o);
+    msMerge(m, s, m2, s2);
+  }
+}
+
+/** Max and Σ exp(v − max) of one row; a row whose max is ±inf gets s = NaN (as the reference). */
+template <bool kWarp>
+__device__ __forceinline__ void rowSoftmaxStats(const float* xr, int cols, float& m, float& s,
+                                                float* smM, float* smS) {
+  using S = RowSched<kWarp>;
+  m = -INFINITY;
+  s = 0.0f;
+  for (int c = S::lane(); c < cols; c += S::width()) msAdd(m, s, xr[c]);
+  rowMaxSum<kWarp>(m, s, smM, smS);
+  if (isinf(m)) s = NAN;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------------------------
+
+template <bool kWarp>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    softmaxKernel(const float* __restrict__ x, float* __restrict__ out, int64_t rows, int cols) {
+  using S = RowSched<kWarp>;
+  __shared__ float smM[32], smS[32];
+  for (int64_t row = S::first(); row < rows; row += S::step()) {
+    const float* xr = x + row * cols;
+    float* outr = out + row * cols;
+    float m, s;
+    rowSoftmaxStats<kWarp>(xr, cols, m, s, smM, smS);
+    const float inv = 1.0f / s;
+    for (int c = S::lane(); c < cols; c += S::width()) outr[c] = expf(xr[c] - m) * inv;
+  }
+}
+
+template <bool kWarp>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    softmaxBackwardKernel(const float* __restrict__ y, const float* __restrict__ dy,
+                          float* __restrict__ dx, int64_t rows, int cols) {
+  using S = RowSched<kWarp>;
+  __shared__ float sm[32];
+  for (int64_t row = S::first(); row < rows; row += S::step()) {
+    const int64_t base = row * cols;
+    float dot = 0.0f;
+    for (int c = S::lane(); c < cols; c += S::width()) dot += dy[base + c] * y[base + c];
+    dot = rowSum<kWarp>(dot, sm);
+    for (int c = S::lane(); c < cols; c += S::width()) {
+      const int64_t i = base + c;
+      dx[i] = y[i] * (dy[i] - dot);
+    }
+  }
+}
+
+template <bool kWarp>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    rmsNormKernel(const float* __restrict__ x, const float* __restrict__ weight,
+                  float* __restrict__ out, float* __restrict__ rstdOut, int64_t rows, int cols,
+                  float eps) {
+  using S = RowSched<kWarp>;
+  __shared__ float sm[32];
+  for (int64_t row = S::first(); row < rows; row += S::step()) {
+    const float* xr = x + row * cols;
+    float* outr = out + row * cols;
+    float sumSquares = 0.0f;
+    for (int c = S::lane(); c < cols; c += S::width()) {
+      const float v = xr[c];
+      sumSquares += v * v;
+    }
+    sumSquares = rowSum<kWarp>(sumSquares, sm);
+    const float rstd = 1.0f / sqrtf(sumSquares / static_cast<float>(cols) + eps);
+    if (S::lane() == 0) rstdOut[row] = rstd;
+    for (int c = S::lane(); c < cols; c += S::width()) outr[c] = xr[c] * rstd * weight[c];
+  }
+}
+
+/** dx[r] = rstd · w ⊙ dy − x · rstd³ · mean(x ⊙ w ⊙ dy). dweight is a separate kernel. */
+template <bool kWarp>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    rmsNormBackwardKernel(const float* __restrict__ x, const float* __restrict__ weight,
+                          const float* __restrict__ rstdIn, const float* __restrict__ dy,
+                          float* __restrict__ dx, int64_t rows, int cols) {
+  using S = RowSched<kWarp>;
+  __shared__ float sm[32];
+  for (int64_t row = S::first(); row < rows; row += S::step()) {
+    const int64_t base = row * cols;
+    const float rstd = rstdIn[row];
+    float sum = 0.0f;
+    for (int c = S::lane(); c < cols; c += S::width()) {
+      sum += x[base + c] * weight[c] * dy[base + c];
+    }
+    sum = rowSum<kWarp>(sum, sm);
+    const float mean = sum / static_cast<float>(cols);
+    const float rstdCubed = rstd * rstd * rstd;
+    for (int c = S::lane(); c < cols; c += S::width()) {
+      const int64_t i = base + c;
+      dx[i] = rstd * weight[c] * dy[i] - x[i] * rstdCubed * mean;
+    }
+  }
+}
+
+constexpr int kColTile = 32;  // columns per block (threadIdx.x)
+constexpr int kRowLanes = 8;  // row lanes per block (threadIdx.y)
+
+/**
+ * partial[chunk, c] = Σ_{r in chunk} dy[r, c] · x[r, c] · rstd[r]. Block (32, 8): 32 columns,
+ * 8 interleaved row lanes, reduced in a fixed order. With one chunk `partial` is dweight itself.
+ */
+__global__ void __launch_bounds__(kColTile * kRowLanes)
+    rmsNormDweightPartialKernel(const float* __restrict__ x, const float* __restrict__ dy,
+                                const float* __restrict__ rstd, float* __restrict__ partial,
+                                int64_t rows, int cols, int64_t rowsPerChunk) {
+  __shared__ float sm[kRowLanes][kColTile + 1];
+  const int c = blockIdx.x * kColTile + threadIdx.x;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * rowsPerChunk;
+  const int64_t r1 = min(rows, r0 + rowsPerChunk);
+  float acc = 0.0f;
+  if (c < cols) {
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
+      const int64_t i = r * cols + c;
+      acc += dy[i] * x[i] * rstd[r];
+    }
+  }
+  sm[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols) {
+    float total = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kRowLanes; ++k) total += sm[k][threadIdx.x];
+    partial[static_cast<int64_t>(blockIdx.y) * cols + c] = total;
+  }
+}
+
+/** out[c] = Σ_k partial[k, c] over `chunks` chunks, in order. */
+__global__ void sumChunksKernel(const float* __restrict__ partial, float* __restrict__ out,
+                                int cols, int chunks) {
+  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float total = 0.0f;
+    for (int k = 0; k < chunks; ++k) total += partial[static_cast<int64_t>(k) * cols + c];
+    out[c] = total;
+  }
+}
+
+/** Lowest row whose target is neither ignoreIndex nor in [0, classes); *bad starts at ~0. */
+__global__ void checkTargetsKernel(const int* __restrict__ targets, int64_t rows, int64_t classes,
+                                   int64_t ignoreIndex, unsigned long long* bad) {
+  for (int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = targets[r];
+    if (t != ignoreIndex && (t < 0 || t >= classes)) {
+      atomicMin(bad, static_cast<unsigned long long>(r));
+    }
+  }
+}
+
+/** lse[r] = logsumexp(logits[r]); loss[r] = lse[r] − logits[r, t] or 0 for an ignored row. */
+template <bool kWarp>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    crossEntropyKernel(const float* __restrict__ logits, const int* __restrict__ targets,
+                       float* __restrict__ loss, float* __restrict__ lse, int64_t rows, int classes,
+                       int64_t ignoreIndex) {
+  using S = RowSched<kWarp>;
+  __shared__ float smM[32], smS[32];
+  for (int64_t row = S::first(); row < rows; row += S::step()) {
+    const float* xr = logits + row * classes;
+    float m, s;
+    rowSoftmaxStats<kWarp>(xr, classes, m, s, smM, smS);
+    if (S::lane() == 0) {
+      // An empty row: log Σ over nothing = −inf, as the reference (−inf + log 0).
+      const float rowLse = classes == 0 ? -INFINITY : m + logf(s);
+      lse[row] = rowLse;
+      const int64_t t = targets[row];
+      loss[row] = t == ignoreIndex ? 0.0f : rowLse - xr[t];
+    }
+  }
+}
+
+/** dlogits[r, c] = dloss[r] · (exp(logits[r, c] − lse[r]) − [c == t_r]); 0 for ignored rows. */
+template <bool kWarp>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    crossEntropyBackwardKernel(const float* __restrict__ logits, const int* __restrict__ targets,
+                               const float* __restrict__ lse, const float* __restrict__ dloss,
+                               float* __restrict__ dlogits, int64_t rows, int classes,
+                               int64_t ignoreIndex) {
+  using S = RowSched<kWarp>;
+  for (int64_t row = S::first(); row < rows; row += S::step()) {
+    const float* xr = logits + row * classes;
+    float* dr = dlogits + row * classes;
+    const int64_t t = targets[row];
+    if (t == ignoreIndex) {
+      for (int c = S::lane(); c < classes; c += S::width()) dr[c] = 0.0f;
+      continue;
+    }
+    const float rowLse = lse[row];
+    const float rowDloss = dloss[row];
+    for (int c = S::lane(); c < classes; c += S::width()) {
+      const float p = expf(xr[c] - rowLse);
+      dr[c] = rowDloss * (p - (c == t ? 1.0f : 0.0f));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launch helpers
+// ---------------------------------------------------------------------------------------------
+
+/** Threads of a block that owns one row of `cols` > 1024 elements. */
+int rowBlockThreads(int64_t cols) {
+  if (cols <= 2048) return 128;
+  if (cols <= 4096) return 256;
+  return kMaxRowThreads;
+}
+
+/**
+ * Launches `warpKernel` (a warp per row) when cols ≤ 1024, else `blockKernel` (a block per row),
+ * with the same arguments. rows > 0, cols > 0.
+ */
+template <typename... P, typename... A>
+void launchRows(void (*warpKernel)(P...), void (*blockKernel)(P...), int64_t rows, int64_t cols,
+                const char* name, A... args) {
+  cudaStream_t s = bmojo::stream();
+  if (cols <= 1024) {
+    const int64_t blocks = std::min<int64_t>((rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock,
+                                             kMaxGrid);
+    warpKernel<<<static_cast<unsigned>(blocks), kWarpRowThreads, 0, s>>>(args...);
+  } else {
+    const int64_t blocks = std::min<int64_t>(rows, kMaxGrid);
+    blockKernel<<<static_cast<unsigned>(blocks), rowBlockThreads(cols), 0, s>>>(args...);
+  }
+  bmojo::checkLaunch(name);
+}
+
+/**
+ * Throws std::range_error, as the reference does, for the first target that is neither in
+ * [0, classes) nor ignoreIndex. Synchronises the stream (the result must reach the host before
+ * anything is written).
+ */
+void checkTargets(const char* kernel, const int* targets, int64_t rows, int64_t classes,
+                  int64_t ignoreIndex) {
+  if (rows == 0) return;
+  cudaStream_t s = bmojo::stream();
+  Scratch flag(sizeof(unsigned long long));
+  auto* bad = flag.as<unsigned long long>();
+  bmojo::check(cudaMemsetAsync(bad, 0xff, sizeof(unsigned long long), s), kernel);
+  checkTargetsKernel<<<bmojo::blocksFor(rows, 256), 256, 0, s>>>(targets, rows, classes,
+                                                                   ignoreIndex, bad);
+  bmojo::checkLaunch(kernel);
+  unsigned long long firstBad = 0;
+  bmojo::check(cudaMemcpyAsync(&firstBad, bad, sizeof firstBad, cudaMemcpyDeviceToHost, s), kernel);
+  bmojo::check(cudaStreamSynchronize(s), kernel);
+  if (firstBad == ~0ULL) return;
+
+  int target = 0;
+  bmojo::check(cudaMemcpyAsync(&target, targets + firstBad, sizeof target, cudaMemcpyDeviceToHost,
+                               s),
+               kernel);
+  bmojo::check(cudaStreamSynchronize(s), kernel);
+  const std::string n = std::to_string(classes);
+  throw std::range_error(std::string(kernel) + ": target " + std::to_string(target) + " at row " +
+                         std::to_string(firstBad) + " is out of range for " + n +
+                         " classes; targets must be in [0, " + n + ") or equal ignoreIndex (" +
+                         std::to_string(ignoreIndex) + ")");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Entries
+// ---------------------------------------------------------------------------------------------
+
+void kernel_softmax(bmojo::Args& a) {
+  requireF32(a.dtype(), "softmax");
+  const auto* x = a.buf<const float>();
+  auto* out = a.buf<float>();
+  const int64_t rows = a.i64();
+  const int64_t cols = a.i64();
+  checkSizes(rows, cols, "softmax");
+  if (rows == 0 || cols == 0) return;
+  launchRows(softmaxKernel<true>, softmaxKernel<false>, rows, cols, "softmax", x, out, rows,
+             static_cast<int>(cols));
+}
+
+void kernel_softmaxBackward(bmojo::Args& a) {
+  requireF32(a.dtype(), "softmaxBackward");
+  const auto* y = a.buf<const float>();
+  const auto* dy = a.buf<const float>();
+  auto* dx = a.buf<float>();
+  const int64_t rows = a.i64();
+  const int64_t cols = a.i64();
+  checkSizes(rows, cols, "softmaxBackward");
+  if (rows == 0 || cols == 0) return;
+  launchRows(softmaxBackwardKernel<true>, softmaxBackwardKernel<false>, rows, cols,
+             "softmaxBackward", y, dy, dx, rows, static_cast<int>(cols));
+}
+
+void kernel_rmsNorm(bmojo::Args& a) {
+  requireF32(a.dtype(), "rmsNorm");
+  const auto* x = a.buf<const float>();
+  const auto* weight = a.buf<const float>();
+  auto* out = a.buf<float>();
+  auto* rstd = a.buf<float>();
+  const int64_t rows = a.i64();
+  const int64_t cols = a.i64();
+  const float eps = a.f32();
+  checkSizes(rows, cols, "rmsNorm");
+  if (rows == 0) return;
+  // cols == 0 still writes rstd (NaN, as the reference's 1 / sqrt(0 / 0 + eps)).
+  launchRows(rmsNormKernel<true>, rmsNormKernel<false>, rows, cols, "rmsNorm", x, weight, out,
+             rstd, rows, static_cast<int>(cols), eps);
+}
+
+void kernel_rmsNormBackward(bmojo::Args& a) {
+  requireF32(a.dtype(), "rmsNormBackward");
+  const auto* x = a.buf<const float>();
+  const auto* weight = a.buf<const float>();
+  const auto* rstd = a.buf<const float>();
+  const auto* dy = a.buf<const float>();
+  auto* dx = a.buf<float>();
+  auto* dweight = a.buf<float>();
+  const int64_t rows = a.i64();
+  const int64_t cols = a.i64();
+  checkSizes(rows, cols, "rmsNormBackward");
+  if (cols == 0) return;
+  cudaStream_t s = bmojo::stream();
+  if (rows == 0) {  // dweight is a sum over no rows
+    bmojo::check(cudaMemsetAsync(dweight, 0, cols * sizeof(float), s), "rmsNormBackward");
+    return;
+  }
+  const int icols = static_cast<int>(cols);
+  launchRows(rmsNormBackwardKernel<true>, rmsNormBackwardKernel<false>, rows, cols,
+             "rmsNormBackward", x, weight, rstd, dy, dx, rows, icols);
+
+  // dweight: row chunks × 32-column tiles (~1024 blocks), then a fixed-order sum over chunks.
+  const int64_t colBlocks = (cols + kColTile - 1) / kColTile;
+  const int64_t maxChunks = std::min<int64_t>((rows + 63) / 64, 65535);  // ≥ 64 rows a chunk
+  int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(maxChunks, 1024 / colBlocks));
+  const int64_t rowsPerChunk = (rows + chunks - 1) / chunks;
+  chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+  const dim3 grid(static_cast<unsigned>(colBlocks), static_cast<unsigned>(chunks));
+  const dim3 block(kColTile, kRowLanes);
+  if (chunks == 1) {
+    rmsNormDweightPartialKernel<<<grid, block, 0, s>>>(x, dy, rstd, dweight, rows, icols,
+                                                       rowsPerChunk);
+    bmojo::checkLaunch("rmsNormBackward (dweight)");
+    return;
+  }
+  Scratch partial(static_cast<size_t>(chunks) * cols * sizeof(float));
+  rmsNormDweightPartialKernel<<<grid, block, 0, s>>>(x, dy, rstd, partial.as<float>(), rows, icols,
+                                                     rowsPerChunk);
+  bmojo::checkLaunch("rmsNormBackward (dweight partials)");
+  sumChunksKernel<<<bmojo::blocksFor(cols, 256), 256, 0, s>>>(partial.as<float>(), dweight, icols,
+                                                              static_cast<int>(chunks));
+  bmojo::checkLaunch("rmsNormBackward (dweight sum)");
+}
+
+void kernel_crossEntropy(bmojo::Args& a) {
+  requireF32(a.dtype(), "crossEntropy");
+  const auto* logits = a.buf<const float>();
+  const auto* targets = a.buf<const int>();
+  auto* loss = a.buf<float>();
+  auto* lse = a.buf<float>();
+  const int64_t rows = a.i64();
+  const int64_t classes = a.i64();
+  const int64_t ignoreIndex = a.i64();
+  checkSizes(rows, classes, "crossEntropy");
+  if (rows == 0) return;
+  checkTargets("crossEntropy", targets, rows, classes, ignoreIndex);
+  launchRows(crossEntropyKernel<true>, crossEntropyKernel<false>, rows, classes, "crossEntropy",
+             logits, targets, loss, lse, rows, static_cast<int>(classes), ignoreIndex);
+}
+
+void kernel_crossEntropyBackward(bmojo::Args& a) {
+  requireF32(a.dtype(), "crossEntropyBackward");
+  const auto* logits = a.buf<const float>();
+  const auto* targets = a.buf<const int>();
+  const auto* lse = a.buf<const float>();
+  const auto* dloss = a.buf<const float>();
+  auto* dlogits = a.buf<float>();
+  const int64_t rows = a.i64();
+  const int64_t classes = a.i64();
+  const int64_t ignoreIndex = a.i64();
+  checkSizes(rows, classes, "crossEntropyBackward");
+  if (rows == 0) return;
+  checkTargets("crossEntropyBackward", targets, rows, classes, ignoreIndex);
+  if (classes == 0) return;
+  launchRows(crossEntropyBackwardKernel<true>, crossEntropyBackwardKernel<false>, rows, classes,
+             "crossEntropyBackward", logits, targets, lse, dloss, dlogits, rows,
+             static_cast<int>(classes), ignoreIndex);
+}

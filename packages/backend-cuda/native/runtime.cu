@@ -1,0 +1,572 @@
+// The addon's runtime: device selection, the stream, buffers over a caching allocator, host <->
+// device copies (async reads on the libuv pool), events for timing, and the Node-API surface.
+// Kernel entries (kernel_<name>) are dispatched by their index in BMOJO_KERNELS, which matches
+// KERNEL_NAMES in @bmojo/tensor.
+#include <cublas_v2.h>
+#include <node_api.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common.cuh"
+#include "device_state.cuh"
+
+namespace bmojo {
+
+namespace {
+
+struct Buffer {
+  void* ptr;
+  size_t bytes;     // as asked for
+  size_t capacity;  // as allocated (a size class of the cache)
+};
+
+struct State {
+  bool ready = false;
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  std::unordered_map<int64_t, Buffer> buffers;
+  int64_t nextId = 1;
+  // Caching allocator: free blocks by capacity.
+  std::map<size_t, std::vector<void*>> cache;
+  size_t cachedBytes = 0;
+  size_t liveBytes = 0;
+  size_t peakBytes = 0;
+  std::unordered_map<void*, size_t> scratch;  // scratch pointer -> capacity
+  std::unordered_map<int64_t, cudaEvent_t> events;
+  int64_t nextEvent = 1;
+  // Pinned staging blocks for async reads, by capacity.
+  std::map<size_t, std::vector<void*>> pinned;
+};
+
+State g;
+
+void requireReady() {
+  if (!g.ready) throw std::runtime_error("the cuda backend is not initialised (call init first) or was disposed");
+}
+
+size_t sizeClass(size_t bytes) {
+  if (bytes < 512) return 512;
+  if (bytes <= (1u << 20)) {
+    size_t c = 512;
+    while (c < bytes) c <<= 1;
+    return c;
+  }
+  const size_t step = 2u << 20;  // 2 MiB granules above 1 MiB
+  return (bytes + step - 1) / step * step;
+}
+
+void releaseCache() {
+  for (auto& [cap, ptrs] : g.cache) {
+    for (void* p : ptrs) cudaFree(p);
+  }
+  g.cache.clear();
+  g.cachedBytes = 0;
+}
+
+void* deviceAlloc(size_t bytes) {
+  const size_t cap = sizeClass(bytes);
+  auto it = g.cache.find(cap);
+  if (it != g.cache.end() && !it->second.empty()) {
+    void* p = it->second.back();
+    it->second.pop_back();
+    g.cachedBytes -= cap;
+    return p;
+  }
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, cap);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    releaseCache();
+    e = cudaMalloc(&p, cap);
+  }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    throw std::runtime_error("cudaMalloc of " + std::to_string(cap) + " bytes failed: " + cudaGetErrorString(e) +
+                             " (" + std::to_string(g.liveBytes) + " bytes live in buffers)");
+  }
+  return p;
+}
+
+void deviceRelease(void* p, size_t cap) {
+  // Stream-ordered reuse: every user of the block is on the one stream, so a later kernel that
+  // gets this block runs after every earlier kernel that used it.
+  g.cache[cap].push_back(p);
+  g.cachedBytes += cap;
+}
+
+void* pinnedAcquire(size_t bytes, size_t* capOut) {
+  const size_t cap = sizeClass(bytes);
+  *capOut = cap;
+  auto it = g.pinned.find(cap);
+  if (it != g.pinned.end() && !it->second.empty()) {
+    void* p = it->second.back();
+    it->second.pop_back();
+    return p;
+  }
+  void* p = nullptr;
+  check(cudaMallocHost(&p, cap), "cudaMallocHost (read staging)");
+  return p;
+}
+
+void pinnedRelease(void* p, size_t cap) { g.pinned[cap].push_back(p); }
+
+}  // namespace
+
+cudaStream_t stream() { return g.stream; }
+
+cublasHandle_t blasHandle() { return g.blas; }
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+  }
+}
+
+void* devicePtr(int64_t id) {
+  auto it = g.buffers.find(id);
+  if (it == g.buffers.end()) throw std::invalid_argument("unknown or freed buffer id " + std::to_string(id));
+  return it->second.ptr;
+}
+
+size_t bufferBytes(int64_t id) {
+  auto it = g.buffers.find(id);
+  if (it == g.buffers.end()) throw std::invalid_argument("unknown or freed buffer id " + std::to_string(id));
+  return it->second.bytes;
+}
+
+void* acquireScratch(size_t bytes) {
+  void* p = deviceAlloc(bytes);
+  g.scratch[p] = sizeClass(bytes);
+  return p;
+}
+
+void releaseScratch(void* ptr) {
+  auto it = g.scratch.find(ptr);
+  if (it == g.scratch.end()) return;
+  deviceRelease(ptr, it->second);
+  g.scratch.erase(it);
+}
+
+}  // namespace bmojo
+
+// ---------------------------------------------------------------------------------------------
+// Node-API surface.
+
+using namespace bmojo;
+
+namespace {
+
+#define NAPI_OK(call)                                                   \
+  do {                                                                  \
+    napi_status status_ = (call);                                       \
+    if (status_ != napi_ok) throw std::runtime_error("N-API call failed: " #call); \
+  } while (0)
+
+napi_value undefinedValue(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+napi_value number(napi_env env, double x) {
+  napi_value v;
+  NAPI_OK(napi_create_double(env, x, &v));
+  return v;
+}
+
+napi_value str(napi_env env, const std::string& s) {
+  napi_value v;
+  NAPI_OK(napi_create_string_utf8(env, s.c_str(), s.size(), &v));
+  return v;
+}
+
+void setProp(napi_env env, napi_value obj, const char* key, napi_value v) {
+  NAPI_OK(napi_set_named_property(env, obj, key, v));
+}
+
+struct CallInfo {
+  napi_value argv[4];
+  size_t argc = 4;
+};
+
+CallInfo args(napi_env env, napi_callback_info info) {
+  CallInfo c;
+  NAPI_OK(napi_get_cb_info(env, info, &c.argc, c.argv, nullptr, nullptr));
+  return c;
+}
+
+double argNumber(napi_env env, const CallInfo& c, size_t i, const char* name) {
+  double v;
+  if (i >= c.argc || napi_get_value_double(env, c.argv[i], &v) != napi_ok) {
+    throw std::invalid_argument(std::string("argument '") + name + "' must be a number");
+  }
+  return v;
+}
+
+/** Runs `body`, turning C++ exceptions into JS exceptions. */
+template <typename F>
+napi_value guarded(napi_env env, F body) {
+  try {
+    return body();
+  } catch (const std::range_error& e) {
+    napi_throw_range_error(env, nullptr, e.what());
+  } catch (const std::invalid_argument& e) {
+    napi_throw_type_error(env, nullptr, e.what());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+// init(device?) -> { name, computeCapability, totalMemory, multiprocessors, runtimeVersion, driverVersion }
+napi_value Init(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    CallInfo c = args(env, info);
+    int device = c.argc > 0 ? static_cast<int>(argNumber(env, c, 0, "device")) : 0;
+    int count = 0;
+    check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+    if (count == 0) throw std::runtime_error("no CUDA device is visible");
+    if (device < 0 || device >= count) {
+      throw std::range_error("device " + std::to_string(device) + " does not exist; " + std::to_string(count) +
+                             " visible device(s): use 0.." + std::to_string(count - 1));
+    }
+    if (!g.ready) {
+      g.device = device;
+      check(cudaSetDevice(device), "cudaSetDevice");
+      check(cudaStreamCreateWithFlags(&g.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+      if (cublasCreate(&g.blas) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasCreate failed");
+      cublasSetStream(g.blas, g.stream);
+      g.ready = true;
+    }
+    cudaDeviceProp prop;
+    check(cudaGetDeviceProperties(&prop, g.device), "cudaGetDeviceProperties");
+    int runtimeVersion = 0, driverVersion = 0;
+    cudaRuntimeGetVersion(&runtimeVersion);
+    cudaDriverGetVersion(&driverVersion);
+    napi_value o;
+    NAPI_OK(napi_create_object(env, &o));
+    setProp(env, o, "name", str(env, prop.name));
+    setProp(env, o, "device", number(env, g.device));
+    setProp(env, o, "computeCapability", str(env, std::to_string(prop.major) + "." + std::to_string(prop.minor)));
+    setProp(env, o, "totalMemory", number(env, static_cast<double>(prop.totalGlobalMem)));
+    setProp(env, o, "multiprocessors", number(env, prop.multiProcessorCount));
+    setProp(env, o, "runtimeVersion", number(env, runtimeVersion));
+    setProp(env, o, "driverVersion", number(env, driverVersion));
+    return o;
+  });
+}
+
+napi_value Alloc(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    CallInfo c = args(env, info);
+    double bytes = argNumber(env, c, 0, "bytes");
+    if (!(bytes >= 0)) throw std::range_error("alloc: bytes must be >= 0");
+    size_t n = static_cast<size_t>(bytes);
+    void* p = deviceAlloc(n);
+    int64_t id = g.nextId++;
+    g.buffers[id] = Buffer{p, n, sizeClass(n)};
+    g.liveBytes += n;
+    if (g.liveBytes > g.peakBytes) g.peakBytes = g.liveBytes;
+    return number(env, static_cast<double>(id));
+  });
+}
+
+napi_value Free(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    CallInfo c = args(env, info);
+    int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "id"));
+    auto it = g.buffers.find(id);
+    if (it == g.buffers.end()) throw std::invalid_argument("free: unknown or already freed buffer id " + std::to_string(id));
+    deviceRelease(it->second.ptr, it->second.capacity);
+    g.liveBytes -= it->second.bytes;
+    g.buffers.erase(it);
+    return undefinedValue(env);
+  });
+}
+
+// write(id, typedArray): copies the array's bytes to the start of the buffer.
+napi_value Write(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    CallInfo c = args(env, info);
+    int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "id"));
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_value ab;
+    size_t offset;
+    if (c.argc < 2 || napi_get_typedarray_info(env, c.argv[1], &type, &length, &data, &ab, &offset) != napi_ok) {
+      throw std::invalid_argument("write: data must be a typed array");
+    }
+    size_t elem = (type == napi_float64_array || type == napi_bigint64_array || type == napi_biguint64_array) ? 8
+                  : (type == napi_int8_array || type == napi_uint8_array || type == napi_uint8_clamped_array) ? 1
+                  : (type == napi_int16_array || type == napi_uint16_array) ? 2
+                                                                              : 4;
+    size_t bytes = length * elem;
+    if (bytes > bufferBytes(id)) {
+      throw std::range_error("write: " + std::to_string(bytes) + " bytes do not fit buffer " + std::to_string(id) +
+                             " of " + std::to_string(bufferBytes(id)) + " bytes");
+    }
+    if (bytes > 0) check(cudaMemcpyAsync(devicePtr(id), data, bytes, cudaMemcpyHostToDevice, g.stream), "write");
+    return undefinedValue(env);
+  });
+}
+
+// readSync(id, bytes) -> ArrayBuffer (blocks until the stream reaches the copy).
+napi_value ReadSync(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    CallInfo c = args(env, info);
+    int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "id"));
+    size_t bytes = static_cast<size_t>(argNumber(env, c, 1, "bytes"));
+    if (bytes > bufferBytes(id)) throw std::range_error("read: more bytes than the buffer holds");
+    void* out;
+    napi_value ab;
+    NAPI_OK(napi_create_arraybuffer(env, bytes, &out, &ab));
+    if (bytes > 0) {
+      check(cudaMemcpyAsync(out, devicePtr(id), bytes, cudaMemcpyDeviceToHost, g.stream), "readSync");
+      check(cudaStreamSynchronize(g.stream), "readSync (a kernel before it failed)");
+    }
+    return ab;
+  });
+}
+
+struct ReadWork {
+  napi_async_work work;
+  napi_deferred deferred;
+  cudaEvent_t done;
+  void* staging;
+  size_t capacity;
+  size_t bytes;
+  cudaError_t error;
+  bool copy;  // false for sync(): resolve with undefined
+};
+
+void ReadExecute(napi_env, void* data) {
+  ReadWork* w = static_cast<ReadWork*>(data);
+  cudaSetDevice(g.device);
+  w->error = cudaEventSynchronize(w->done);
+}
+
+void ReadComplete(napi_env env, napi_status, void* data) {
+  ReadWork* w = static_cast<ReadWork*>(data);
+  cudaEventDestroy(w->done);
+  if (w->error != cudaSuccess) {
+    napi_value msg, err;
+    std::string text = std::string("cuda: a kernel or copy before this read failed: ") + cudaGetErrorName(w->error) +
+                       " (" + cudaGetErrorString(w->error) + ")";
+    napi_create_string_utf8(env, text.c_str(), text.size(), &msg);
+    napi_create_error(env, nullptr, msg, &err);
+    napi_reject_deferred(env, w->deferred, err);
+  } else if (w->copy) {
+    void* out;
+    napi_value ab;
+    napi_create_arraybuffer(env, w->bytes, &out, &ab);
+    if (w->bytes > 0) std::memcpy(out, w->staging, w->bytes);
+    napi_resolve_deferred(env, w->deferred, ab);
+  } else {
+    napi_resolve_deferred(env, w->deferred, undefinedValue(env));
+  }
+  if (w->staging != nullptr) pinnedRelease(w->staging, w->capacity);
+  napi_delete_async_work(env, w->work);
+  delete w;
+}
+
+napi_value queueWait(napi_env env, ReadWork* w) {
+  napi_value promise, name;
+  NAPI_OK(napi_create_promise(env, &w->deferred, &promise));
+  check(cudaEventCreateWithFlags(&w->done, cudaEventDisableTiming), "cudaEventCreate");
+  check(cudaEventRecord(w->done, g.stream), "cudaEventRecord");
+  NAPI_OK(napi_create_string_utf8(env, "bmojo-cuda-wait", NAPI_AUTO_LENGTH, &name));
+  NAPI_OK(napi_create_async_work(env, nullptr, name, ReadExecute, ReadComplete, w, &w->work));
+  NAPI_OK(napi_queue_async_work(env, w->work));
+  return promise;
+}
+
+// read(id, bytes) -> Promise<ArrayBuffer>; the wait happens off the event loop.
+napi_value Read(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    CallInfo c = args(env, info);
+    int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "id"));
+    size_t bytes = static_cast<size_t>(argNumber(env, c, 1, "bytes"));
+    if (bytes > bufferBytes(id)) throw std::range_error("read: more bytes than the buffer holds");
+    ReadWork* w = new ReadWork{};
+    w->copy = true;
+    w->bytes = bytes;
+    w->staging = pinnedAcquire(bytes, &w->capacity);
+    if (bytes > 0) {
+      check(cudaMemcpyAsync(w->staging, devicePtr(id), bytes, cudaMemcpyDeviceToHost, g.stream), "read");
+    }
+    return queueWait(env, w);
+  });
+}
+
+// sync() -> Promise<void>: resolves when all work issued so far has finished.
+napi_value Sync(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    ReadWork* w = new ReadWork{};
+    w->copy = false;
+    return queueWait(env, w);
+  });
+}
+
+napi_value SyncBlocking(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    check(cudaStreamSynchronize(g.stream), "sync (a kernel before it failed)");
+    return undefinedValue(env);
+  });
+}
+
+napi_value NumBuffers(napi_env env, napi_callback_info) {
+  return number(env, static_cast<double>(g.buffers.size()));
+}
+
+napi_value MemoryStats(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value o;
+    NAPI_OK(napi_create_object(env, &o));
+    size_t freeB = 0, totalB = 0;
+    if (g.ready) cudaMemGetInfo(&freeB, &totalB);
+    setProp(env, o, "liveBytes", number(env, static_cast<double>(g.liveBytes)));
+    setProp(env, o, "peakBytes", number(env, static_cast<double>(g.peakBytes)));
+    setProp(env, o, "cachedBytes", number(env, static_cast<double>(g.cachedBytes)));
+    setProp(env, o, "deviceFreeBytes", number(env, static_cast<double>(freeB)));
+    setProp(env, o, "deviceTotalBytes", number(env, static_cast<double>(totalB)));
+    return o;
+  });
+}
+
+napi_value ResetPeak(napi_env env, napi_callback_info) {
+  g.peakBytes = g.liveBytes;
+  return undefinedValue(env);
+}
+
+napi_value EmptyCache(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    check(cudaStreamSynchronize(g.stream), "emptyCache");
+    releaseCache();
+    return undefinedValue(env);
+  });
+}
+
+// recordEvent() -> id: an event recorded on the stream now.
+napi_value RecordEvent(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    cudaEvent_t e;
+    check(cudaEventCreate(&e), "cudaEventCreate");
+    check(cudaEventRecord(e, g.stream), "cudaEventRecord");
+    int64_t id = g.nextEvent++;
+    g.events[id] = e;
+    return number(env, static_cast<double>(id));
+  });
+}
+
+// elapsedMs(start, end): waits for `end`, returns milliseconds between the two, frees both.
+napi_value ElapsedMs(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    CallInfo c = args(env, info);
+    int64_t a = static_cast<int64_t>(argNumber(env, c, 0, "start"));
+    int64_t b = static_cast<int64_t>(argNumber(env, c, 1, "end"));
+    auto ia = g.events.find(a), ib = g.events.find(b);
+    if (ia == g.events.end() || ib == g.events.end()) throw std::invalid_argument("elapsedMs: unknown event id");
+    check(cudaEventSynchronize(ib->second), "elapsedMs (a kernel before it failed)");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, ia->second, ib->second), "cudaEventElapsedTime");
+    cudaEventDestroy(ia->second);
+    cudaEventDestroy(ib->second);
+    g.events.erase(a);
+    g.events.erase(b);
+    return number(env, ms);
+  });
+}
+
+using KernelEntry = void (*)(bmojo::Args&);
+#define BMOJO_ENTRY(name) &kernel_##name,
+const KernelEntry kEntries[] = {BMOJO_KERNELS(BMOJO_ENTRY)};
+#undef BMOJO_ENTRY
+constexpr int kNumEntries = sizeof(kEntries) / sizeof(kEntries[0]);
+
+// run(kernelIndex, Float64Array args)
+napi_value Run(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    CallInfo c = args(env, info);
+    int index = static_cast<int>(argNumber(env, c, 0, "kernel"));
+    if (index < 0 || index >= kNumEntries) throw std::range_error("run: unknown kernel index " + std::to_string(index));
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_value ab;
+    size_t offset;
+    if (c.argc < 2 || napi_get_typedarray_info(env, c.argv[1], &type, &length, &data, &ab, &offset) != napi_ok ||
+        type != napi_float64_array) {
+      throw std::invalid_argument("run: arguments must be a Float64Array");
+    }
+    bmojo::Args a(static_cast<const double*>(data), length);
+    kEntries[index](a);
+    return undefinedValue(env);
+  });
+}
+
+napi_value Dispose(napi_env env, napi_callback_info) {
+  if (!g.ready) return undefinedValue(env);
+  cudaStreamSynchronize(g.stream);
+  for (auto& [id, b] : g.buffers) cudaFree(b.ptr);
+  g.buffers.clear();
+  for (auto& [p, cap] : g.scratch) cudaFree(p);
+  g.scratch.clear();
+  releaseCache();
+  for (auto& [cap, ptrs] : g.pinned) {
+    for (void* p : ptrs) cudaFreeHost(p);
+  }
+  g.pinned.clear();
+  for (auto& [id, e] : g.events) cudaEventDestroy(e);
+  g.events.clear();
+  cublasDestroy(g.blas);
+  cudaStreamDestroy(g.stream);
+  g.liveBytes = g.peakBytes = 0;
+  g.ready = false;
+  return undefinedValue(env);
+}
+
+napi_value ModuleInit(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"init", nullptr, Init, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"alloc", nullptr, Alloc, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"free", nullptr, Free, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"write", nullptr, Write, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"read", nullptr, Read, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"readSync", nullptr, ReadSync, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sync", nullptr, Sync, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"syncBlocking", nullptr, SyncBlocking, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"numBuffers", nullptr, NumBuffers, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"memoryStats", nullptr, MemoryStats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"resetPeak", nullptr, ResetPeak, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"emptyCache", nullptr, EmptyCache, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"recordEvent", nullptr, RecordEvent, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"elapsedMs", nullptr, ElapsedMs, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"run", nullptr, Run, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  napi_value count;
+  napi_create_int32(env, kNumEntries, &count);
+  napi_set_named_property(env, exports, "kernelCount", count);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, ModuleInit)

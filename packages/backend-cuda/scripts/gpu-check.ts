@@ -1,0 +1,121 @@
+/**
+ * The GPU machine's check, as one plain-node script (bundled by scripts/bundle-gpu.mjs; no pnpm or
+ * vitest there): the conformance suite on cuda-fp32, then the whole-model check of B'MOJO at each
+ * preset (and every plan at the tiny preset) against the reference cpu backend, in strict float32
+ * and with TF32 matmuls. Prints "N passed, M failed, K skipped" lines; exits 1 on any failure.
+ *
+ *   node gpu-check.mjs [--filter TEXT] [--skip-conformance] [--skip-models] [--json FILE] [--export DIR]
+ * --export DIR writes a small B'MOJO's weights, inputs, logits and gradients on cuda-fp32 for the
+ * PyTorch anchor's check_logits.py.
+ */
+import { writeFileSync } from "node:fs";
+import { type ModelConfig, PLAN_NAMES, type PlanName, type PresetSize, preset } from "@bmojo/model";
+import { type Backend, backendByName } from "@bmojo/tensor";
+import { runConformance, summaryLine } from "@bmojo/tensor/testing";
+import "../src/index.js";
+import type { CudaBackend } from "../src/index.js";
+import { compareWith, exportForAnchor, referenceRun } from "./model-check.js";
+
+const argv = process.argv.slice(2);
+const flagValue = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const filter = flagValue("--filter");
+const jsonPath = flagValue("--json");
+
+/** Relative tolerance of the whole-model check: strict float32, and TF32 (10-bit mantissa) matmuls. */
+const MODEL_TOLERANCE = { "cuda-fp32": 2e-3, cuda: 3e-2 } as const;
+
+interface ModelRow {
+  backend: string;
+  plan: PlanName;
+  size: PresetSize;
+  shape: [number, number];
+  logitsRelError: number;
+  gradRelError: number;
+  worstGrad: string;
+  loss: [number, number];
+  seconds: number;
+  ok: boolean;
+}
+
+async function main(): Promise<void> {
+  const strict = (await backendByName("cuda-fp32")) as CudaBackend;
+  const tf32 = (await backendByName("cuda")) as CudaBackend;
+  const cpu = await backendByName("cpu");
+  const d = strict.device;
+  console.log(
+    `device: ${d.name} (sm ${d.computeCapability}, ${d.multiprocessors} SMs, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB), ` +
+      `CUDA runtime ${d.runtimeVersion}, driver ${d.driverVersion}`,
+  );
+  const result: Record<string, unknown> = { device: d };
+  let failed = 0;
+
+  if (!argv.includes("--skip-conformance")) {
+    console.log("conformance suite on backend 'cuda-fp32'");
+    const started = performance.now();
+    const report = await runConformance(strict, {
+      filter,
+      onResult: (r) => {
+        if (r.status === "failed") console.log(`FAIL ${r.name}\n     ${r.message}`);
+      },
+    });
+    console.log(`time: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(summaryLine(report));
+    failed += report.failed;
+    result.conformance = { passed: report.passed, failed: report.failed, skipped: report.skipped };
+  }
+
+  if (!argv.includes("--skip-models")) {
+    type Check = [PlanName, PresetSize, [number, number], Partial<ModelConfig>];
+    const checks: Check[] = [
+      ...PLAN_NAMES.map((plan): Check => [plan, "tiny", [2, 40], {}]),
+      ["bmojo", "small", [2, 160], {}],
+      // 130m at its full width, depth and vocabulary; a 32-token window keeps the reference cpu fast.
+      ["bmojo", "130m", [1, 80], { window: 32 }],
+    ];
+    const rows: ModelRow[] = [];
+    for (const [plan, size, shape, overrides] of checks) {
+      const config = preset(plan, size, { seed: 3, ...overrides });
+      const ref = await referenceRun(config, cpu, shape);
+      for (const backend of [strict, tf32] as Backend[]) {
+        const started = performance.now();
+        const r = await compareWith(config, ref, backend);
+        const tol = MODEL_TOLERANCE[backend.name as keyof typeof MODEL_TOLERANCE];
+        const ok = r.logitsRelError <= tol && r.gradRelError <= tol;
+        const row: ModelRow = {
+          backend: backend.name,
+          plan,
+          size,
+          shape,
+          ...r,
+          seconds: (performance.now() - started) / 1000,
+          ok,
+        };
+        rows.push(row);
+        console.log(
+          `${ok ? "ok  " : "FAIL"} model ${backend.name} ${plan} ${size} [${shape}]: logits rel ${r.logitsRelError.toExponential(2)}, ` +
+            `grads rel ${r.gradRelError.toExponential(2)} (worst ${r.worstGrad}), loss ${r.loss[0].toFixed(5)} vs ${r.loss[1].toFixed(5)}, ` +
+            `tolerance ${tol} (${row.seconds.toFixed(1)} s)`,
+        );
+      }
+    }
+    const bad = rows.filter((r) => !r.ok).length;
+    failed += bad;
+    console.log(`model check: ${rows.length - bad} passed, ${bad} failed, 0 skipped`);
+    result.models = rows;
+  }
+  const exportDir = flagValue("--export");
+  if (exportDir !== undefined) {
+    await exportForAnchor(preset("bmojo", "small", { seed: 3 }), strict, [2, 160], exportDir);
+    console.log(`exported a small B'MOJO's weights, inputs, logits and gradients to ${exportDir}`);
+  }
+  if (jsonPath !== undefined) writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
+  process.exitCode = failed > 0 ? 1 : 0;
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(2);
+});

@@ -1,0 +1,174 @@
+/**
+ * The `cuda` Backend: storage in device buffers of the addon's caching allocator, every kernel of
+ * the table issued in order on one stream, reads awaited off the event loop.
+ */
+import {
+  BACKEND_SPEC_VERSION,
+  type Backend,
+  type BufferId,
+  type DType,
+  KERNEL_NAMES,
+  type KernelTable,
+  type TypedArray,
+  bytesPerElement,
+} from "@bmojo/tensor";
+import { type Addon, type DeviceInfo, type MemoryStats, loadAddon } from "./addon.js";
+import { attentionMarshallers } from "./kernels/attention.js";
+import { elementwiseMarshallers } from "./kernels/elementwise.js";
+import { matmulMarshaller } from "./kernels/matmul.js";
+import { rowMarshallers } from "./kernels/rows.js";
+import { scanMarshallers } from "./kernels/scan.js";
+import { ArgWriter, type Marshaller } from "./kernels/writer.js";
+
+/** How float32 matmuls run: TF32 tensor cores (the default) or strict float32 FMA. */
+export type MatmulPrecision = "tf32" | "float32";
+
+export interface CudaBackendOptions {
+  /** Registry name (default "cuda"). */
+  name?: string;
+  /** CUDA device ordinal (default 0). */
+  device?: number;
+  /** Default "tf32", as PyTorch's `allow_tf32`; "float32" for strict float32 products. */
+  matmulPrecision?: MatmulPrecision;
+}
+
+const MATMUL_PRECISIONS: readonly MatmulPrecision[] = ["tf32", "float32"];
+
+/** Open backends share the addon's device state; the last one to close releases it. */
+let openBackends = 0;
+
+function typedView(dtype: DType, buffer: ArrayBuffer): TypedArray {
+  if (dtype === "float32") return new Float32Array(buffer);
+  if (dtype === "int32") return new Int32Array(buffer);
+  throw new TypeError(`the cuda backend stores float32 and int32, not ${dtype}`);
+}
+
+export class CudaBackend implements Backend {
+  readonly name: string;
+  readonly specVersion = BACKEND_SPEC_VERSION;
+  readonly dtypes: readonly DType[] = ["float32", "int32"];
+  readonly kernels: KernelTable;
+  /** The device this backend runs on. */
+  readonly device: DeviceInfo;
+  readonly matmulPrecision: MatmulPrecision;
+  private readonly addon: Addon;
+  private readonly live = new Set<BufferId>();
+  private disposed = false;
+
+  constructor(options: CudaBackendOptions = {}) {
+    const precision = options.matmulPrecision ?? "tf32";
+    if (!MATMUL_PRECISIONS.includes(precision)) {
+      throw new TypeError(
+        `matmulPrecision must be one of ${MATMUL_PRECISIONS.join(", ")}, got ${String(precision)}`,
+      );
+    }
+    const device = options.device ?? 0;
+    if (!Number.isInteger(device) || device < 0) {
+      throw new TypeError(`device must be a CUDA device ordinal (an integer ≥ 0), got ${device}`);
+    }
+    this.name = options.name ?? "cuda";
+    this.matmulPrecision = precision;
+    this.addon = loadAddon();
+    if (this.addon.kernelCount !== KERNEL_NAMES.length) {
+      throw new Error(
+        `the native addon has ${this.addon.kernelCount} kernels but @bmojo/tensor's table has ` +
+          `${KERNEL_NAMES.length}; rebuild it: pnpm --filter @bmojo/backend-cuda build:native`,
+      );
+    }
+    this.device = this.addon.init(device);
+    openBackends++;
+    this.kernels = this.makeKernels();
+  }
+
+  private makeKernels(): KernelTable {
+    const marshallers: { [K in keyof KernelTable]: Marshaller<Parameters<KernelTable[K]>[0]> } = {
+      ...elementwiseMarshallers,
+      ...rowMarshallers,
+      ...scanMarshallers,
+      ...attentionMarshallers,
+      matmul: matmulMarshaller(this.matmulPrecision === "tf32"),
+    };
+    const writer = new ArgWriter();
+    const table: Record<string, (args: never) => void> = {};
+    KERNEL_NAMES.forEach((name, index) => {
+      const marshal = marshallers[name] as Marshaller<unknown>;
+      table[name] = (args: unknown) => {
+        this.assertOpen();
+        marshal(args, writer.reset());
+        this.addon.run(index, writer.view());
+      };
+    });
+    return table as unknown as KernelTable;
+  }
+
+  private assertOpen(): void {
+    if (this.disposed) throw new Error(`backend '${this.name}' was disposed`);
+  }
+
+  alloc(bytes: number): BufferId {
+    this.assertOpen();
+    const id = this.addon.alloc(bytes);
+    this.live.add(id);
+    return id;
+  }
+
+  free(id: BufferId): void {
+    if (!this.live.delete(id)) return;
+    this.addon.free(id);
+  }
+
+  write(id: BufferId, data: TypedArray): void {
+    this.assertOpen();
+    this.addon.write(id, data);
+  }
+
+  async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+    this.assertOpen();
+    return typedView(dtype, await this.addon.read(id, size * bytesPerElement(dtype)));
+  }
+
+  readSync(id: BufferId, dtype: DType, size: number): TypedArray {
+    this.assertOpen();
+    return typedView(dtype, this.addon.readSync(id, size * bytesPerElement(dtype)));
+  }
+
+  sync(): Promise<void> {
+    this.assertOpen();
+    return this.addon.sync();
+  }
+
+  numBuffers(): number {
+    return this.live.size;
+  }
+
+  /** Device memory in use and cached, and the peak since `resetPeakMemory`. */
+  memoryStats(): MemoryStats {
+    return this.addon.memoryStats();
+  }
+
+  resetPeakMemory(): void {
+    this.addon.resetPeak();
+  }
+
+  /**
+   * Runs `fn` between two CUDA events and returns the device milliseconds between them (waits for
+   * the work to finish). For benchmarks: the kernels `fn` issues are timed, not the host.
+   */
+  async time(fn: () => void | Promise<void>): Promise<number> {
+    this.assertOpen();
+    const start = this.addon.recordEvent();
+    await fn();
+    const end = this.addon.recordEvent();
+    await this.addon.sync();
+    return this.addon.elapsedMs(start, end);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    for (const id of this.live) this.addon.free(id);
+    this.live.clear();
+    this.disposed = true;
+    openBackends--;
+    if (openBackends === 0) this.addon.dispose();
+  }
+}
