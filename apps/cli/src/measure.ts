@@ -2,9 +2,10 @@
  * Timing of prefill and decode on random weights and random tokens, shared by `bmojo bench` and
  * `bmojo experiment speed`: prefill one batch into a fresh recurrent cache (timed), then time
  * one-token decode steps after it; the median of several measurements after an untimed warm-up.
+ * The prefill is timed up to its last position's logits on the host (what generation reads next).
  */
 import type { LanguageModel } from "@bmojo/model";
-import { Random, type Tensor, tensor } from "@bmojo/tensor";
+import { Random, type Tensor, slice, tensor } from "@bmojo/tensor";
 
 /** The middle value (the mean of the two middle ones for an even count). */
 export function median(values: readonly number[]): number {
@@ -16,6 +17,14 @@ export function median(values: readonly number[]): number {
 async function readAndDispose(t: Tensor): Promise<void> {
   await t.data();
   t.dispose();
+}
+
+/** Reads the last position's logits [B, V] of prefill logits [B, L, V], as generation does. */
+async function readLastAndDispose(logits: Tensor): Promise<void> {
+  const [batch, length, vocab] = logits.shape;
+  const last = slice(logits, [0, length - 1, 0], [batch, 1, vocab]);
+  logits.dispose();
+  await readAndDispose(last);
 }
 
 /** One prefill + decode measurement. */
@@ -41,7 +50,7 @@ export async function measureOnce(
   const cache = model.createCache(batch);
   try {
     const started = performance.now();
-    await readAndDispose(await model.prefill(ids, cache));
+    await readLastAndDispose(await model.prefill(ids, cache));
     const prefillMs = performance.now() - started;
     const prefillStateBytes = model.cacheBytes(cache);
     const decodeStart = performance.now();

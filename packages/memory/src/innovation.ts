@@ -165,6 +165,40 @@ export class InnovationTracker {
     return result;
   }
 
+  /**
+   * Puts the tracker in the state `steps` calls of `score` would leave, from the last outputs
+   * alone: `history` holds the last m = min(k, steps) outputs per sequence, [batch, m, dim]
+   * row-major, oldest first (the scores of those steps are not computed; a prefill already has
+   * them from `innovationScores`). The tracker must be fresh (`steps === 0`).
+   */
+  load(history: Float32Array | Float64Array, steps: number): void {
+    const { batch, dim, predictorLength: k, ring } = this;
+    if (this.seen !== 0) {
+      throw new Error(
+        "InnovationTracker.load: the tracker has already scored outputs; reset() it first.",
+      );
+    }
+    if (!Number.isInteger(steps) || steps < 0) {
+      throw new RangeError(
+        `InnovationTracker.load: steps must be a non-negative integer, got ${steps}.`,
+      );
+    }
+    const m = Math.min(k, steps);
+    if (history.length !== batch * m * dim) {
+      throw new RangeError(
+        `InnovationTracker.load: history must hold batch · min(k, steps) · dim = ${batch} · ${m} · ${dim} = ${batch * m * dim} values, got ${history.length}.`,
+      );
+    }
+    for (let b = 0; b < batch; b++) {
+      for (let r = 0; r < m; r++) {
+        const slot = (steps - m + r) % k; // step t is stored in slot t mod k
+        ring.set(history.subarray((b * m + r) * dim, (b * m + r + 1) * dim), (b * k + slot) * dim);
+      }
+    }
+    this.head = steps % k;
+    this.seen = steps;
+  }
+
   /** Forgets every output: the next `score` is at t = 0 again (ŷ_0 = 0). */
   reset(): void {
     this.ring.fill(0);

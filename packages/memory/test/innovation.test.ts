@@ -199,6 +199,53 @@ describe("InnovationTracker", () => {
     expect(tracker.score(Float64Array.of(3, 4))[0]).toBe(5); // ε_0 = ‖y_0‖
   });
 
+  for (const [k, steps] of [
+    [4, 11],
+    [4, 3],
+    [3, 0],
+    [1, 5],
+  ] as const) {
+    it(`load(last outputs, ${steps}) continues exactly like ${steps} score calls (k = ${k})`, () => {
+      const [B, D, more] = [2, 5, 6];
+      const total = steps + more;
+      const v = uniform(7 + k, B * total * D, -2, 2);
+      const row = (t: number) => {
+        const r = new Float32Array(B * D);
+        for (let b = 0; b < B; b++)
+          r.set(v.subarray((b * total + t) * D, (b * total + t + 1) * D), b * D);
+        return r;
+      };
+      const fed = new InnovationTracker(B, D, k);
+      for (let t = 0; t < steps; t++) fed.score(row(t));
+      const m = Math.min(k, steps);
+      const history = new Float32Array(B * m * D);
+      for (let b = 0; b < B; b++) {
+        for (let r = 0; r < m; r++)
+          history.set(row(steps - m + r).subarray(b * D, (b + 1) * D), (b * m + r) * D);
+      }
+      const loaded = new InnovationTracker(B, D, k);
+      loaded.load(history, steps);
+      expect(loaded.steps).toBe(steps);
+      for (let t = steps; t < total; t++) {
+        expect(Array.from(loaded.score(row(t)))).toEqual(Array.from(fed.score(row(t))));
+      }
+    });
+  }
+
+  it("load validates the history size and needs a fresh tracker", () => {
+    const tracker = new InnovationTracker(2, 3, 4);
+    expect(() => tracker.load(new Float32Array(5), 1)).toThrow(
+      /history must hold batch · min\(k, steps\) · dim = 2 · 1 · 3 = 6 values, got 5/,
+    );
+    expect(() => tracker.load(new Float32Array(0), -1)).toThrow(
+      /steps must be a non-negative integer/,
+    );
+    tracker.score(new Float32Array(6));
+    expect(() => tracker.load(new Float32Array(6), 1)).toThrow(
+      /already scored outputs; reset\(\) it first/,
+    );
+  });
+
   it("validates its arguments", () => {
     expect(() => new InnovationTracker(0, 4)).toThrow(/batch must be a positive integer/);
     expect(() => new InnovationTracker(1, 4, 0)).toThrow(

@@ -199,7 +199,8 @@ export class BMojoLayer extends Module {
     const { window: w, fadingTokens: mf, kvHeads, dModel: d, heads } = this.config;
     const [batch, length] = u.shape;
     const dh = d / heads;
-    const { out, yHost, scores, selection } = tidy(() => {
+    const history = Math.min(this.config.predictorLength, length);
+    const { out, yLast, scores, selection } = tidy(() => {
       const { out: y, state } = this.ssm.forward(u);
       assign(cache.ssm.conv, state.conv);
       assign(cache.ssm.ssm, state.ssm);
@@ -230,18 +231,16 @@ export class BMojoLayer extends Module {
       }
       return {
         out: result,
-        yHost: y.dataSync(),
+        // Only the predictor's history crosses to the host; the scores were computed on the device.
+        yLast: slice(y, [0, length - history, 0], [batch, history, d]).dataSync(),
         scores: memory.scores,
         selection: memory.selection,
       };
     });
     this.lastSelection = selection;
-    // Predictor history and stores, fed in order as the recurrent form would.
-    const row = new (yHost instanceof Float64Array ? Float64Array : Float32Array)(batch * d);
+    // Predictor history and stores, in the state L recurrent steps would leave them.
+    cache.tracker.load(yLast as Float32Array | Float64Array, length);
     for (let t = 0; t < length; t++) {
-      for (let b = 0; b < batch; b++)
-        row.set(yHost.subarray((b * length + t) * d, (b * length + t + 1) * d), b * d);
-      cache.tracker.score(row);
       for (let b = 0; b < batch; b++) cache.stores[b].offer(t, scores[b * length + t]);
     }
     tidy(() => {

@@ -2,7 +2,7 @@
  * Sampling from a language model: temperature, top-k, top-p, a seed, stop tokens, a token budget,
  * an AbortSignal; as an async iterator of token ids, or with a callback.
  */
-import { Random, tensor } from "@bmojo/tensor";
+import { Random, slice, tensor } from "@bmojo/tensor";
 import type { LanguageModel, ModelCache } from "./language-model.js";
 
 export interface GenerateOptions {
@@ -110,8 +110,11 @@ export async function* generateTokens(
     const all = await model.prefill(ids, cache);
     ids.dispose();
     const vocab = model.config.vocabSize;
-    let logits: ArrayLike<number> = (await all.data()).slice((prompt.length - 1) * vocab);
+    // Only the last position's logits cross to the host (a GPU keeps the rest).
+    const last = slice(all, [0, prompt.length - 1, 0], [1, 1, vocab]);
     all.dispose();
+    let logits: ArrayLike<number> = await last.data();
+    last.dispose();
     for (let index = 0; index < options.maxTokens; index++) {
       if (options.signal?.aborted) {
         reason = "aborted";

@@ -193,8 +193,9 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
   const md = [
     `# Speed (Figure 4) on the \`${report.backend}\` backend`,
     "",
-    `Prefill of one sequence of ${f.length} random tokens with random weights (median of ${f.repeats}`,
-    `after an untimed warm-up), then ${f.decodeSteps} one-token decode steps after it. Models of the`,
+    `Prefill of one sequence of ${f.length} random tokens with random weights, timed until the last`,
+    `position's logits are on the host (median of ${f.repeats} after an untimed warm-up), then`,
+    `${f.decodeSteps} one-token decode steps after it. Models of the`,
     `\`${f.size}\` presets at matched parameter count (numLayers chosen per plan; largest/smallest − 1 =`,
     `${(spread * 100).toFixed(1)}%). State bytes: inference state per sequence right after the prefill`,
     "(full attention's KV cache is allocated for the model's maximum length).",
