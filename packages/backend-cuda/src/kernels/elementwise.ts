@@ -52,7 +52,7 @@ function contiguousStrides(shape: readonly number[]): number[] {
  * `strides[d] == strides[d+1] * shape[d+1]`. Returns null when the space is empty (an extent is
  * 0). The result may have rank 0 (one element).
  */
-function collapse(
+export function collapse(
   shape: readonly number[],
   strides: readonly (readonly number[])[],
 ): { shape: number[]; strides: number[][] } | null {
