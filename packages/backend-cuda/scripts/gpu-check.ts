@@ -14,7 +14,7 @@ import { type Backend, backendByName } from "@bmojo/tensor";
 import { runConformance, summaryLine } from "@bmojo/tensor/testing";
 import "../src/index.js";
 import type { CudaBackend } from "../src/index.js";
-import { compareWith, exportForAnchor, referenceRun } from "./model-check.js";
+import { compareWith, exportForAnchor, referenceRun } from "@bmojo/model/testing";
 
 const argv = process.argv.slice(2);
 const flagValue = (name: string): string | undefined => {

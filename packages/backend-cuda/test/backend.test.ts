@@ -7,7 +7,7 @@ import { preset } from "@bmojo/model";
 import { BackendUnavailableError, backendByName, init, registeredBackends } from "@bmojo/tensor";
 import { runConformance, summaryLine } from "@bmojo/tensor/testing";
 import { describe, expect, it } from "vitest";
-import { compareModel } from "../scripts/model-check.js";
+import { compareModel } from "@bmojo/model/testing";
 import { createCudaBackend } from "../src/index.js";
 
 function unavailableReason(): string | null {

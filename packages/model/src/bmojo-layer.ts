@@ -27,6 +27,7 @@ import {
   tidy,
 } from "@bmojo/tensor";
 import type { BMojoConfig, SsmConfig } from "./config.js";
+import { deviceEideticLayout } from "./device-selection.js";
 
 export interface BMojoLayerConfig extends BMojoConfig {
   dModel: number;
@@ -112,8 +113,13 @@ export class BMojoLayer extends Module {
    * Memory tokens of every chunk: gather indices into rows [y (B·L rows); u (B·L rows)] and the
    * validity mask, both [B, chunks, m_f + m_e], plus the selection for inspection.
    */
-  private memoryLayout(scores: Float32Array | Float64Array, batch: number, length: number) {
-    const { window: w, fadingTokens: mf, eideticTokens: me } = this.config;
+  private memoryLayout(
+    scores: Float32Array | Float64Array,
+    batch: number,
+    length: number,
+    me = this.config.eideticTokens,
+  ) {
+    const { window: w, fadingTokens: mf } = this.config;
     const chunks = Math.ceil(length / w);
     const m = mf + me;
     const eidetic = selectEideticBatch(scores, batch, length, w, me);
@@ -152,20 +158,42 @@ export class BMojoLayer extends Module {
 
   /**
    * Keys/values and mask of every chunk's memory tokens, from the SSM output y and the input u
-   * (both [B, L, d]); also the innovation scores and the selection.
+   * (both [B, L, d]); also the innovation scores (a tensor, and on the host when the backend reads
+   * synchronously) and the selection (null when it was made on the device).
    */
   private chunkMemory(u: Tensor, y: Tensor) {
     const [batch, length, d] = u.shape;
-    const scores = innovationScores(y, {
-      predictorLength: this.config.predictorLength,
-    }).dataSync() as Float32Array | Float64Array;
-    const layout = this.memoryLayout(scores, batch, length);
+    const { window: w, fadingTokens: mf, eideticTokens: me } = this.config;
+    const scoresTensor = innovationScores(y, { predictorLength: this.config.predictorLength });
     const rows = concat([reshape(y, [batch * length, d]), reshape(u, [batch * length, d])], 0);
-    const index = tensor(layout.index, [layout.index.length], { backend: u.backend });
-    const tokens = reshape(gather(rows, index), [batch, layout.chunks, this.slots, d]);
+    const chunks = Math.ceil(length / w);
+    let index: Tensor;
+    let mask: Tensor;
+    let scores: Float32Array | Float64Array | null = null;
+    let selection: ChunkSelection | null = null;
+    if (u.backend.readSync !== undefined) {
+      scores = scoresTensor.dataSync() as Float32Array | Float64Array;
+      const layout = this.memoryLayout(scores, batch, length);
+      index = tensor(layout.index, [layout.index.length], { backend: u.backend });
+      mask = tensor(layout.mask, [batch, chunks, this.slots], { backend: u.backend });
+      selection = layout.selection;
+    } else {
+      // No synchronous reads (WebGPU): the eidetic selection runs on the device.
+      const fading = this.memoryLayout(new Float32Array(batch * length), batch, length, 0);
+      const fadingIndex = tensor(fading.index, [batch, chunks, mf], { backend: u.backend });
+      const fadingMask = tensor(fading.mask, [batch, chunks, mf], { backend: u.backend });
+      if (me === 0) {
+        index = reshape(fadingIndex, [batch * chunks * mf]);
+        mask = fadingMask;
+      } else {
+        const eidetic = deviceEideticLayout(scoresTensor, w, me);
+        index = reshape(concat([fadingIndex, eidetic.index], 2), [batch * chunks * this.slots]);
+        mask = concat([fadingMask, eidetic.mask], 2);
+      }
+    }
+    const tokens = reshape(gather(rows, index), [batch, chunks, this.slots, d]);
     const { k, v } = this.attn.projectKeysValues(tokens);
-    const mask = tensor(layout.mask, [batch, layout.chunks, this.slots], { backend: u.backend });
-    return { k, v, mask, scores, selection: layout.selection, chunks: layout.chunks };
+    return { k, v, mask, scores, scoresTensor, selection, chunks };
   }
 
   /**
@@ -200,7 +228,7 @@ export class BMojoLayer extends Module {
     const [batch, length] = u.shape;
     const dh = d / heads;
     const history = Math.min(this.config.predictorLength, length);
-    const { out, yLast, scores, selection } = tidy(() => {
+    const { out, yLastTensor, scoresTensor, hostScores, selection } = tidy(() => {
       const { out: y, state } = this.ssm.forward(u);
       assign(cache.ssm.conv, state.conv);
       assign(cache.ssm.ssm, state.ssm);
@@ -231,13 +259,18 @@ export class BMojoLayer extends Module {
       }
       return {
         out: result,
-        // Only the predictor's history crosses to the host; the scores were computed on the device.
-        yLast: slice(y, [0, length - history, 0], [batch, history, d]).dataSync(),
-        scores: memory.scores,
+        // Only the predictor's history and the scores cross to the host.
+        yLastTensor: slice(y, [0, length - history, 0], [batch, history, d]),
+        scoresTensor: memory.scoresTensor,
+        hostScores: memory.scores,
         selection: memory.selection,
       };
     });
     this.lastSelection = selection;
+    const yLast = await yLastTensor.data();
+    const scores = hostScores ?? (await scoresTensor.data());
+    yLastTensor.dispose();
+    scoresTensor.dispose();
     // Predictor history and stores, in the state L recurrent steps would leave them.
     cache.tracker.load(yLast as Float32Array | Float64Array, length);
     for (let t = 0; t < length; t++) {

@@ -1,11 +1,14 @@
 /**
- * Whole-model check: a model built from the same config and seed on two backends must give the
- * same logits and the same gradients of its loss (the second backend against the first, usually
- * the reference cpu). Used by the vitest suite and by the plain-node GPU check.
+ * `@bmojo/model/testing`: the whole-model check of a backend. A model built from the same config
+ * and seed on two backends must give the same logits and the same gradients of its loss (the
+ * backend under test against the reference cpu). Backend packages use it in their tests and GPU
+ * checks; `exportForAnchor` writes the files the PyTorch anchor compares against.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { LanguageModel, type ModelConfig, saveModel } from "@bmojo/model";
+import { saveModel } from "../checkpoint.js";
+import type { ModelConfig } from "../config.js";
+import { LanguageModel } from "../language-model.js";
 import { type HostTensor, encodeSafetensors } from "@bmojo/nn";
 import { type Backend, Random, type Tensor, dispose, tensor, valueAndGrad } from "@bmojo/tensor";
 

@@ -1,0 +1,80 @@
+/**
+ * The `webgpu` Backend: storage in GPU buffers, kernels as WGSL compute shaders dispatched in
+ * program order, reads through mapped staging buffers (no readSync: GPUs read asynchronously).
+ */
+import {
+  BACKEND_SPEC_VERSION,
+  type Backend,
+  type BufferId,
+  type DType,
+  type KernelTable,
+  type TypedArray,
+  bytesPerElement,
+} from "@bmojo/tensor";
+import { type AdapterReport, acquireDevice } from "./device.js";
+import { KERNEL_GROUPS } from "./kernels/index.js";
+import { Runtime } from "./runtime.js";
+
+function typedView(dtype: DType, buffer: ArrayBuffer): TypedArray {
+  if (dtype === "float32") return new Float32Array(buffer);
+  if (dtype === "int32") return new Int32Array(buffer);
+  throw new TypeError(`the webgpu backend stores float32 and int32, not ${dtype}`);
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name = "webgpu";
+  readonly specVersion = BACKEND_SPEC_VERSION;
+  readonly dtypes: readonly DType[] = ["float32", "int32"];
+  readonly kernels: Partial<KernelTable>;
+  /** Where the device came from and what it is. */
+  readonly adapter: AdapterReport;
+  private readonly rt: Runtime;
+  private readonly keepAlive: unknown;
+  private disposed = false;
+
+  private constructor(rt: Runtime, adapter: AdapterReport, keepAlive: unknown) {
+    this.rt = rt;
+    this.adapter = adapter;
+    this.keepAlive = keepAlive;
+    this.kernels = Object.assign({}, ...KERNEL_GROUPS.map((group) => group(rt)));
+  }
+
+  /** Acquires a device (navigator.gpu or Dawn) and builds the backend. */
+  static async create(): Promise<WebGpuBackend> {
+    const { device, report, keepAlive } = await acquireDevice();
+    return new WebGpuBackend(new Runtime(device), report, keepAlive);
+  }
+
+  alloc(bytes: number): BufferId {
+    return this.rt.alloc(bytes);
+  }
+
+  free(id: BufferId): void {
+    this.rt.free(id);
+  }
+
+  write(id: BufferId, data: TypedArray): void {
+    if (data instanceof Float64Array)
+      throw new TypeError("the webgpu backend stores float32 and int32, not float64");
+    this.rt.write(id, data);
+  }
+
+  async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+    return typedView(dtype, await this.rt.read(id, size * bytesPerElement(dtype)));
+  }
+
+  sync(): Promise<void> {
+    return this.rt.sync();
+  }
+
+  numBuffers(): number {
+    return this.rt.numBuffers();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.rt.dispose();
+    void this.keepAlive;
+  }
+}

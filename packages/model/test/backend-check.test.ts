@@ -1,0 +1,31 @@
+import { CpuBackend } from "@bmojo/tensor";
+import { describe, expect, it } from "vitest";
+import { preset } from "../src/index.js";
+import { compareModel } from "../src/testing/backend-check.js";
+
+describe("@bmojo/model/testing compareModel", () => {
+  const config = preset("bmojo", "tiny", { seed: 1 });
+  const reference = new CpuBackend("cpu-a");
+
+  it("finds no difference between two reference cpu backends", async () => {
+    const same = await compareModel(config, reference, new CpuBackend("cpu-b"), [1, 24]);
+    expect(same.logitsRelError).toBe(0);
+    expect(same.gradRelError).toBe(0);
+    expect(same.loss[0]).toBe(same.loss[1]);
+  });
+
+  it("catches a backend whose rmsNorm is 1% off", async () => {
+    const broken = new CpuBackend("cpu-broken");
+    const rmsNorm = broken.kernels.rmsNorm;
+    broken.kernels.rmsNorm = (args) => {
+      rmsNorm(args);
+      const out = broken.readSync(args.out, "float32", args.rows * args.cols) as Float32Array;
+      broken.write(
+        args.out,
+        out.map((v) => v * 1.01),
+      );
+    };
+    const off = await compareModel(config, reference, broken, [1, 24]);
+    expect(off.logitsRelError).toBeGreaterThan(1e-3);
+  });
+});
