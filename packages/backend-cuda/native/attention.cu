@@ -966,16 +966,7 @@ void launchBackward(const BackwardParams& p, bool vec4, bool memory) {
   }
 }
 
-/** Scratch device memory released when the entry returns (stream-ordered, so after enqueueing). */
-struct Scratch {
-  void* ptr = nullptr;
-  explicit Scratch(size_t bytes) : ptr(bytes > 0 ? bmojo::acquireScratch(bytes) : nullptr) {}
-  ~Scratch() {
-    if (ptr != nullptr) bmojo::releaseScratch(ptr);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
+using bmojo::Scratch;
 
 }  // namespace
 

@@ -29,6 +29,23 @@ size_t bufferBytes(int64_t id);
 void* acquireScratch(size_t bytes);
 void releaseScratch(void* ptr);
 
+/** Scratch device memory from the caching allocator, released on scope exit. Release is safe as
+ *  soon as the kernels using it are enqueued: reuse is ordered on the one stream. */
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : ptr(bytes > 0 ? acquireScratch(bytes) : nullptr) {}
+  ~Scratch() {
+    if (ptr != nullptr) releaseScratch(ptr);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr);
+  }
+  void* const ptr;
+};
+
 /** Throws std::runtime_error naming `what` when `e` is not cudaSuccess. */
 void check(cudaError_t e, const char* what);
 

@@ -59,23 +59,7 @@ void checkDims(int64_t batch, int64_t length, int64_t channels, int64_t kernelSi
   }
 }
 
-/** Scratch device memory released (stream-ordered, by the caching allocator) on scope exit. */
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : p_(bytes > 0 ? bmojo::acquireScratch(bytes) : nullptr) {}
-  ~Scratch() {
-    if (p_ != nullptr) bmojo::releaseScratch(p_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
-  void* p_;
-};
+using bmojo::Scratch;
 
 void zeroFill(float* p, int64_t count, const char* what) {
   if (p == nullptr || count <= 0) return;

@@ -79,14 +79,7 @@ void requireElems(const Buf& b, int64_t n, const char* kernel, const char* name)
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-/** Scratch memory released when the scope ends (work on the one stream stays ordered after). */
-struct Scratch {
-  void* ptr;
-  explicit Scratch(size_t bytes) : ptr(bmojo::acquireScratch(bytes)) {}
-  ~Scratch() { bmojo::releaseScratch(ptr); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
+using bmojo::Scratch;
 
 int smCount() {
   static const int count = [] {

@@ -46,23 +46,7 @@ void checkSizes(int64_t rows, int64_t cols, const char* kernel) {
   if (cols > INT_MAX) throw std::invalid_argument(std::string(kernel) + ": row too long");
 }
 
-/** Scratch device memory released (stream-ordered, by the caching allocator) on scope exit. */
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : p_(bytes > 0 ? bmojo::acquireScratch(bytes) : nullptr) {}
-  ~Scratch() {
-    if (p_ != nullptr) bmojo::releaseScratch(p_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
-  void* p_;
-};
+using bmojo::Scratch;
 
 // ---------------------------------------------------------------------------------------------
 // Device helpers

@@ -801,20 +801,7 @@ unsigned gridFor(int64_t eBlocks, int64_t batch, const char* name) {
   return static_cast<unsigned>(blocks);
 }
 
-/** Scratch that is handed back on every path (stream-ordered reuse by the caching allocator). */
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : ptr_(bytes > 0 ? bmojo::acquireScratch(bytes) : nullptr) {}
-  ~Scratch() {
-    if (ptr_ != nullptr) bmojo::releaseScratch(ptr_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void* get() const { return ptr_; }
-
- private:
-  void* ptr_;
-};
+using bmojo::Scratch;
 
 /** Calls f.template operator()<G, NPT>() for the lane split that fits N (≤ kMaxStateSize). */
 template <typename F>
@@ -868,7 +855,7 @@ struct BwdLaunch {
                                                  static_cast<size_t>(p.channels) * NP
                                            : 0;
     Scratch ckpt(ckptFloats * sizeof(float));
-    p.ckpt = static_cast<float*>(ckpt.get());
+    p.ckpt = ckpt.as<float>();
 
     auto kernel = scanBwdKernel<G, NPT, T>;
     static bool sharedConfigured = false;  // one per instantiation

@@ -2,9 +2,9 @@
  * The marshallers run on every machine (no GPU needed): dim merging must visit the same elements
  * in the same order, and the argument lists must have the layout the native side reads.
  */
-import { Random } from "@bmojo/tensor";
+import { Random, collapseAxes as collapse } from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
-import { collapse, elementwiseMarshallers } from "../src/kernels/elementwise.js";
+import { elementwiseMarshallers } from "../src/kernels/elementwise.js";
 import { ArgWriter } from "../src/kernels/writer.js";
 
 /** Offsets of every operand at every multi-index of `shape`, in row-major order. */

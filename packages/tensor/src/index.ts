@@ -31,6 +31,8 @@ export {
   BackendUnavailableError,
 } from "./backend/backend.js";
 export * from "./backend/kernels.js";
+export { collapseAxes } from "./backend/strided.js";
+export { stridesOf } from "./shape.js";
 export { CpuBackend } from "./backends/cpu/index.js";
 export { valueAndGrad, grad, noGrad, stopGradient, type ValueAndGrad } from "./autodiff.js";
 export {

@@ -15,6 +15,8 @@ import {
   type KernelTable,
   REDUCE_OPS,
   UNARY_OPS,
+  collapseAxes,
+  stridesOf,
 } from "@bmojo/tensor";
 import type { ArgWriter, Marshaller } from "./writer.js";
 
@@ -33,49 +35,6 @@ function opCode(codes: ReadonlyMap<string, number>, kernel: string, op: string):
   const code = codes.get(op);
   if (code === undefined) throw new TypeError(`cuda backend: ${kernel}: unknown op "${op}"`);
   return code;
-}
-
-/** Row-major strides of a contiguous tensor of `shape`. */
-function contiguousStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    strides[d] = s;
-    s *= shape[d];
-  }
-  return strides;
-}
-
-/**
- * Simplifies a strided index space without changing the visited elements or their order: drops
- * axes of extent 1 and merges adjacent axes d, d+1 when every operand has
- * `strides[d] == strides[d+1] * shape[d+1]`. Returns null when the space is empty (an extent is
- * 0). The result may have rank 0 (one element).
- */
-export function collapse(
-  shape: readonly number[],
-  strides: readonly (readonly number[])[],
-): { shape: number[]; strides: number[][] } | null {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    const extent = shape[d];
-    if (extent === 0) return null;
-    if (extent === 1) continue;
-    const last = outShape.length - 1;
-    let mergeable = last >= 0;
-    for (let o = 0; mergeable && o < strides.length; o++) {
-      if (outStrides[o][last] !== strides[o][d] * extent) mergeable = false;
-    }
-    if (mergeable) {
-      outShape[last] *= extent;
-      for (let o = 0; o < strides.length; o++) outStrides[o][last] = strides[o][d];
-    } else {
-      outShape.push(extent);
-      for (let o = 0; o < strides.length; o++) outStrides[o].push(strides[o][d]);
-    }
-  }
-  return { shape: outShape, strides: outStrides };
 }
 
 /**
@@ -98,7 +57,7 @@ function writeSpace(
       );
     }
   }
-  const space = collapse(shape, operands);
+  const space = collapseAxes(shape, operands);
   if (space === null) {
     w.num(0).num(0);
     return;
@@ -150,7 +109,7 @@ export const elementwiseMarshallers = {
       "binary",
       a.shape,
       ["aStrides", "bStrides"],
-      [a.aStrides, a.bStrides, contiguousStrides(a.shape)],
+      [a.aStrides, a.bStrides, stridesOf(a.shape)],
       2,
     );
   },
@@ -163,7 +122,7 @@ export const elementwiseMarshallers = {
       "where",
       a.shape,
       ["condStrides", "aStrides", "bStrides"],
-      [a.condStrides, a.aStrides, a.bStrides, contiguousStrides(a.shape)],
+      [a.condStrides, a.aStrides, a.bStrides, stridesOf(a.shape)],
       3,
     );
   },

@@ -513,7 +513,7 @@ export interface KeyKernelOptions {
   dh: number;
   /** Keys (invocations) per workgroup. */
   kr: number;
-  /** Query rows per staged tile. */
+  /** Query rows per staged tile (a multiple of 4). */
   bq: number;
 }
 
@@ -527,7 +527,8 @@ export function keyKernelShared(dh: number, kr: number, bq: number): number {
  * One invocation per key (or memory slot), its dk and dv in registers, its own k and v rows in
  * workgroup memory (stride DH4 + 1 against bank conflicts); the query rows that can see the
  * workgroup's keys (across the heads of the GQA group) are staged BQ at a time (q, dOut, lse2, D)
- * and read by every invocation. Deterministic: no atomics, every element written once (zero
+ * and read by every invocation, 4 rows at a time (each load of the invocation's own k, v serves
+ * 4 query rows; invisible rows get probability 0). Deterministic: no atomics, every element written once (zero
  * where no query sees the key or the slot is masked).
  *
  * keys: workgroup x = tile of KR keys j; its queries have positions p ∈ [j0, jEnd + window − 1].
@@ -569,9 +570,9 @@ export function keyKernel(o: KeyKernelOptions): string {
     live = stats[u.maskBase + (b * u.chunks + c) * u.slots + slot] != 0.0;
   }`;
   const visibility = keys
-    ? `let p = u.off + (r0 + qq) / G;
-        if (j <= p && p < j + u.window) {`
-    : "{";
+    ? `let pv = vec4<u32>(u.off) + (vec4<u32>(r0) + qi) / vec4<u32>(G);
+        let vis = (qi < vec4<u32>(n)) & (vec4<u32>(j) <= pv) & (pv < vec4<u32>(j + u.window));`
+    : "let vis = qi < vec4<u32>(n);";
   return `${header(o.dh)}
 const KR: u32 = ${o.kr}u;
 const BQ: u32 = ${o.bq}u;
@@ -581,7 +582,8 @@ var<workgroup> ownK: array<vec4<f32>, ${o.kr * (dh4 + 1)}>;
 var<workgroup> ownV: array<vec4<f32>, ${o.kr * (dh4 + 1)}>;
 var<workgroup> qS: array<vec4<f32>, ${o.bq * dh4}>;
 var<workgroup> dS: array<vec4<f32>, ${o.bq * dh4}>;
-var<workgroup> stS: array<vec2<f32>, ${o.bq}>;
+var<workgroup> lS: array<f32, ${o.bq}>;
+var<workgroup> gS: array<f32, ${o.bq}>;
 
 @compute @workgroup_size(${o.kr})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -636,33 +638,53 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       dS[e] = dv4;
     }
     for (var e = lid.x; e < BQ; e += KR) {
-      var st = vec2<f32>(0.0);
+      var l2 = 0.0;
+      var dd = 0.0;
       if (e < n) {
         let r = r0 + e;
         let row = (b * u.heads + kvh * G + r % G) * u.lq + r / G;
-        st = vec2<f32>(stats[2u * row], stats[2u * row + 1u]);
+        l2 = stats[2u * row];
+        dd = stats[2u * row + 1u];
       }
-      stS[e] = st;
+      lS[e] = l2;
+      gS[e] = dd;
     }
     workgroupBarrier();
     if (live) {
-      for (var qq = 0u; qq < n; qq += 1u) {
+      for (var q0 = 0u; q0 < n; q0 += 4u) {
+        let qi = vec4<u32>(q0, q0 + 1u, q0 + 2u, q0 + 3u);
         ${visibility}
-          var sa = vec4<f32>(0.0);
+        if (any(vis)) {
+          let b0 = q0 * DH4;
+          let b1 = b0 + DH4;
+          let b2 = b1 + DH4;
+          let b3 = b2 + DH4;
+          var s = vec4<f32>(0.0);
           for (var d4 = 0u; d4 < DH4; d4 += 1u) {
-            sa += ownK[own + d4] * qS[qq * DH4 + d4];
+            let kk = ownK[own + d4];
+            s += vec4<f32>(
+              dot(kk, qS[b0 + d4]),
+              dot(kk, qS[b1 + d4]),
+              dot(kk, qS[b2 + d4]),
+              dot(kk, qS[b3 + d4]),
+            );
           }
-          let st = stS[qq];
-          let pr = exp2(hsum(sa) * u.scaleLog2 - st.x);
+          let l2 = vec4<f32>(lS[q0], lS[q0 + 1u], lS[q0 + 2u], lS[q0 + 3u]);
+          let dd = vec4<f32>(gS[q0], gS[q0 + 1u], gS[q0 + 2u], gS[q0 + 3u]);
+          let pr = select(vec4<f32>(0.0), exp2(s * u.scaleLog2 - l2), vis);
           var pa = vec4<f32>(0.0);
           for (var d4 = 0u; d4 < DH4; d4 += 1u) {
-            let g = dS[qq * DH4 + d4];
-            pa += ownV[own + d4] * g;
-            dv[d4] += pr * g;
+            let vv = ownV[own + d4];
+            let g0 = dS[b0 + d4];
+            let g1 = dS[b1 + d4];
+            let g2 = dS[b2 + d4];
+            let g3 = dS[b3 + d4];
+            pa += vec4<f32>(dot(vv, g0), dot(vv, g1), dot(vv, g2), dot(vv, g3));
+            dv[d4] += pr.x * g0 + pr.y * g1 + pr.z * g2 + pr.w * g3;
           }
-          let ds = pr * (hsum(pa) - st.y);
+          let ds = pr * (pa - dd);
           for (var d4 = 0u; d4 < DH4; d4 += 1u) {
-            dk[d4] += ds * qS[qq * DH4 + d4];
+            dk[d4] += ds.x * qS[b0 + d4] + ds.y * qS[b1 + d4] + ds.z * qS[b2 + d4] + ds.w * qS[b3 + d4];
           }
         }
       }

@@ -118,6 +118,7 @@ function rowTile(kernel: AttentionKernel, rt: Runtime, dh: number, memory: boole
 /** Keys per workgroup and query rows per tile of the key kernels. */
 function keyTile(rt: Runtime, dh: number): [number, number] {
   const limit = sharedLimit(rt);
+  // bq is a multiple of 4: the key kernel processes 4 staged query rows at a time.
   const candidates: [number, number][] = [
     [64, 32],
     [64, 16],
@@ -126,11 +127,9 @@ function keyTile(rt: Runtime, dh: number): [number, number] {
     [16, 8],
     [16, 4],
     [8, 4],
-    [8, 2],
-    [4, 2],
-    [4, 1],
-    [2, 1],
-    [1, 1],
+    [4, 4],
+    [2, 4],
+    [1, 4],
   ];
   for (const [kr, bq] of candidates) {
     if (keyKernelShared(dh, kr, bq) <= limit) return [kr, bq];

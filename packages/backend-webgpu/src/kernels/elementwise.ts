@@ -27,6 +27,7 @@ import {
   type UnaryArgs,
   type UnaryBackwardArgs,
   type WhereArgs,
+  stridesOf,
 } from "@bmojo/tensor";
 import { type Runtime, Uniforms, workgroups1d } from "../runtime.js";
 import {
@@ -50,7 +51,7 @@ import {
   whereWgsl,
 } from "./elementwise-wgsl.js";
 import type { KernelGroup } from "./group.js";
-import { contiguousStrides, mergeAxes, stridedParts, stridedUniforms } from "./strided.js";
+import { mergeAxes, stridedParts, stridedUniforms } from "./strided.js";
 
 const INT32_UNARY = "neg, abs, sign, square";
 
@@ -294,7 +295,7 @@ export const elementwiseKernels: KernelGroup = (rt: Runtime) => {
       if (!isComparison(a.op) && !(ARITHMETIC_OPS as readonly string[]).includes(a.op)) {
         throw new TypeError(`webgpu backend: binary: unknown op "${a.op}"`);
       }
-      const space = mergeAxes(a.shape, [a.aStrides, a.bStrides, contiguousStrides(a.shape)]);
+      const space = mergeAxes(a.shape, [a.aStrides, a.bStrides, stridesOf(a.shape)]);
       if (space !== null) {
         for (const part of stridedParts(space, [0, 0, 0])) {
           const rank = part.shape.length;
@@ -315,12 +316,7 @@ export const elementwiseKernels: KernelGroup = (rt: Runtime) => {
       checkRank("where", a.shape, a.condStrides);
       checkRank("where", a.shape, a.aStrides);
       checkRank("where", a.shape, a.bStrides);
-      const space = mergeAxes(a.shape, [
-        a.condStrides,
-        a.aStrides,
-        a.bStrides,
-        contiguousStrides(a.shape),
-      ]);
+      const space = mergeAxes(a.shape, [a.condStrides, a.aStrides, a.bStrides, stridesOf(a.shape)]);
       if (space !== null) {
         for (const part of stridedParts(space, [0, 0, 0, 0])) {
           const rank = part.shape.length;

@@ -130,9 +130,9 @@ fn step_size(x: f32) -> f32 {
  * The forward scan, one invocation per (b, e) channel holding h[e, :] in registers; workgroup
  * (channel block, b); B[b, t, :] and C[b, t, :] are staged in workgroup memory T steps at a time.
  *
- * mode "fwd": reads h0 per `h0` ("none" | a binding name), writes `out` (gated by silu(z)) and the
- *   final state into `last`. A/D/deltaBias come from `par` ("A" with separate D / dbias bindings,
- *   or a packed buffer name with offsets oA/oD/oDB).
+ * mode "fwd": reads h0 from binding `h0` (zeros when null), writes `out` (gated by silu(z)) and
+ *   the final state into `last`. A/D/deltaBias come from bindings A / Dv / dbias, or from the
+ *   packed buffer `par.packed` at offsets oA / oD / oDB.
  * mode "ckpt": the backward's recompute: h0 is W[oCk + …chunk 0], the state before each chunk k ≥ 1
  *   is stored at W[oCk + ((b·NC + k)·E + e)·N], and with z the ungated y goes to `yb`.
  */

@@ -9,6 +9,7 @@
  *   shape: array<vec4<u32>, 2> — merged extents, up to MAX_RANK
  *   st: array<vec4<i32>, 2K>   — operand k's strides at st[2k], st[2k + 1]
  */
+import { collapseAxes } from "@bmojo/tensor";
 import { Uniforms } from "../runtime.js";
 
 /** The largest rank after merging that one dispatch handles; leading axes beyond it loop on the host. */
@@ -29,38 +30,10 @@ export function mergeAxes(
   shape: readonly number[],
   strides: readonly (readonly number[])[],
 ): Space | null {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    const extent = shape[d];
-    if (extent === 0) return null;
-    if (extent === 1) continue;
-    const last = outShape.length - 1;
-    let mergeable = last >= 0;
-    for (let o = 0; mergeable && o < strides.length; o++) {
-      if (outStrides[o][last] !== strides[o][d] * extent) mergeable = false;
-    }
-    if (mergeable) {
-      outShape[last] *= extent;
-      for (let o = 0; o < strides.length; o++) outStrides[o][last] = strides[o][d];
-    } else {
-      outShape.push(extent);
-      for (let o = 0; o < strides.length; o++) outStrides[o].push(strides[o][d]);
-    }
-  }
-  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
-  return { shape: outShape, strides: outStrides };
-}
-
-/** Row-major strides of `shape`. */
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    strides[d] = s;
-    s *= shape[d];
-  }
-  return strides;
+  const space = collapseAxes(shape, strides);
+  if (space === null) return null;
+  if (space.shape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
+  return space;
 }
 
 /** One dispatch of a strided kernel: a space of rank ≤ MAX_RANK and each operand's base offset. */

@@ -4,7 +4,8 @@
  */
 import type { CopyArgs } from "../../backend/kernels.js";
 import type { CpuStore } from "./store.js";
-import { collapseAxes, forEachRow } from "./elementwise.js";
+import { collapseAxes } from "../../backend/strided.js";
+import { forEachRow } from "./elementwise.js";
 
 /**
  * For every multi-index i of `shape`:

@@ -1,11 +1,12 @@
 /**
  * Elementwise kernels of the reference cpu backend (unary, unaryBackward, binary, where, cast,
- * fill), plus the strided-iteration helpers `collapseAxes` and `forEachRow` shared with `copy`.
+ * fill), plus the strided-iteration helper `forEachRow` shared with `copy`.
  *
  * Hot loops never branch on the op name: the op is resolved once per call, to one loop per op
  * (unary) or to one row function per op (binary), and the broadcasting n-d walk is an odometer
  * over all axes but the last, whose row is a tight loop.
  */
+import { collapseAxes } from "../../backend/strided.js";
 import { stridesOf } from "../../shape.js";
 import type {
   ArithmeticOp,
@@ -48,38 +49,6 @@ function sigmoid(x: number): number {
   if (x >= 0) return 1 / (1 + Math.exp(-x));
   const e = Math.exp(x);
   return e / (1 + e);
-}
-
-/**
- * Simplifies a strided iteration space without changing the visited elements or their order:
- * drops axes of extent 1 and merges adjacent axes d, d+1 when every operand satisfies
- * `strides[d] == strides[d+1] * shape[d+1]`. Returns null when the space is empty (some extent 0).
- * The result may have rank 0 (a single element).
- */
-export function collapseAxes(
-  shape: readonly number[],
-  strides: readonly (readonly number[])[],
-): { shape: number[]; strides: number[][] } | null {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    const extent = shape[d];
-    if (extent === 0) return null;
-    if (extent === 1) continue;
-    const last = outShape.length - 1;
-    let mergeable = last >= 0;
-    for (let o = 0; mergeable && o < strides.length; o++) {
-      if (outStrides[o][last] !== strides[o][d] * extent) mergeable = false;
-    }
-    if (mergeable) {
-      outShape[last] *= extent;
-      for (let o = 0; o < strides.length; o++) outStrides[o][last] = strides[o][d];
-    } else {
-      outShape.push(extent);
-      for (let o = 0; o < strides.length; o++) outStrides[o].push(strides[o][d]);
-    }
-  }
-  return { shape: outShape, strides: outStrides };
 }
 
 /**
