@@ -9,6 +9,7 @@ import { BackendUnavailableError, backendByName, init, registeredBackends } from
 import { runConformance, summaryLine } from "@bmojo/tensor/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { type WebGpuBackend, createWebGpuBackend } from "../src/index.js";
+import { attentionTuning } from "../src/kernels/attention.js";
 
 let backend: WebGpuBackend | null = null;
 let reason: string | null = null;
@@ -51,6 +52,22 @@ describe.skipIf(reason !== null)(`on ${backend?.adapter.description ?? "no adapt
     console.info(summaryLine(report));
     expect(report.failed).toBe(0);
     expect(report.passed).toBeGreaterThan(600);
+  }, 600_000);
+
+  it("passes the attention cases with forced key splits and a small workgroup-memory budget", async () => {
+    for (const [splits, sharedBytes] of [
+      [3, 0],
+      [0, 600],
+    ]) {
+      Object.assign(attentionTuning, { splits, sharedBytes });
+      try {
+        const report = await runConformance(backend as WebGpuBackend, { filter: "attention" });
+        expect(report.failed, `splits ${splits}, sharedBytes ${sharedBytes}`).toBe(0);
+        expect(report.passed).toBeGreaterThan(20);
+      } finally {
+        Object.assign(attentionTuning, { splits: 0, sharedBytes: 0 });
+      }
+    }
   }, 600_000);
 
   it("gives the cpu's logits and gradients for a small B'MOJO", async () => {
