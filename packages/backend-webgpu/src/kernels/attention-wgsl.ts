@@ -7,7 +7,7 @@
  * workgroup of consecutive rows therefore shares its keys across the heads of a GQA group.
  *
  * Scores live in the log2 domain: s2 = (scale·log2 e) · q·k, probabilities exp2(s2 − m2), and
- * the natural-log lse is (m2 + log2 l) · ln 2. No shader computes with infinities: "no score yet"
+ * the natural-log lse is (m2 + log2 l) · ln 2. No result depends on infinities: "no score yet"
  * is the finite NEG = −1e30, a row that saw no key is told by its zero sum; only the lse output
  * of such a row is −Infinity (a bitcast), and the backward maps it to BIG = 1e30 (so that every
  * probability of it, exp2(s2 − BIG), is 0).
@@ -528,8 +528,8 @@ export function keyKernelShared(dh: number, kr: number, bq: number): number {
  * workgroup memory (stride DH4 + 1 against bank conflicts); the query rows that can see the
  * workgroup's keys (across the heads of the GQA group) are staged BQ at a time (q, dOut, lse2, D)
  * and read by every invocation, 4 rows at a time (each load of the invocation's own k, v serves
- * 4 query rows; invisible rows get probability 0). Deterministic: no atomics, every element written once (zero
- * where no query sees the key or the slot is masked).
+ * 4 query rows; invisible rows get probability 0). Deterministic: no atomics, every element
+ * written once (zero where no query sees the key or the slot is masked).
  *
  * keys: workgroup x = tile of KR keys j; its queries have positions p ∈ [j0, jEnd + window − 1].
  * memory: workgroup x = (chunk c, tile of KR slots); its queries are the positions of chunk c.
@@ -684,7 +684,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
           }
           let ds = pr * (pa - dd);
           for (var d4 = 0u; d4 < DH4; d4 += 1u) {
-            dk[d4] += ds.x * qS[b0 + d4] + ds.y * qS[b1 + d4] + ds.z * qS[b2 + d4] + ds.w * qS[b3 + d4];
+            dk[d4] += ds.x * qS[b0 + d4] + ds.y * qS[b1 + d4] + ds.z * qS[b2 + d4]
+              + ds.w * qS[b3 + d4];
           }
         }
       }

@@ -267,6 +267,10 @@ function backward(rt: Runtime, a: AttentionBackwardArgs): void {
   rt.written(a.dq, a.dk, a.dv, a.dMemK, a.dMemV);
   // Every gradient has headDim as its last dim: with headDim 0 there is nothing to write.
   if (d.dh === 0) return;
+  // Tile sizes first: a head dim too large for the device throws before anything is dispatched.
+  const rowMemory = memory !== null && memory.slots > 0 ? memory : null;
+  const bk = rowTile("attentionBackward", rt, d.dh, rowMemory !== null);
+  const [kr, bq] = keyTile(rt, d.dh);
   const groups = d.batch * d.kvHeads;
   const maskCount = memory === null ? 0 : d.batch * memory.chunks * memory.slots;
   const u = uniforms(d, 1, maskCount);
@@ -287,8 +291,7 @@ function backward(rt: Runtime, a: AttentionBackwardArgs): void {
   }
 
   if (d.rows > 0) {
-    const mem = memory !== null && memory.slots > 0 ? memory : null;
-    const bk = rowTile("attentionBackward", rt, d.dh, mem !== null);
+    const mem = rowMemory;
     const buffers = [rt.buffer(a.q), rt.buffer(a.k), rt.buffer(a.v), rt.buffer(a.dOut), stats];
     if (mem !== null) buffers.push(rt.buffer(mem.k), rt.buffer(mem.v));
     buffers.push(rt.buffer(a.dq));
@@ -309,7 +312,6 @@ function backward(rt: Runtime, a: AttentionBackwardArgs): void {
     });
   }
 
-  const [kr, bq] = keyTile(rt, d.dh);
   const keyDispatch = (
     mode: "keys" | "memory",
     k: BufferId,
