@@ -50,20 +50,14 @@ export function deviceEideticLayout(
   const position = arange(0, length, 1, { dtype: "int32", backend });
   const earlier = less(reshape(position, [1, 1, length]), reshape(position, [1, length, 1]));
   const beats = add(greater(eP, eS), mul(equal(eP, eS), earlier)); // int32 0/1 [B, L(s), L(s')]
-  const before = new Float32Array(length * chunks); // [L(s'), chunks]: s' < c·w
+  const pastInt = new Int32Array(length * chunks); // [L, chunks]: position s lies before chunk c
   for (let s = 0; s < length; s++) {
-    for (let c = 0; c < chunks; c++) before[s * chunks + c] = s < c * window ? 1 : 0;
+    for (let c = 0; c < chunks; c++) pastInt[s * chunks + c] = s < c * window ? 1 : 0;
   }
-  const rank = matmul(cast(beats, "float32"), tensor(before, [length, chunks], { backend })); // [B, L, chunks]
-  const inChunkPast = new Int32Array(length * chunks); // s < c·w
-  for (let s = 0; s < length; s++) {
-    for (let c = 0; c < chunks; c++) inChunkPast[s * chunks + c] = s < c * window ? 1 : 0;
-  }
+  const past = tensor(pastInt, [length, chunks], { backend });
+  const rank = matmul(cast(beats, "float32"), cast(past, "float32")); // [B, L, chunks]
   const valid = reshape(equal(scores, scores), [batch, length, 1]); // not NaN
-  const chosen = mul(
-    mul(tensor(inChunkPast, [1, length, chunks], { backend }), valid),
-    less(rank, eidetic),
-  );
+  const chosen = mul(mul(reshape(past, [1, length, chunks]), valid), less(rank, eidetic));
   // Flat slot of each chosen (b, s, c): (b·chunks + c)·m_e + rank; everything else goes to a trash slot.
   const base = new Float32Array(batch * chunks);
   for (let b = 0; b < batch; b++)
