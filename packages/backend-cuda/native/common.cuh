@@ -88,6 +88,54 @@ class Args {
   size_t i_ = 0;
 };
 
+/** A buffer read from the argument list: its device pointer and its size in bytes. */
+struct Buf {
+  void* ptr;
+  size_t bytes;
+};
+
+inline Buf readBuf(Args& a) {
+  int64_t id = a.i64();
+  return {devicePtr(id), bufferBytes(id)};
+}
+
+/** Reads a dtype code, refusing codes other than float32 and int32. */
+inline DType readDType(Args& a, const char* kernel) {
+  DType d = a.dtype();
+  if (d != F32 && d != I32) {
+    throw std::invalid_argument(std::string(kernel) + ": unknown dtype code " +
+                                std::to_string(static_cast<int>(d)));
+  }
+  return d;
+}
+
+/** Reads a size, refusing negative ones. */
+inline int64_t readSize(Args& a, const char* kernel, const char* what) {
+  int64_t n = a.i64();
+  if (n < 0) {
+    throw std::range_error(std::string(kernel) + ": " + what + " must be ≥ 0, got " +
+                           std::to_string(n));
+  }
+  return n;
+}
+
+/** Throws when elements [lo, hi] (4 bytes each) are not inside `b`. */
+inline void requireRange(const Buf& b, int64_t lo, int64_t hi, const char* kernel, const char* name) {
+  int64_t capacity = static_cast<int64_t>(b.bytes / 4);
+  if (lo < 0 || hi >= capacity) {
+    throw std::range_error(std::string(kernel) + ": " + name + " is addressed at elements [" +
+                           std::to_string(lo) + ", " + std::to_string(hi) +
+                           "] but its buffer holds " + std::to_string(capacity) + " elements");
+  }
+}
+
+/** Throws when a buffer holds fewer than `n` 4-byte elements. */
+inline void requireElems(const Buf& b, int64_t n, const char* kernel, const char* name) {
+  if (n > 0) requireRange(b, 0, n - 1, kernel, name);
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
 /** Most dims a shaped kernel (binary, where, copy) accepts after the marshaller merges dims. */
 constexpr int kMaxDims = 8;
 

@@ -76,55 +76,18 @@ const char* const kUnaryNames[kUnaryOpCount] = {
 // Host helpers
 // ---------------------------------------------------------------------------------------------
 
-/** A buffer read from the argument list: its device pointer and its size in bytes. */
-struct Buf {
-  void* ptr;
-  size_t bytes;
-};
-
-Buf readBuf(bmojo::Args& a) {
-  int64_t id = a.i64();
-  return {bmojo::devicePtr(id), bmojo::bufferBytes(id)};
-}
+using bmojo::aligned16;
+using bmojo::Buf;
+using bmojo::readBuf;
+using bmojo::readDType;
+using bmojo::readSize;
+using bmojo::requireElems;
+using bmojo::requireRange;
 
 const char* dtypeName(bmojo::DType d) {
   return d == bmojo::F32 ? "float32" : d == bmojo::I32 ? "int32" : "an unknown dtype";
 }
 
-bmojo::DType readDType(bmojo::Args& a, const char* kernel) {
-  bmojo::DType d = a.dtype();
-  if (d != bmojo::F32 && d != bmojo::I32) {
-    throw std::invalid_argument(std::string(kernel) + ": unknown dtype code " +
-                                std::to_string(static_cast<int>(d)));
-  }
-  return d;
-}
-
-int64_t readSize(bmojo::Args& a, const char* kernel, const char* what) {
-  int64_t n = a.i64();
-  if (n < 0) {
-    throw std::range_error(std::string(kernel) + ": " + what + " must be ≥ 0, got " +
-                           std::to_string(n));
-  }
-  return n;
-}
-
-/** Throws when elements [lo, hi] (4 bytes each) are not inside `b`. */
-void requireRange(const Buf& b, int64_t lo, int64_t hi, const char* kernel, const char* name) {
-  int64_t capacity = static_cast<int64_t>(b.bytes / 4);
-  if (lo < 0 || hi >= capacity) {
-    throw std::range_error(std::string(kernel) + ": " + name + " is addressed at elements [" +
-                           std::to_string(lo) + ", " + std::to_string(hi) +
-                           "] but its buffer holds " + std::to_string(capacity) + " elements");
-  }
-}
-
-/** Throws when a buffer holds fewer than `n` 4-byte elements. */
-void requireElems(const Buf& b, int64_t n, const char* kernel, const char* name) {
-  if (n > 0) requireRange(b, 0, n - 1, kernel, name);
-}
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 // ---------------------------------------------------------------------------------------------
 // Strided index spaces

@@ -40,44 +40,12 @@ const char* const kReduceNames[kReduceOpCount] = {"sum", "mean", "max", "min", "
 // Host helpers
 // ---------------------------------------------------------------------------------------------
 
-struct Buf {
-  void* ptr;
-  size_t bytes;
-};
-
-Buf readBuf(bmojo::Args& a) {
-  int64_t id = a.i64();
-  return {bmojo::devicePtr(id), bmojo::bufferBytes(id)};
-}
-
-bmojo::DType readDType(bmojo::Args& a, const char* kernel) {
-  bmojo::DType d = a.dtype();
-  if (d != bmojo::F32 && d != bmojo::I32) {
-    throw std::invalid_argument(std::string(kernel) + ": unknown dtype code " +
-                                std::to_string(static_cast<int>(d)));
-  }
-  return d;
-}
-
-int64_t readSize(bmojo::Args& a, const char* kernel, const char* what) {
-  int64_t n = a.i64();
-  if (n < 0) {
-    throw std::range_error(std::string(kernel) + ": " + what + " must be ≥ 0, got " +
-                           std::to_string(n));
-  }
-  return n;
-}
-
-/** Throws when a buffer holds fewer than `n` 4-byte elements. */
-void requireElems(const Buf& b, int64_t n, const char* kernel, const char* name) {
-  int64_t capacity = static_cast<int64_t>(b.bytes / 4);
-  if (n > capacity) {
-    throw std::range_error(std::string(kernel) + ": " + name + " needs " + std::to_string(n) +
-                           " elements but its buffer holds " + std::to_string(capacity));
-  }
-}
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+using bmojo::aligned16;
+using bmojo::Buf;
+using bmojo::readBuf;
+using bmojo::readDType;
+using bmojo::readSize;
+using bmojo::requireElems;
 
 using bmojo::Scratch;
 
