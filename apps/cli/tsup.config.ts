@@ -1,7 +1,7 @@
 import { definePackageBuild } from "@bmojo/tooling/tsup";
 
 export default definePackageBuild(
-  // compare-worker.js is a worker thread's entry: `bmojo compare` finds it next to its own modules.
-  { cli: "src/cli.ts", "compare-worker": "src/compare-worker.ts" },
+  // worker.js is the entry of the job pool's worker threads: the CLI finds it next to its own modules.
+  { cli: "src/cli.ts", worker: "src/worker.ts" },
   { dts: false },
 );

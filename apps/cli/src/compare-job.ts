@@ -2,7 +2,7 @@
  * One model of `bmojo compare`, from start to finish: build it, train it with the shared training
  * loop, evaluate it on held-out examples, and, for a model with B'MOJO layers, run one example
  * and read what each layer held in eidetic memory. A job and its result are plain data, so the
- * same function runs in this thread (`--workers 1`) or in a worker thread (compare-worker.ts).
+ * same function runs in this thread (`--workers 1`) or in a worker thread (worker.ts).
  */
 import { IGNORE_INDEX, type TaskBatch, argmaxPredictions } from "@bmojo/data";
 import { LanguageModel, type ModelConfig, type ResolvedConfig } from "@bmojo/model";

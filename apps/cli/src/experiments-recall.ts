@@ -1,21 +1,16 @@
 /**
  * What `bmojo experiment recall` and `bmojo experiment tasks` share: the five models of the
  * paper's synthetic experiments at one small size, their training flags, running a list of
- * training jobs (compare's `runCompareJob`, in compare's worker pool) and the machine line.
+ * training jobs (compare jobs, in the CLI's worker pool) and the machine line.
  */
 import { availableParallelism } from "node:os";
 import type { TaskName } from "@bmojo/data";
 import { type ModelConfig, type PlanName, parameterCount, preset } from "@bmojo/model";
-import {
-  type CompareJob,
-  type CompareJobResult,
-  type CompareTraining,
-  runCompareJob,
-} from "./compare-job.js";
-import { runInWorker, runPool, workerEntry } from "./compare-pool.js";
+import type { CompareJob, CompareTraining } from "./compare-job.js";
 import type { TaskOptionValue } from "./data-source.js";
 import { type CliIO, println } from "./io.js";
 import { evalSeed } from "./seeds.js";
+import { jobRunner, runPool } from "./worker-pool.js";
 import { trainFlags } from "./commands/train.js";
 
 /** The models of the paper's Figure 2 and Table 3, in table order. */
@@ -170,15 +165,13 @@ export async function runRecallJobs(
   backend: string,
   io: CliIO,
 ): Promise<{ outcomes: JobOutcome[]; workers: number } | undefined> {
-  let workers = Math.min(requestedWorkers ?? availableParallelism(), jobs.length);
-  const entry = workers > 1 ? workerEntry() : undefined;
-  if (workers > 1 && entry === undefined) {
-    println(
-      io.stderr,
-      "note: the worker entry compare-worker.js is not next to this module; training one model after another in this thread.",
-    );
-    workers = 1;
-  }
+  const runner = jobRunner(
+    requestedWorkers ?? availableParallelism(),
+    jobs.length,
+    backend,
+    io.stderr,
+  );
+  const workers = runner.workers;
   println(
     io.stderr,
     `training ${jobs.length} models (${training.steps} steps each) on ${workers} worker${workers === 1 ? "" : "s"}`,
@@ -194,11 +187,7 @@ export async function runRecallJobs(
   }));
   let finished = 0;
   const runOne = async (job: CompareJob<string>, signal: AbortSignal) => {
-    const hooks = { signal };
-    const r: CompareJobResult<string> =
-      entry === undefined
-        ? await runCompareJob(job, hooks)
-        : await runInWorker(entry, { job, backend }, hooks);
+    const r = await runner.run({ kind: "compare", job }, { signal });
     finished++;
     const acc =
       r.evaluation === null

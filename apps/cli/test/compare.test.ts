@@ -10,7 +10,7 @@ import { Random } from "@bmojo/tensor";
 import { beforeAll, describe, expect, it } from "vitest";
 import { mqarBaselines, verdict } from "../src/commands/compare.js";
 import { type ExampleProbe, pickExample, probeExample } from "../src/compare-job.js";
-import { runPool } from "../src/compare-pool.js";
+import { runPool } from "../src/worker-pool.js";
 import { type RunResult, bmojo } from "./helpers.js";
 
 /** A short comparison: 3 steps of batch 4 per model, 16 held-out examples. */

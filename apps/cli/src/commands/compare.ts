@@ -25,9 +25,7 @@ import {
   type CompareModel,
   type CompareTraining,
   type ExampleProbe,
-  runCompareJob,
 } from "../compare-job.js";
-import { runInWorker, runPool, workerEntry } from "../compare-pool.js";
 import { type TaskOptionValue, taskSource } from "../data-source.js";
 import { EXIT_INTERRUPTED, UsageError } from "../errors.js";
 import { type Flags, parseFlags, parseKeyValue } from "../flags.js";
@@ -42,6 +40,7 @@ import {
 } from "../model-flags.js";
 import { MultiProgress } from "../progress.js";
 import { evalSeed, exampleSeed } from "../seeds.js";
+import { jobRunner, runPool } from "../worker-pool.js";
 import type { Command } from "./command.js";
 import { trainFlags } from "./train.js";
 
@@ -278,7 +277,7 @@ function describeLayers(p: PlannedModel): string {
   return `${n} × Mamba + MLP (N ${c.ssm.dState})`;
 }
 
-function rowOf(p: PlannedModel, r: CompareJobResult): CompareRow {
+function rowOf(p: PlannedModel, r: CompareJobResult<string>): CompareRow {
   const evaluation = r.evaluation;
   if (evaluation === null) throw new Error(`${p.model} has no evaluation.`);
   const attended = attendedTokens(p.resolved);
@@ -534,15 +533,13 @@ async function runCompare(argv: readonly string[], io: CliIO): Promise<number> {
     exampleSeed: p.model === "bmojo" ? exampleSeed(f.seed) : null,
   }));
 
-  let workers = Math.min(f.workers ?? availableParallelism(), jobs.length);
-  const entry = workers > 1 ? workerEntry() : undefined;
-  if (workers > 1 && entry === undefined) {
-    println(
-      io.stderr,
-      "note: the worker entry compare-worker.js is not next to this module (running from the TypeScript sources?); training one model after another in this thread.",
-    );
-    workers = 1;
-  }
+  const runner = jobRunner(
+    f.workers ?? availableParallelism(),
+    jobs.length,
+    report.backend,
+    io.stderr,
+  );
+  const workers = runner.workers;
   println(
     io.stderr,
     `training ${jobs.map((j) => j.model).join(", ")} (${f.steps} steps each) on ${workers} worker${workers === 1 ? "" : "s"}`,
@@ -551,7 +548,7 @@ async function runCompare(argv: readonly string[], io: CliIO): Promise<number> {
     io.stderr,
     jobs.map((j) => j.model),
   );
-  const runOne = (job: CompareJob, signal: AbortSignal): Promise<CompareJobResult> => {
+  const runOne = (job: CompareJob, signal: AbortSignal): Promise<CompareJobResult<string>> => {
     progress.start(job.model, {
       total: f.steps,
       startStep: 0,
@@ -562,11 +559,7 @@ async function runCompare(argv: readonly string[], io: CliIO): Promise<number> {
       onEvaluate: () => progress.status(job.model, `evaluating on ${f.evalExamples} examples`),
       signal,
     };
-    const result =
-      entry === undefined
-        ? runCompareJob(job, hooks)
-        : runInWorker(entry, { job, backend: report.backend }, hooks);
-    return result.then((r) => {
+    return runner.run({ kind: "compare", job }, hooks).then((r) => {
       progress.status(
         job.model,
         r.evaluation === null
@@ -593,8 +586,8 @@ async function runCompare(argv: readonly string[], io: CliIO): Promise<number> {
     return EXIT_INTERRUPTED;
   }
   const rows = finished.map(({ p, r }) => rowOf(p, r));
-  const [example = null] = finished.flatMap(({ r }) =>
-    r.example === null ? [] : [{ model: r.model, ...r.example }],
+  const [example = null] = finished.flatMap(({ p, r }) =>
+    r.example === null ? [] : [{ model: p.model, ...r.example }],
   );
   const examples = evaluation.batches * evaluation.batch;
   const output: CompareOutput = {

@@ -4,32 +4,23 @@
  * at a short context (--train-length), then scored on the validation split at contexts
  * train-length × --multiples: for each context L, the parallel forward over the first
  * ⌊--eval-tokens / L⌋ non-overlapping validation windows of L tokens, the loss averaged over
- * every position of every window. With --workers > 1 and the built CLI, each model runs in its
- * own child process (`bmojo experiment length --models M --workers 1`); otherwise in turn.
+ * every position of every window. Each model is a length job (length-job.ts); with --workers > 1
+ * they run in the worker threads of the CLI's job pool, otherwise one after another in this thread.
  */
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
-import { CharTokenizer, TextDataset } from "@bmojo/data";
-import { LanguageModel, type ModelConfig, parameterCount } from "@bmojo/model";
-import { crossEntropy, dispose } from "@bmojo/tensor";
+import { CharTokenizer } from "@bmojo/data";
+import { type ModelConfig, parameterCount } from "@bmojo/model";
 import { backendFlag, describeBackend, initBackend } from "../backend.js";
-import { TINY_SHAKESPEARE, VALIDATION_FRACTION, readText, textSource } from "../data-source.js";
-import { UsageError } from "../errors.js";
-import { batchTensors } from "../evaluate.js";
+import type { CompareTraining } from "../compare-job.js";
+import { TINY_SHAKESPEARE, VALIDATION_FRACTION, readText } from "../data-source.js";
+import { EXIT_INTERRUPTED, UsageError } from "../errors.js";
 import { type Flags, parseFlags } from "../flags.js";
 import { grouped, markdownTable } from "../format.js";
 import { type CliIO, println } from "../io.js";
-import type { TrainMetrics } from "../run-dir.js";
-import { createOptimizer, trainLoop, trainingSchedule } from "../train-loop.js";
+import { LENGTH_MODELS, type LengthJob, type LengthModel } from "../length-job.js";
+import { jobRunner, runPool } from "../worker-pool.js";
 import { lineChart } from "../experiments-length-chart.js";
 import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
 import type { Experiment } from "./experiment.js";
-
-export const LENGTH_MODELS = ["transformer", "mamba", "bmojo"] as const;
-export type LengthModel = (typeof LENGTH_MODELS)[number];
 
 export const lengthFlags = {
   models: {
@@ -73,7 +64,7 @@ export const lengthFlags = {
     kind: "int",
     min: 1,
     default: 2,
-    description: "models trained at once (child processes of the built CLI)",
+    description: "models trained at once, each in a worker thread; 1: one after another in-process",
   },
   outDir: {
     kind: "string",
@@ -86,19 +77,6 @@ export const lengthFlags = {
 
 /** Fixed training settings (the `bmojo train` defaults). */
 const TRAINING = { weightDecay: 0.1, warmup: 10, minLrRatio: 0.1, clip: 1 };
-
-/** One trained model and its perplexity at every context. */
-export interface LengthRow {
-  model: LengthModel;
-  blocks: number;
-  parameters: number;
-  trainSeconds: number;
-  finalTrainLoss: number | null;
-  /** Perplexity per context, in the order of `contexts`. */
-  perplexity: number[];
-  /** Windows scored per context. */
-  windows: number[];
-}
 
 function parseMultiples(raw: string): number[] {
   const items = raw.split(",").map((s) => s.trim());
@@ -131,145 +109,6 @@ function modelConfig(model: LengthModel, f: LengthFlags, vocabSize: number, maxC
   return config;
 }
 
-/** Trains one model and scores it at every context. */
-async function runOne(
-  model: LengthModel,
-  f: LengthFlags,
-  text: { path: string; text: string },
-  contexts: readonly number[],
-  io: CliIO,
-): Promise<LengthRow> {
-  const tokenizer = CharTokenizer.fromText(text.text);
-  const source = textSource({
-    source: TINY_SHAKESPEARE,
-    path: text.path,
-    text: text.text,
-    tokenizer,
-    tokenizerKind: "char",
-    seqLen: f.trainLength,
-  });
-  const dataset = TextDataset.fromText(text.text, tokenizer, {
-    validationFraction: VALIDATION_FRACTION,
-  });
-  const config = modelConfig(model, f, tokenizer.vocabSize, Math.max(...contexts));
-  const lm = new LanguageModel(config);
-  const optimizer = createOptimizer(lm, {
-    lr: f.lr,
-    ssmLr: f.lr,
-    weightDecay: TRAINING.weightDecay,
-  });
-  try {
-    const metrics: TrainMetrics = { losses: [], lossEma: null, tokens: 0, seconds: 0, evals: [] };
-    const every = Math.max(1, Math.floor(f.steps / 5));
-    await trainLoop({
-      model: lm,
-      optimizer,
-      source,
-      seed: f.seed,
-      batch: f.batch,
-      startStep: 0,
-      totalSteps: f.steps,
-      schedule: trainingSchedule({ ...TRAINING, totalSteps: f.steps }),
-      clip: TRAINING.clip,
-      metrics,
-      onStep: (step, ema) => {
-        if (step % every === 0 || step === f.steps) {
-          println(io.stderr, `${model}: step ${step}/${f.steps}, loss EMA ${ema.toFixed(3)}`);
-        }
-      },
-    });
-    const perplexity: number[] = [];
-    const windows: number[] = [];
-    for (const L of contexts) {
-      const count = Math.floor(f.evalTokens / L);
-      const rows = Math.max(1, Math.floor(f.evalBatchTokens / L));
-      let lossSum = 0;
-      let scored = 0;
-      let taken = 0;
-      for (const b of dataset.windows("validation", rows, L)) {
-        if (taken >= count) break;
-        const use = Math.min(b.batch, count - taken);
-        const batch = {
-          inputs: b.inputs.subarray(0, use * L),
-          targets: b.targets.subarray(0, use * L),
-          batch: use,
-          length: L,
-        };
-        const { ids, targets } = batchTensors(lm, batch);
-        const logits = lm.forward(ids);
-        const loss = crossEntropy(logits, targets);
-        try {
-          lossSum += (await loss.data())[0] * use * L;
-          scored += use * L;
-          taken += use;
-        } finally {
-          dispose([ids, targets, logits, loss]);
-        }
-      }
-      perplexity.push(Math.exp(lossSum / scored));
-      windows.push(taken);
-      println(
-        io.stderr,
-        `${model}: context ${L}, ${taken} windows, perplexity ${perplexity.at(-1)?.toFixed(3)}`,
-      );
-    }
-    return {
-      model,
-      blocks: lm.config.layers.length,
-      parameters: lm.numParameters(),
-      trainSeconds: metrics.seconds,
-      finalTrainLoss: metrics.lossEma,
-      perplexity,
-      windows,
-    };
-  } finally {
-    optimizer.dispose();
-    lm.dispose();
-  }
-}
-
-/** The built CLI's entry when this process is it (children run it again); else undefined. */
-function cliEntry(): string | undefined {
-  const entry = process.argv[1];
-  return entry !== undefined && basename(entry) === "cli.js" && existsSync(entry)
-    ? entry
-    : undefined;
-}
-
-/** Flags for a child that runs one model, writing its JSON into `dir`. */
-function childArgs(f: LengthFlags, model: LengthModel, dir: string): string[] {
-  const args = ["experiment", "length", "--models", model, "--workers", "1", "--out-dir", dir];
-  const skip = new Set(["models", "workers", "outDir"]);
-  for (const [key, value] of Object.entries(f)) {
-    if (skip.has(key) || value === undefined) continue;
-    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    args.push(flag, String(value));
-  }
-  return args;
-}
-
-function runChild(entry: string, args: string[], model: string, io: CliIO): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, ...args], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let pending = "";
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) if (line.length > 0) println(io.stderr, `[${model}] ${line}`);
-    });
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`the child training ${model} exited with ${code}.`)),
-    );
-  });
-}
-
 async function runLength(argv: readonly string[], io: CliIO): Promise<number> {
   const { values: f } = parseFlags("experiment length", lengthFlags, argv);
   const multiples = parseMultiples(f.multiples);
@@ -284,40 +123,58 @@ async function runLength(argv: readonly string[], io: CliIO): Promise<number> {
   const started = performance.now();
   const text = await readText(TINY_SHAKESPEARE);
   const vocab = CharTokenizer.fromText(text.text).vocabSize;
-  for (const m of f.models) {
-    const c = modelConfig(m, f, vocab, Math.max(...contexts));
+  const training: CompareTraining = {
+    steps: f.steps,
+    batch: f.batch,
+    lr: f.lr,
+    ssmLr: f.lr,
+    ...TRAINING,
+    seed: f.seed,
+  };
+  const jobs: LengthJob[] = f.models.map((model) => ({
+    model,
+    config: modelConfig(model, f, vocab, Math.max(...contexts)),
+    text: TINY_SHAKESPEARE,
+    trainLength: f.trainLength,
+    training,
+    contexts,
+    evalTokens: f.evalTokens,
+    evalBatchTokens: f.evalBatchTokens,
+  }));
+  for (const { model, config: c } of jobs) {
     println(
       io.stderr,
-      `${m}: ${c.numLayers} blocks, d_model ${f.dModel}, ${grouped(parameterCount(c))} parameters`,
+      `${model}: ${c.numLayers} blocks, d_model ${f.dModel}, ${grouped(parameterCount(c))} parameters`,
     );
   }
 
-  const entry = cliEntry();
-  const parallel = f.workers > 1 && f.models.length > 1 && entry !== undefined;
-  let rows: LengthRow[];
-  if (parallel && entry !== undefined) {
-    const dir = await mkdtemp(join(tmpdir(), "bmojo-length-"));
-    try {
-      const queue = [...f.models];
-      const lane = async () => {
-        for (let m = queue.shift(); m !== undefined; m = queue.shift()) {
-          await runChild(entry, childArgs(f, m, join(dir, m)), m, io);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(f.workers, f.models.length) }, lane));
-      rows = [];
-      for (const m of f.models) {
-        const json = JSON.parse(
-          await readFile(join(dir, m, `length-${report.backend}.json`), "utf8"),
-        );
-        rows.push(json.rows[0] as LengthRow);
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  } else {
-    rows = [];
-    for (const m of f.models) rows.push(await runOne(m, f, text, contexts, io));
+  const runner = jobRunner(f.workers, jobs.length, report.backend, io.stderr);
+  const every = Math.max(1, Math.floor(f.steps / 5));
+  const runOne = async (job: LengthJob, signal: AbortSignal) => {
+    const r = await runner.run(
+      { kind: "length", job },
+      {
+        onStep: (step, ema) => {
+          if (step % every === 0 || step === f.steps) {
+            println(io.stderr, `${job.model}: step ${step}/${f.steps}, loss EMA ${ema.toFixed(3)}`);
+          }
+        },
+        onContext: ({ context, windows, perplexity }) =>
+          println(
+            io.stderr,
+            `${job.model}: context ${context}, ${windows} windows, perplexity ${perplexity.toFixed(3)}`,
+          ),
+        signal,
+      },
+    );
+    if (r.interrupted) println(io.stderr, `${job.model}: interrupted at step ${r.steps}`);
+    return r;
+  };
+  const results = await runPool(jobs, runner.workers, runOne, io.signal);
+  const rows = results.flatMap((r) => (r?.row ? [r.row] : []));
+  if (rows.length < jobs.length) {
+    println(io.stderr, "interrupted: nothing written.");
+    return EXIT_INTERRUPTED;
   }
   const wallSeconds = (performance.now() - started) / 1000;
 
@@ -348,7 +205,7 @@ async function runLength(argv: readonly string[], io: CliIO): Promise<number> {
     lr: f.lr,
     ...TRAINING,
     seed: f.seed,
-    parallel: parallel ? `${Math.min(f.workers, f.models.length)} child processes` : "sequential",
+    parallel: runner.workers > 1 ? `${runner.workers} worker threads` : "sequential",
   };
   const md = [
     `# Length generalisation (Figure 5) on the \`${report.backend}\` backend`,
