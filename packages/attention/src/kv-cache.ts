@@ -132,11 +132,18 @@ export abstract class KVCacheBase {
   }
 
   private writeRun(k: Tensor, v: Tensor, from: number, run: number, slot: number): void {
+    const at = [0, 0, slot, 0];
+    if (from === 0 && run === k.shape[2]) {
+      // The whole block (one decode token): no intermediate copy.
+      assignSlice(this.k, k, at);
+      assignSlice(this.v, v, at);
+      return;
+    }
     const size = [this.batch, this.kvHeads, run, this.headDim];
     const kPart = slice(k, [0, 0, from, 0], size);
     const vPart = slice(v, [0, 0, from, 0], size);
-    assignSlice(this.k, kPart, [0, 0, slot, 0]);
-    assignSlice(this.v, vPart, [0, 0, slot, 0]);
+    assignSlice(this.k, kPart, at);
+    assignSlice(this.v, vPart, at);
     kPart.dispose();
     vPart.dispose();
   }

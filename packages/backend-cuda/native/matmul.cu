@@ -1,7 +1,11 @@
-// Batched matmul through cuBLAS (strided batched GEMM), row-major in, row-major out.
+// Batched matmul through cuBLAS (strided batched GEMM), row-major in, row-major out, in strict
+// float32, TF32 or bf16 (inputs rounded into scratch copies, float32 accumulation); products with
+// at most 8 rows against a transposed B (decode's x · Wᵀ) take a warp-per-column float32 kernel.
 //
 // Row-major out[m, n] is column-major outᵀ [n, m] = op(B)ᵀ · op(A)ᵀ, so cuBLAS is called with the
 // operands swapped: no transpose flag where the row-major operand is used as stored.
+#include <cuda_bf16.h>
+
 #include "common.cuh"
 #include "device_state.cuh"
 
@@ -19,9 +23,97 @@ const char* blasStatusName(cublasStatus_t s) {
   }
 }
 
+// Skinny products (decode: a handful of rows against a weight used transposed, x · Wᵀ) are
+// memory-bound and short; cuBLAS spends more host time choosing a kernel than the GPU spends
+// running it. One warp per output column streams that column's row of B once for all m rows of A.
+constexpr int kGemvMaxRows = 8;
+constexpr int kGemvWarps = 4;
+
+template <bool kVec4>
+__global__ void gemvTransB(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ out,
+                           int m, int64_t n, int64_t k, int64_t aStride, int64_t bStride) {
+  const int lane = threadIdx.x & 31;
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kGemvWarps + (threadIdx.x >> 5);
+  if (j >= n) return;
+  const int64_t batch = blockIdx.y;
+  const float* a = A + batch * aStride;
+  const float* b = B + batch * bStride + j * k;
+  float acc[kGemvMaxRows];
+#pragma unroll
+  for (int i = 0; i < kGemvMaxRows; i++) acc[i] = 0.0f;
+  if (kVec4) {
+    const float4* b4 = reinterpret_cast<const float4*>(b);
+    for (int64_t q = lane; q < k / 4; q += 32) {
+      const float4 w = __ldg(b4 + q);
+#pragma unroll
+      for (int i = 0; i < kGemvMaxRows; i++) {
+        if (i < m) {
+          const float4 x = __ldg(reinterpret_cast<const float4*>(a + i * k) + q);
+          acc[i] += x.x * w.x + x.y * w.y + x.z * w.z + x.w * w.w;
+        }
+      }
+    }
+  } else {
+    for (int64_t q = lane; q < k; q += 32) {
+      const float w = __ldg(b + q);
+#pragma unroll
+      for (int i = 0; i < kGemvMaxRows; i++) {
+        if (i < m) acc[i] += __ldg(a + i * k + q) * w;
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kGemvMaxRows; i++) {
+    if (i < m) {
+      float v = acc[i];
+      for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+      if (lane == 0) out[(batch * m + i) * n + j] = v;
+    }
+  }
+}
+
+bool gemvEligible(bool transA, bool transB, int64_t batch, int64_t m) {
+  return transB && !transA && m <= kGemvMaxRows && batch <= 65535;
+}
+
+void gemv(const float* A, const float* B, float* out, int64_t batch, int64_t m, int64_t n, int64_t k,
+          int64_t aStride, int64_t bStride) {
+  const dim3 grid(static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps), static_cast<unsigned>(batch));
+  const bool vec4 = k % 4 == 0 && aStride % 4 == 0 && bStride % 4 == 0 && bmojo::aligned16(A) && bmojo::aligned16(B);
+  if (vec4) {
+    gemvTransB<true><<<grid, kGemvWarps * 32, 0, bmojo::stream()>>>(A, B, out, static_cast<int>(m), n, k, aStride, bStride);
+  } else {
+    gemvTransB<false><<<grid, kGemvWarps * 32, 0, bmojo::stream()>>>(A, B, out, static_cast<int>(m), n, k, aStride, bStride);
+  }
+  bmojo::checkLaunch("matmul (skinny kernel)");
+}
+
+/** The marshaller's precision codes (src/kernels/matmul.ts). */
+enum MatmulPrecision : int { kFloat32 = 0, kTf32 = 1, kBf16 = 2 };
+
+__global__ void toBf16(const float* __restrict__ in, __nv_bfloat16* __restrict__ out, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = __float2bfloat16_rn(in[i]);
+  }
+}
+
+/** Elements an operand's batched extent spans: batch blocks of `block` at `stride` (0 = shared). */
+int64_t spanOf(int64_t batch, int64_t stride, int64_t block) {
+  return stride == 0 ? block : (batch - 1) * stride + block;
+}
+
+/** A bf16 copy of `n` floats in scratch memory (rounded to nearest even). */
+void roundToBf16(const float* in, const bmojo::Scratch& out, int64_t n) {
+  const int threads = 256;
+  const int64_t blocks = std::min<int64_t>((n + threads - 1) / threads, 65535);
+  toBf16<<<static_cast<unsigned>(blocks), threads, 0, bmojo::stream()>>>(in, out.as<__nv_bfloat16>(), n);
+  bmojo::checkLaunch("matmul (rounding to bf16)");
+}
+
 }  // namespace
 
-// Args: dtype, a, b, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride, tf32
+// Args: dtype, a, b, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride, precision
 void kernel_matmul(bmojo::Args& a) {
   const bmojo::DType dtype = a.dtype();
   const float* A = a.buf<float>();
@@ -30,11 +122,15 @@ void kernel_matmul(bmojo::Args& a) {
   const int64_t batch = a.i64(), m = a.i64(), n = a.i64(), k = a.i64();
   const bool transA = a.flag(), transB = a.flag();
   const int64_t aStride = a.i64(), bStride = a.i64();
-  const bool tf32 = a.flag();
+  const int precision = a.i32();
   if (dtype != bmojo::F32) throw std::invalid_argument("matmul: the cuda backend multiplies float32 only");
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) {
     bmojo::check(cudaMemsetAsync(out, 0, sizeof(float) * batch * m * n, bmojo::stream()), "matmul (k = 0)");
+    return;
+  }
+  if (gemvEligible(transA, transB, batch, m)) {
+    gemv(A, B, out, batch, m, n, k, aStride, bStride);
     return;
   }
   const float alpha = 1.0f, beta = 0.0f;
@@ -42,11 +138,24 @@ void kernel_matmul(bmojo::Args& a) {
   const cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int64_t ldb = transB ? k : n;
   const int64_t lda = transA ? m : k;
-  const cublasComputeType_t compute = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  cublasStatus_t s = cublasGemmStridedBatchedEx(
-      bmojo::blasHandle(), opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B,
-      CUDA_R_32F, static_cast<int>(ldb), bStride, A, CUDA_R_32F, static_cast<int>(lda), aStride, &beta, out,
-      CUDA_R_32F, static_cast<int>(n), m * n, static_cast<int>(batch), compute, CUBLAS_GEMM_DEFAULT);
+  cublasStatus_t s;
+  if (precision == kBf16) {
+    const int64_t aSpan = spanOf(batch, aStride, m * k), bSpan = spanOf(batch, bStride, k * n);
+    bmojo::Scratch a16(sizeof(__nv_bfloat16) * aSpan), b16(sizeof(__nv_bfloat16) * bSpan);
+    roundToBf16(A, a16, aSpan);
+    roundToBf16(B, b16, bSpan);
+    s = cublasGemmStridedBatchedEx(
+        bmojo::blasHandle(), opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha,
+        b16.ptr, CUDA_R_16BF, static_cast<int>(ldb), bStride, a16.ptr, CUDA_R_16BF, static_cast<int>(lda), aStride,
+        &beta, out, CUDA_R_32F, static_cast<int>(n), m * n, static_cast<int>(batch), CUBLAS_COMPUTE_32F,
+        CUBLAS_GEMM_DEFAULT);
+  } else {
+    const cublasComputeType_t compute = precision == kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    s = cublasGemmStridedBatchedEx(
+        bmojo::blasHandle(), opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B,
+        CUDA_R_32F, static_cast<int>(ldb), bStride, A, CUDA_R_32F, static_cast<int>(lda), aStride, &beta, out,
+        CUDA_R_32F, static_cast<int>(n), m * n, static_cast<int>(batch), compute, CUBLAS_GEMM_DEFAULT);
+  }
   if (s != CUBLAS_STATUS_SUCCESS) {
     throw std::runtime_error(std::string("matmul: cublasGemmStridedBatchedEx failed with ") + blasStatusName(s));
   }

@@ -1,11 +1,12 @@
 /**
  * Benchmarks of the cuda backend, timed with CUDA events (kernels) or wall clock with a final sync
- * (training steps, which include the host's work): matmul in strict float32 and TF32, the
+ * (training steps, which include the host's work): matmul in strict float32, TF32 and bf16, the
  * selective scan and the attention with memory keys forward and backward at the PyTorch anchor's
- * sizes, and training tokens/s of the 130m presets. Prints a table and writes JSON.
+ * sizes, and training tokens/s of the 130m presets with TF32 and with bf16 matmuls. Prints a
+ * table and writes JSON.
  *
  *   node gpu-bench.mjs [--quick] [--sections kernels,models] [--json FILE]
- *     [--batch B] [--length L] [--plans bmojo,transformer,mamba]
+ *     [--batch B] [--length L] [--plans bmojo,transformer,mamba] [--precisions tf32,bf16]
  */
 import { writeFileSync } from "node:fs";
 import { LanguageModel, type PlanName, parameterCount, preset } from "@bmojo/model";
@@ -83,9 +84,13 @@ async function timeKernel(
   return times[1];
 }
 
-async function kernelBenches(strict: CudaBackend, tf32: CudaBackend): Promise<void> {
+async function kernelBenches(
+  strict: CudaBackend,
+  tf32: CudaBackend,
+  bf16: CudaBackend,
+): Promise<void> {
   for (const n of quick ? [1024] : [1024, 4096, 8192]) {
-    for (const backend of [strict, tf32]) {
+    for (const backend of [strict, tf32, bf16]) {
       const a = buffer(backend, n * n);
       const b = buffer(backend, n * n);
       const out = backend.alloc(n * n * 4);
@@ -315,26 +320,36 @@ async function trainBench(
 async function main(): Promise<void> {
   const strict = (await backendByName("cuda-fp32")) as CudaBackend;
   const tf32 = (await backendByName("cuda")) as CudaBackend;
+  const bf16 = (await backendByName("cuda-bf16")) as CudaBackend;
   console.log(`device: ${strict.device.name}; ${quick ? "quick sizes" : "full sizes"}`);
-  if (sections.includes("kernels")) await kernelBenches(strict, tf32);
+  if (sections.includes("kernels")) await kernelBenches(strict, tf32, bf16);
   if (sections.includes("models")) {
     const batch = Number(flag("--batch", quick ? "2" : "8"));
     const length = Number(flag("--length", quick ? "256" : "2048"));
+    const byPrecision: Record<string, CudaBackend> = { tf32, bf16, float32: strict };
+    const precisions = flag("--precisions", "tf32,bf16").split(",");
+    for (const p of precisions) {
+      if (byPrecision[p] === undefined) {
+        throw new Error(`--precisions: unknown "${p}"; use tf32, bf16 or float32`);
+      }
+    }
     for (const plan of flag("--plans", "bmojo,transformer,mamba").split(",") as PlanName[]) {
-      try {
-        await trainBench(tf32, plan, batch, length);
-      } catch (err) {
-        console.log(
-          `train    ${plan}: failed: ${err instanceof Error ? err.message : String(err)}`,
-        );
-        rows.push({
-          section: "train",
-          name: `${plan} failed: ${String(err)}`,
-          backend: tf32.name,
-          ms: Number.NaN,
-          rate: Number.NaN,
-          unit: "",
-        });
+      for (const backend of precisions.map((p) => byPrecision[p])) {
+        try {
+          await trainBench(backend, plan, batch, length);
+        } catch (err) {
+          console.log(
+            `train    ${plan} (${backend.name}): failed: ${err instanceof Error ? err.message : String(err)}`,
+          );
+          rows.push({
+            section: "train",
+            name: `${plan} failed: ${String(err)}`,
+            backend: backend.name,
+            ms: Number.NaN,
+            rate: Number.NaN,
+            unit: "",
+          });
+        }
       }
     }
   }

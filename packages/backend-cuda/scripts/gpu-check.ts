@@ -24,8 +24,11 @@ const flagValue = (name: string): string | undefined => {
 const filter = flagValue("--filter");
 const jsonPath = flagValue("--json");
 
-/** Relative tolerance of the whole-model check: strict float32, and TF32 (10-bit mantissa) matmuls. */
-const MODEL_TOLERANCE = { "cuda-fp32": 2e-3, cuda: 3e-2 } as const;
+/**
+ * Relative tolerance of the whole-model check: strict float32, TF32 (10-bit mantissa) and bf16
+ * (8-bit mantissa) matmul inputs.
+ */
+const MODEL_TOLERANCE = { "cuda-fp32": 2e-3, cuda: 3e-2, "cuda-bf16": 1e-1 } as const;
 
 interface ModelRow {
   backend: string;
@@ -43,6 +46,7 @@ interface ModelRow {
 async function main(): Promise<void> {
   const strict = (await backendByName("cuda-fp32")) as CudaBackend;
   const tf32 = (await backendByName("cuda")) as CudaBackend;
+  const bf16 = (await backendByName("cuda-bf16")) as CudaBackend;
   const cpu = await backendByName("cpu");
   const d = strict.device;
   console.log(
@@ -79,7 +83,7 @@ async function main(): Promise<void> {
     for (const [plan, size, shape, overrides] of checks) {
       const config = preset(plan, size, { seed: 3, ...overrides });
       const ref = await referenceRun(config, cpu, shape);
-      for (const backend of [strict, tf32] as Backend[]) {
+      for (const backend of [strict, tf32, bf16] as Backend[]) {
         const started = performance.now();
         const r = await compareWith(config, ref, backend);
         const tol = MODEL_TOLERANCE[backend.name as keyof typeof MODEL_TOLERANCE];

@@ -20,19 +20,23 @@ import { rowMarshallers } from "./kernels/rows.js";
 import { scanMarshallers } from "./kernels/scan.js";
 import { ArgWriter, type Marshaller } from "./kernels/writer.js";
 
-/** How float32 matmuls run: TF32 tensor cores (the default) or strict float32 FMA. */
-export type MatmulPrecision = "tf32" | "float32";
+/**
+ * How float32 matmuls run: TF32 tensor cores (the default), strict float32 FMA, or bfloat16
+ * tensor cores (inputs rounded to bf16, float32 accumulation and output, as PyTorch's bf16
+ * autocast does for matmuls). Storage stays float32 in every case.
+ */
+export type MatmulPrecision = "tf32" | "float32" | "bf16";
 
 export interface CudaBackendOptions {
   /** Registry name (default "cuda"). */
   name?: string;
   /** CUDA device ordinal (default 0). */
   device?: number;
-  /** Default "tf32", as PyTorch's `allow_tf32`; "float32" for strict float32 products. */
+  /** Default "tf32", as PyTorch's `allow_tf32`; "float32" for strict products; "bf16". */
   matmulPrecision?: MatmulPrecision;
 }
 
-const MATMUL_PRECISIONS: readonly MatmulPrecision[] = ["tf32", "float32"];
+const MATMUL_PRECISIONS: readonly MatmulPrecision[] = ["tf32", "float32", "bf16"];
 
 /** Open backends share the addon's device state; the last one to close releases it. */
 let openBackends = 0;
@@ -86,7 +90,7 @@ export class CudaBackend implements Backend {
       ...rowMarshallers,
       ...scanMarshallers,
       ...attentionMarshallers,
-      matmul: matmulMarshaller(this.matmulPrecision === "tf32"),
+      matmul: matmulMarshaller(this.matmulPrecision),
     };
     const writer = new ArgWriter();
     const table: Record<string, (args: never) => void> = {};

@@ -23,17 +23,19 @@ const reason = unavailableReason();
 if (reason !== null) console.info(`CUDA tests skipped: ${reason}`);
 
 describe("registration", () => {
-  it("registers cuda (above cpu) and cuda-fp32 (below cpu)", () => {
+  it("registers cuda (above cpu), cuda-fp32 and cuda-bf16 (below cpu)", () => {
     const names = registeredBackends();
     expect(names).toContain("cuda");
-    expect(names).toContain("cuda-fp32");
     expect(names.indexOf("cuda")).toBeLessThan(names.indexOf("cpu"));
-    expect(names.indexOf("cuda-fp32")).toBeGreaterThan(names.indexOf("cpu"));
+    for (const explicit of ["cuda-fp32", "cuda-bf16"]) {
+      expect(names).toContain(explicit);
+      expect(names.indexOf(explicit)).toBeGreaterThan(names.indexOf("cpu"));
+    }
   });
 
   it("rejects bad options by name", () => {
     expect(() => createCudaBackend({ matmulPrecision: "fp16" as never })).toThrow(
-      /matmulPrecision must be one of tf32, float32/,
+      /matmulPrecision must be one of tf32, float32, bf16/,
     );
     expect(() => createCudaBackend({ device: -1 })).toThrow(/device must be a CUDA device ordinal/);
   });

@@ -5,6 +5,7 @@
 import { Random, collapseAxes as collapse } from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
 import { elementwiseMarshallers } from "../src/kernels/elementwise.js";
+import { matmulMarshaller } from "../src/kernels/matmul.js";
 import { ArgWriter } from "../src/kernels/writer.js";
 
 /** Offsets of every operand at every multi-index of `shape`, in row-major order. */
@@ -94,5 +95,32 @@ describe("elementwise marshallers", () => {
         new ArgWriter(),
       ),
     ).toThrow(/cuda backend: binary: aStrides \[1\] do.*shape \[2, 3\]/);
+  });
+});
+
+describe("matmul marshaller", () => {
+  it("writes the arguments in native/matmul.cu's order, the precision code last", () => {
+    const args = {
+      dtype: "float32" as const,
+      a: 1,
+      b: 2,
+      out: 3,
+      batch: 4,
+      m: 5,
+      n: 6,
+      k: 7,
+      transA: false,
+      transB: true,
+      aBatchStride: 35,
+      bBatchStride: 0,
+    };
+    const codes = (["float32", "tf32", "bf16"] as const).map((precision) => {
+      const w = new ArgWriter();
+      matmulMarshaller(precision)(args, w);
+      const list = Array.from(w.view());
+      expect(list.slice(0, -1)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 35, 0]);
+      return list.at(-1);
+    });
+    expect(codes).toEqual([0, 1, 2]);
   });
 });

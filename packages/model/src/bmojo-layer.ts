@@ -73,6 +73,20 @@ export interface BMojoCache {
   /** int32 [B, m_f + m_e]. */
   memMask: Tensor;
   position: number;
+  /**
+   * The last step's SSM output and key/value, waiting for the host to score them (their read is
+   * in flight, so the next layers are queued without a round trip); `settle` admits them.
+   */
+  pending: PendingStep | null;
+}
+
+/** A step whose innovation score is not yet on the host. */
+interface PendingStep {
+  y: Tensor;
+  k: Tensor;
+  v: Tensor;
+  read: Promise<ArrayLike<number>>;
+  position: number;
 }
 
 export class BMojoLayer extends Module {
@@ -319,6 +333,7 @@ export class BMojoLayer extends Module {
       memV: zeros([batch, kvHeads, this.slots, dh]),
       memMask: zeros([batch, this.slots], "int32"),
       position: 0,
+      pending: null,
     };
   }
 
@@ -340,6 +355,8 @@ export class BMojoLayer extends Module {
     disposeState(cache.ssm);
     cache.kv.dispose();
     for (const t of BMojoLayer.memoryTensors(cache)) t.dispose();
+    if (cache.pending !== null) BMojoLayer.disposePending(cache.pending);
+    cache.pending = null;
   }
 
   /**
@@ -381,41 +398,69 @@ export class BMojoLayer extends Module {
     assign(cache.memMask, tensor(mask, [batch, this.slots], { backend: cache.memMask.backend }));
   }
 
-  /** One token: u [B, d] (normalised) → [B, d]; updates the cache in place. */
+  /**
+   * One token: u [B, d] (normalised) → [B, d]; updates the cache in place. The token's innovation
+   * score is read without waiting: its admission to the eidetic store happens in `settle`, which
+   * the next step (and LanguageModel.step, once every layer is queued) awaits.
+   */
   async step(u: Tensor, cache: BMojoCache): Promise<Tensor> {
-    const { window: w, fadingTokens: mf, kvHeads, dModel, heads } = this.config;
+    const { window: w, fadingTokens: mf, dModel } = this.config;
     const batch = u.shape[0];
-    const dh = dModel / heads;
+    await this.settle(cache);
     if (cache.position % w === 0) this.refreshMemory(cache);
     const y = this.ssm.step(u, cache.ssm);
-    const scores = cache.tracker.score((await y.data()) as Float32Array | Float64Array);
+    const read = y.data();
+    // settle() awaits it; this keeps a failed read of a cache disposed unsettled from going unhandled.
+    read.catch(() => {});
     const { out, k, v } = this.attn.step(u, cache.kv, {
       memory: { k: cache.memK, v: cache.memV, mask: cache.memMask },
     });
-    for (let b = 0; b < batch; b++) {
-      const { admitted, slot } = cache.stores[b].offer(cache.position, scores[b]);
-      if (admitted) {
-        tidy(() => {
-          const size = [1, kvHeads, 1, dh];
-          assignSlice(cache.storeK, slice(k, [b, 0, 0, 0], size), [b, 0, slot, 0]);
-          assignSlice(cache.storeV, slice(v, [b, 0, 0, 0], size), [b, 0, slot, 0]);
-        });
-      }
-    }
+    cache.pending = { y, k, v, read, position: cache.position };
     if (mf > 0) {
       tidy(() =>
         assignSlice(cache.fading, reshape(y, [batch, 1, dModel]), [0, cache.position % mf, 0]),
       );
     }
-    y.dispose();
-    k.dispose();
-    v.dispose();
     cache.position++;
     return out;
   }
 
+  /** Scores the pending step on the host and offers it to the eidetic stores. */
+  async settle(cache: BMojoCache): Promise<void> {
+    const pending = cache.pending;
+    if (pending === null) return;
+    cache.pending = null;
+    const { kvHeads, dModel, heads } = this.config;
+    const dh = dModel / heads;
+    try {
+      const scores = cache.tracker.score((await pending.read) as Float32Array | Float64Array);
+      cache.stores.forEach((store, b) => {
+        const { admitted, slot } = store.offer(pending.position, scores[b]);
+        if (!admitted) return;
+        tidy(() => {
+          const size = [1, kvHeads, 1, dh];
+          assignSlice(cache.storeK, slice(pending.k, [b, 0, 0, 0], size), [b, 0, slot, 0]);
+          assignSlice(cache.storeV, slice(pending.v, [b, 0, 0, 0], size), [b, 0, slot, 0]);
+        });
+      });
+    } finally {
+      BMojoLayer.disposePending(pending);
+    }
+  }
+
+  private static disposePending(pending: PendingStep): void {
+    pending.y.dispose();
+    pending.k.dispose();
+    pending.v.dispose();
+  }
+
   /** What the live stores hold (during generation). */
   static eideticSnapshot(cache: BMojoCache): EideticSnapshot {
+    if (cache.pending !== null) {
+      throw new Error(
+        "BMojoLayer.eideticSnapshot: the last step is not settled yet; await layer.settle(cache) first (LanguageModel.step does).",
+      );
+    }
     return {
       sequences: cache.stores.map((store) => {
         const entries = store.entries();

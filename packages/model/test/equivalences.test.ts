@@ -110,6 +110,9 @@ describe("special cases", () => {
       const token = tensor(values.subarray(t * 8, (t + 1) * 8), [1, 8], { dtype: "float64" });
       (await layer.step(token, cache)).dispose();
     }
+    // The last step's score is still in flight: the snapshot refuses until the layer settles.
+    expect(() => BMojoLayer.eideticSnapshot(cache)).toThrow(/await layer\.settle\(cache\)/);
+    await layer.settle(cache);
     expect(BMojoLayer.eideticSnapshot(cache).sequences[0].positions).toEqual(planted);
     layer.forward(u);
     expect(layer.lastSelection!.positions[0][5]).toEqual(planted);
