@@ -9,7 +9,7 @@ import { BackendUnavailableError, type InitReport, init, registeredBackends } fr
 import { UsageError } from "./errors.js";
 
 /** Backend packages `auto` looks for, highest priority first as they register themselves. */
-export const OPTIONAL_BACKENDS = ["cuda", "webgpu", "tfjs"] as const;
+export const OPTIONAL_BACKENDS = ["cuda", "webgpu", "tfjs", "wasm"] as const;
 
 /** The flag spec shared by every command. */
 export const backendFlag = {

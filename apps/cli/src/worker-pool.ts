@@ -8,6 +8,7 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import {
   type CompareJob,
@@ -86,9 +87,10 @@ function runInWorker<K extends JobKind>(
   entry: URL,
   data: WorkerData<K>,
   hooks: JobHooks,
+  env: NodeJS.ProcessEnv,
 ): Promise<JobResult<K>> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(entry, { workerData: data });
+    const worker = new Worker(entry, { workerData: data, env });
     const abort = () => worker.postMessage({ type: "abort" } satisfies ParentMessage);
     hooks.signal?.addEventListener("abort", abort, { once: true });
     if (hooks.signal?.aborted === true) abort();
@@ -160,11 +162,24 @@ export function jobRunner(
     );
     workers = 1;
   }
+  const env = workerEnv(workers);
   return {
     workers,
     run: <K extends JobKind>(job: Job<K>, hooks: JobHooks) =>
-      entry === undefined ? runHere(job, hooks) : runInWorker(entry, { ...job, backend }, hooks),
+      entry === undefined
+        ? runHere(job, hooks)
+        : runInWorker(entry, { ...job, backend }, hooks, env),
   };
+}
+
+/**
+ * The environment of each of `workers` worker threads: a backend that runs its own threads (the
+ * wasm backend) gets its share of the cores, unless BMOJO_WASM_THREADS is set already.
+ */
+export function workerEnv(workers: number): NodeJS.ProcessEnv {
+  if (workers <= 1 || process.env.BMOJO_WASM_THREADS !== undefined) return { ...process.env };
+  const share = Math.max(1, Math.floor(availableParallelism() / workers));
+  return { ...process.env, BMOJO_WASM_THREADS: String(share) };
 }
 
 /**

@@ -69,7 +69,7 @@ describe("bmojo experiment length", () => {
       "",
     ]);
 
-    const md = await readFile(join(dir, "length-cpu.md"), "utf8");
+    const md = await readFile(join(dir, "length-wasm.md"), "utf8");
     const rows = md.split("\n").filter((l) => /^\| (transformer|mamba|bmojo) /.test(l));
     expect(rows.map((l) => l.split("|")[1].trim())).toEqual(MODELS);
     for (const row of rows) {
@@ -83,7 +83,7 @@ describe("bmojo experiment length", () => {
     expect(md).toContain("all** positions");
     expect(md).toContain("Training: sequential.");
 
-    const json = JSON.parse(await readFile(join(dir, "length-cpu.json"), "utf8"));
+    const json = JSON.parse(await readFile(join(dir, "length-wasm.json"), "utf8"));
     expect(json.contexts).toEqual([8, 16]);
     expect(json.settings.parallel).toBe("sequential");
     expect(json.rows.map((x: { model: string }) => x.model)).toEqual(MODELS);
@@ -93,7 +93,7 @@ describe("bmojo experiment length", () => {
       for (const p of row.perplexity) expect(Number.isFinite(p) && p > 0, row.model).toBe(true);
     }
 
-    const svg = await readFile(join(dir, "length-cpu.svg"), "utf8");
+    const svg = await readFile(join(dir, "length-wasm.svg"), "utf8");
     expect(svg.startsWith("<svg ")).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg.match(/<polyline /g)).toHaveLength(3);

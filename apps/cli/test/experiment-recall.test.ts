@@ -38,21 +38,21 @@ describe("bmojo experiment recall", () => {
       dir,
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const md = await readFile(join(dir, "recall-cpu.md"), "utf8");
+    const md = await readFile(join(dir, "recall-wasm.md"), "utf8");
     const rows = md
       .split("\n")
       .filter((l) => /^\| (transformer|mamba|hybrid|bmojo-f|bmojo) /.test(l));
     expect(rows.map((l) => l.split("|")[1].trim())).toEqual([...MODELS, ...MODELS]);
     expect(md).toContain("## Eidetic-token ablation");
     expect(md).toContain("do not test the paper's claim");
-    const json = JSON.parse(await readFile(join(dir, "recall-cpu.json"), "utf8"));
+    const json = JSON.parse(await readFile(join(dir, "recall-wasm.json"), "utf8"));
     expect(json.grid).toHaveLength(10);
     expect(json.ablation.map((a: { eidetic: number }) => a.eidetic)).toEqual([0, 2]);
     for (const c of [...json.grid, ...json.ablation]) {
       expect(c.accuracy).toBeGreaterThanOrEqual(0);
       expect(c.accuracy).toBeLessThanOrEqual(1);
     }
-    expect(await readFile(join(dir, "recall-cpu.svg"), "utf8")).toMatch(/^<svg/);
+    expect(await readFile(join(dir, "recall-wasm.svg"), "utf8")).toMatch(/^<svg/);
   }, 30_000);
 
   it("rejects a bad --widths", async () => {
@@ -80,13 +80,13 @@ describe("bmojo experiment tasks", () => {
       dir,
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const json = JSON.parse(await readFile(join(dir, "tasks-cpu.json"), "utf8"));
+    const json = JSON.parse(await readFile(join(dir, "tasks-wasm.json"), "utf8"));
     expect(json.cells).toHaveLength(20);
     for (const c of json.cells) {
       expect(c.accuracy).toBeGreaterThanOrEqual(0);
       expect(c.accuracy).toBeLessThanOrEqual(1);
     }
-    const md = await readFile(join(dir, "tasks-cpu.md"), "utf8");
+    const md = await readFile(join(dir, "tasks-wasm.md"), "utf8");
     expect(md).toMatch(
       /^\| model +\| +noisy-mqar \| +fuzzy-mqar \| +selective-copy \| +induction-heads \|$/m,
     );

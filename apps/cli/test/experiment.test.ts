@@ -33,13 +33,13 @@ describe("bmojo experiment speed", () => {
     expect(r.code, r.stderr).toBe(0);
     for (const m of MODELS) expect(r.stdout).toMatch(new RegExp(`^\\| ${m} +\\|`, "m"));
 
-    const md = await readFile(join(dir, "speed-cpu.md"), "utf8");
+    const md = await readFile(join(dir, "speed-wasm.md"), "utf8");
     const rows = md.split("\n").filter((l) => /^\| (transformer|mamba|swa|bmojo-f|bmojo) /.test(l));
     expect(rows.map((l) => l.split("|")[1].trim())).toEqual(MODELS);
     expect(md).toContain("command: `bmojo experiment speed --size tiny");
     expect(md).toContain("Node v");
 
-    const json = JSON.parse(await readFile(join(dir, "speed-cpu.json"), "utf8"));
+    const json = JSON.parse(await readFile(join(dir, "speed-wasm.json"), "utf8"));
     expect(json.rows.map((x: { model: string }) => x.model)).toEqual(MODELS);
     for (const row of json.rows) {
       for (const key of [
@@ -55,7 +55,7 @@ describe("bmojo experiment speed", () => {
     const params: number[] = json.rows.map((x: { parameters: number }) => x.parameters);
     expect(Math.max(...params) / Math.min(...params)).toBeLessThan(1.15);
 
-    const svg = await readFile(join(dir, "speed-cpu.svg"), "utf8");
+    const svg = await readFile(join(dir, "speed-wasm.svg"), "utf8");
     expect(svg.startsWith("<svg ")).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg.match(/<rect /g)?.length).toBe(2 * MODELS.length);

@@ -33,7 +33,8 @@ export {
 export * from "./backend/kernels.js";
 export { collapseAxes } from "./backend/strided.js";
 export { stridesOf } from "./shape.js";
-export { CpuBackend } from "./backends/cpu/index.js";
+export { CpuBackend, kernelTable as cpuKernelTable } from "./backends/cpu/index.js";
+export { CpuStore } from "./backends/cpu/store.js";
 export { valueAndGrad, grad, noGrad, stopGradient, type ValueAndGrad } from "./autodiff.js";
 export {
   Random,

@@ -147,7 +147,7 @@ export const compareFlags = {
     defaultText: "min(available cores, models)",
     description: "models trained at once, each in a worker thread; 1: one after another in-process",
   },
-  backend: { ...backendFlag, default: "cpu", group: RUN },
+  backend: { ...backendFlag, default: "wasm", group: RUN },
   json: { kind: "boolean", group: RUN, description: "print the results as one JSON object" },
 } as const;
 

@@ -72,7 +72,7 @@ export const lengthFlags = {
     placeholder: "DIR",
     description: "where length-BACKEND.md, .json and .svg are written",
   },
-  backend: { ...backendFlag, default: "cpu" },
+  backend: { ...backendFlag, default: "wasm" },
 } as const;
 
 /** Fixed training settings (the `bmojo train` defaults). */

@@ -47,7 +47,7 @@ export const recallFlags = {
   pairs: { kind: "int", min: 1, default: 4, group: "Task (MQAR)", description: "key-value pairs" },
   ...recallCommonFlags,
   steps: { ...recallCommonFlags.steps, default: 60 },
-  backend: { ...backendFlag, default: "cpu", group: "Run" },
+  backend: { ...backendFlag, default: "wasm", group: "Run" },
 } as const;
 
 /** A comma-separated list of distinct integers ≥ `min`, e.g. "16,32". */

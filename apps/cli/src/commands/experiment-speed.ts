@@ -57,7 +57,7 @@ export const speedFlags = {
     placeholder: "DIR",
     description: "where speed-BACKEND.md, .json and .svg are written",
   },
-  backend: { ...backendFlag, default: "cpu" },
+  backend: { ...backendFlag, default: "wasm" },
 } as const;
 
 /** One measured model. */

@@ -45,7 +45,7 @@ export const tasksFlags = {
   },
   ...recallCommonFlags,
   steps: { ...recallCommonFlags.steps, default: 30 },
-  backend: { ...backendFlag, default: "cpu", group: "Run" },
+  backend: { ...backendFlag, default: "wasm", group: "Run" },
 } as const;
 
 /** Task options at length `length`: shrink the parts that must fit (copy tokens) with it. */

@@ -19,8 +19,12 @@ import { selectiveScan, selectiveScanBackward, selectiveScanStep } from "./selec
 import { softmax, softmaxBackward } from "./softmax.js";
 import { CpuStore } from "./store.js";
 
-/** Binds each kernel function to one store. */
-function kernelTable(s: CpuStore): KernelTable {
+/**
+ * Binds each kernel function to one store. Exported (as `cpuKernelTable`) so that another backend
+ * can run the reference kernels on its own memory through a `CpuStore` subclass whose `view`
+ * returns views of that memory.
+ */
+export function kernelTable(s: CpuStore): KernelTable {
   return {
     unary: (a) => unary(s, a),
     unaryBackward: (a) => unaryBackward(s, a),
