@@ -86,6 +86,8 @@ export class InnovationTracker {
   /** The last k outputs per sequence, [batch, k, dim]; slot `head` receives the next output. */
   private readonly ring: Float32Array | Float64Array;
   private readonly round: (x: number) => number;
+  /** Per-feature running sums of the predictor (scratch of `score`). */
+  private readonly sums: Float64Array;
   private head = 0;
   private seen = 0;
 
@@ -112,6 +114,7 @@ export class InnovationTracker {
     const size = batch * predictorLength * dim;
     this.ring = dtype === "float32" ? new Float32Array(size) : new Float64Array(size);
     this.round = dtype === "float32" ? Math.fround : (x: number) => x;
+    this.sums = new Float64Array(dim);
   }
 
   /** How many outputs have been scored since construction or the last `reset()` (the next t). */
@@ -141,16 +144,18 @@ export class InnovationTracker {
     const t = this.seen;
     const have = Math.min(k, t);
     const count = predictorCount(t, k);
+    const acc = this.sums;
     for (let b = 0; b < batch; b++) {
       const base = b * k * dim;
+      // Per feature, y_{t−1} first, then y_{t−2}, …: the parallel form's summation order.
+      acc.fill(0);
+      for (let j = 1; j <= have; j++) {
+        const row = base + ((this.head - j + k) % k) * dim;
+        for (let i = 0; i < dim; i++) acc[i] = round(acc[i] + ring[row + i]);
+      }
       let sumSq = 0; // the reduce kernel accumulates in float64 and rounds once on store
       for (let i = 0; i < dim; i++) {
-        let acc = 0;
-        for (let j = 1; j <= have; j++) {
-          const slot = (this.head - j + k) % k;
-          acc = round(acc + ring[base + slot * dim + i]);
-        }
-        const prediction = round(acc / count);
+        const prediction = round(acc[i] / count);
         const diff = round(round(yt[b * dim + i]) - prediction);
         sumSq += round(diff * diff);
       }
