@@ -313,6 +313,9 @@ ${table}
   prefill and decode rows from \`bmojo experiment speed\` in another; the PyTorch rows from two
   earlier calls on the same kind of machine.
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
+- Decode at batch 1 is bound by the host (about 30 kernel launches per block per token), so it
+  moves with the GPU machine's host CPU: the same build decoded bmojo at 437 tokens/s (6.9× PyTorch
+  eager) and mamba at 401 (8.5×) in another call; see [speed-cuda.md](speed-cuda.md).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
   storing every tensor in fp32; PyTorch's autocast also keeps activations in bf16, halving the
   memory traffic of everything around the matmuls. bf16 storage in our backend (a bf16 dtype in

@@ -28,21 +28,24 @@ export class WebGpuBackend implements Backend {
   readonly kernels: Partial<KernelTable>;
   /** Where the device came from and what it is. */
   readonly adapter: AdapterReport;
+  /** The GPU object (navigator.gpu or Dawn's) and the device, e.g. to share them with another WebGPU library. */
+  readonly gpu: GPU;
+  readonly device: GPUDevice;
   private readonly rt: Runtime;
-  private readonly keepAlive: unknown;
   private disposed = false;
 
-  private constructor(rt: Runtime, adapter: AdapterReport, keepAlive: unknown) {
+  private constructor(rt: Runtime, adapter: AdapterReport, gpu: GPU) {
     this.rt = rt;
     this.adapter = adapter;
-    this.keepAlive = keepAlive;
+    this.gpu = gpu;
+    this.device = rt.device;
     this.kernels = Object.assign({}, ...KERNEL_GROUPS.map((group) => group(rt)));
   }
 
   /** Acquires a device (navigator.gpu or Dawn) and builds the backend. */
   static async create(): Promise<WebGpuBackend> {
-    const { device, report, keepAlive } = await acquireDevice();
-    return new WebGpuBackend(new Runtime(device), report, keepAlive);
+    const { device, report, gpu } = await acquireDevice();
+    return new WebGpuBackend(new Runtime(device, report.software), report, gpu);
   }
 
   alloc(bytes: number): BufferId {
@@ -75,6 +78,5 @@ export class WebGpuBackend implements Backend {
     if (this.disposed) return;
     this.disposed = true;
     this.rt.dispose();
-    void this.keepAlive;
   }
 }

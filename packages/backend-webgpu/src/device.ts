@@ -9,13 +9,18 @@ export interface AdapterReport {
   source: string;
   /** The adapter's description (e.g. "llvmpipe: Mesa 25.0.7" or "NVIDIA H200"). */
   description: string;
+  /** The adapter's vendor and architecture as it reports them ("" when it does not). */
+  vendor: string;
+  architecture: string;
+  /** A software (CPU) implementation such as lavapipe: a fallback adapter or architecture "software". */
+  software: boolean;
 }
 
 export interface AcquiredDevice {
   device: GPUDevice;
   report: AdapterReport;
-  /** Must stay referenced while the device lives (Dawn's GPU object; the process crashes at exit otherwise). */
-  keepAlive: unknown;
+  /** The GPU object the device came from; must stay referenced while the device lives (Dawn's crashes the process at exit otherwise). */
+  gpu: GPU;
 }
 
 /** Limits raised to the adapter's maximum when it offers more than WebGPU's defaults. */
@@ -30,9 +35,9 @@ const RAISED_LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
-async function gpuObject(): Promise<{ gpu: GPU; source: string; keepAlive: unknown }> {
+async function gpuObject(): Promise<{ gpu: GPU; source: string }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu !== undefined) return { gpu: nav.gpu, source: "navigator.gpu", keepAlive: null };
+  if (nav?.gpu !== undefined) return { gpu: nav.gpu, source: "navigator.gpu" };
   let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   try {
     mod = (await import(/* @vite-ignore */ "webgpu")) as typeof mod;
@@ -45,13 +50,12 @@ async function gpuObject(): Promise<{ gpu: GPU; source: string; keepAlive: unkno
   for (const [name, value] of Object.entries(mod.globals)) {
     if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   }
-  const gpu = mod.create([]);
-  return { gpu, source: "webgpu (Dawn)", keepAlive: gpu };
+  return { gpu: mod.create([]), source: "webgpu (Dawn)" };
 }
 
 /** Requests an adapter and a device with raised limits; throws an Error naming what is missing. */
 export async function acquireDevice(): Promise<AcquiredDevice> {
-  const { gpu, source, keepAlive } = await gpuObject();
+  const { gpu, source } = await gpuObject();
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (adapter === null) {
     throw new Error(
@@ -69,5 +73,14 @@ export async function acquireDevice(): Promise<AcquiredDevice> {
   const description =
     [info?.description, info?.device, info?.vendor].find((s) => s !== undefined && s !== "") ??
     "unknown adapter";
-  return { device, report: { source, description }, keepAlive };
+  const report = {
+    source,
+    description,
+    vendor: info?.vendor ?? "",
+    architecture: info?.architecture ?? "",
+    software:
+      (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true ||
+      info?.architecture === "software",
+  };
+  return { device, report, gpu };
 }

@@ -44,6 +44,8 @@ function sizeClass(bytes: number): number {
 
 export class Runtime {
   readonly device: GPUDevice;
+  /** Whether the adapter is a software (CPU) implementation, for kernels that tune differently there. */
+  readonly software: boolean;
   private readonly entries = new Map<BufferId, Entry>();
   private nextId = 1;
   private readonly pool = new Map<number, GPUBuffer[]>();
@@ -54,8 +56,9 @@ export class Runtime {
   private garbage: GPUBuffer[] = [];
   private readonly errors: string[] = [];
 
-  constructor(device: GPUDevice) {
+  constructor(device: GPUDevice, software = false) {
     this.device = device;
+    this.software = software;
     device.addEventListener("uncapturederror", (event) => {
       this.errors.push((event as GPUUncapturedErrorEvent).error.message);
     });
