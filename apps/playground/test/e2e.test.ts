@@ -108,7 +108,7 @@ describe("the built playground", () => {
       const started = Date.now();
       await page.click("#train-start");
       await page.waitForSelector('#training[data-state="done"], #training[data-state="error"]', {
-        timeout: 240_000,
+        timeout: 480_000,
       });
       const trainSeconds = (Date.now() - started) / 1000;
       const trainError = await page.textContent("#train-error");
@@ -159,6 +159,6 @@ describe("the built playground", () => {
           `e2e: generation: 40 tokens in ${generateSeconds.toFixed(1)} s with the model load (${decodeRate.toFixed(1)} tokens/s after it)`,
         ].join("\n"),
       );
-    }, 420_000);
+    }, 660_000);
   });
 });

@@ -1,0 +1,3 @@
+import { definePackageConfig } from "@bmojo/tooling/vitest";
+
+export default definePackageConfig();
