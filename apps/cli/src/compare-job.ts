@@ -11,8 +11,8 @@ import type { TaskName } from "@bmojo/data";
 import { type TaskOptionValue, taskSource } from "./data-source.js";
 import { batchTensors, evaluate } from "./evaluate.js";
 import { heldPositions } from "./memory-view.js";
-import type { EvalResult, TrainMetrics } from "./run-dir.js";
-import { createOptimizer, trainLoop, trainingSchedule } from "./train-loop.js";
+import type { EvalResult } from "./run-dir.js";
+import { trainFresh } from "./train-loop.js";
 
 /** The models `bmojo compare` can train, in its default order. */
 export const COMPARE_MODELS = ["bmojo", "swa", "mamba"] as const;
@@ -159,24 +159,8 @@ export async function runCompareJob<M extends string = CompareModel>(
 ): Promise<CompareJobResult<M>> {
   const source = taskSource(job.taskName ?? "mqar", job.task);
   const model = new LanguageModel(job.config);
-  const t = job.training;
-  const optimizer = createOptimizer(model, t);
   try {
-    const metrics: TrainMetrics = { losses: [], lossEma: null, tokens: 0, seconds: 0, evals: [] };
-    const result = await trainLoop({
-      model,
-      optimizer,
-      source,
-      seed: t.seed,
-      batch: t.batch,
-      startStep: 0,
-      totalSteps: t.steps,
-      schedule: trainingSchedule({ ...t, totalSteps: t.steps }),
-      clip: t.clip,
-      metrics,
-      onStep: hooks.onStep,
-      signal: hooks.signal,
-    });
+    const { metrics, ...result } = await trainFresh(model, source, job.training, hooks);
     let evaluation: EvalResult | null = null;
     let example: ExampleProbe | null = null;
     if (!result.interrupted) {
@@ -199,7 +183,6 @@ export async function runCompareJob<M extends string = CompareModel>(
       example,
     };
   } finally {
-    optimizer.dispose();
     model.dispose();
   }
 }

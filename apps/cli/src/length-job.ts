@@ -10,8 +10,7 @@ import { crossEntropy, dispose } from "@bmojo/tensor";
 import type { CompareTraining } from "./compare-job.js";
 import { VALIDATION_FRACTION, readText, textSource } from "./data-source.js";
 import { batchTensors } from "./evaluate.js";
-import type { TrainMetrics } from "./run-dir.js";
-import { createOptimizer, trainLoop, trainingSchedule } from "./train-loop.js";
+import { trainFresh } from "./train-loop.js";
 
 export const LENGTH_MODELS = ["transformer", "mamba", "bmojo"] as const;
 export type LengthModel = (typeof LENGTH_MODELS)[number];
@@ -93,24 +92,8 @@ export async function runLengthJob(
     validationFraction: VALIDATION_FRACTION,
   });
   const lm = new LanguageModel(job.config);
-  const t = job.training;
-  const optimizer = createOptimizer(lm, t);
   try {
-    const metrics: TrainMetrics = { losses: [], lossEma: null, tokens: 0, seconds: 0, evals: [] };
-    const trained = await trainLoop({
-      model: lm,
-      optimizer,
-      source,
-      seed: t.seed,
-      batch: t.batch,
-      startStep: 0,
-      totalSteps: t.steps,
-      schedule: trainingSchedule({ ...t, totalSteps: t.steps }),
-      clip: t.clip,
-      metrics,
-      onStep: hooks.onStep,
-      signal: hooks.signal,
-    });
+    const { metrics, ...trained } = await trainFresh(lm, source, job.training, hooks);
     if (trained.interrupted) {
       return { model: job.model, steps: trained.step, interrupted: true, row: null };
     }
@@ -158,7 +141,6 @@ export async function runLengthJob(
     };
     return { model: job.model, steps: trained.step, interrupted: false, row };
   } finally {
-    optimizer.dispose();
     lm.dispose();
   }
 }

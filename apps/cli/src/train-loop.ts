@@ -10,6 +10,7 @@ import { type Tensor, dispose, valueAndGrad } from "@bmojo/tensor";
 import type { DataSource } from "./data-source.js";
 import { batchTensors } from "./evaluate.js";
 import { updateEma } from "./progress.js";
+import type { CompareTraining } from "./compare-job.js";
 import type { TrainMetrics } from "./run-dir.js";
 
 /**
@@ -71,6 +72,39 @@ export function trainingSchedule(o: {
     totalSteps: o.totalSteps,
     minRatio: o.minLrRatio,
   });
+}
+
+/**
+ * Trains `model` from step 0 for `t.steps` steps of `source` with its own optimizer and schedule;
+ * returns where it stopped and the metrics it gathered.
+ */
+export async function trainFresh(
+  model: LanguageModel,
+  source: DataSource,
+  t: CompareTraining,
+  hooks: { onStep?: (step: number, lossEma: number) => void; signal?: AbortSignal } = {},
+): Promise<TrainLoopResult & { metrics: TrainMetrics }> {
+  const optimizer = createOptimizer(model, t);
+  try {
+    const metrics: TrainMetrics = { losses: [], lossEma: null, tokens: 0, seconds: 0, evals: [] };
+    const result = await trainLoop({
+      model,
+      optimizer,
+      source,
+      seed: t.seed,
+      batch: t.batch,
+      startStep: 0,
+      totalSteps: t.steps,
+      schedule: trainingSchedule({ ...t, totalSteps: t.steps }),
+      clip: t.clip,
+      metrics,
+      onStep: hooks.onStep,
+      signal: hooks.signal,
+    });
+    return { ...result, metrics };
+  } finally {
+    optimizer.dispose();
+  }
 }
 
 /** How many parameters each group of the optimizer holds. */
