@@ -8,7 +8,7 @@
  * another), systems of a group are measured round-robin after a warmup, and the medians are
  * compared. Prints Markdown tables and writes JSON (default results/bench-cpu.json).
  *   pnpm --filter @bmojo/backend-wasm bench [-- --size 1024 --repeats 5 --train-repeats 3
- *     --warmup 1 --json PATH]
+ *     --decode-tokens 128 --warmup 1 --json PATH]
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -35,7 +35,9 @@ const setupBase: Omit<BenchSetup, "system"> = {
   n,
   batch: [8, 128],
   prompt: 32,
-  tokens: 32,
+  // Long enough that the warmup round leaves the decode path's JavaScript optimised (32 tokens
+  // did not: the first rounds then measured the JIT, not the kernels).
+  tokens: Number(flag("--decode-tokens", "128")),
 };
 
 class Child {

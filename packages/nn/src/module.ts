@@ -75,8 +75,9 @@ export class Module {
     return this.train(false);
   }
 
-  /** Disposes every parameter tensor. */
+  /** Disposes every parameter tensor, child by child (so a subclass can free what it caches). */
   dispose(): void {
-    for (const [, t] of this.namedParameters()) t.dispose();
+    for (const child of this.children.values()) child.dispose();
+    for (const t of this.ownParameters.values()) t.dispose();
   }
 }

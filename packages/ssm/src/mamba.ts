@@ -25,6 +25,7 @@ import {
   causalConv1dStep,
   exp,
   formatShape,
+  keep,
   matmul,
   neg,
   reshape,
@@ -234,6 +235,7 @@ export class Mamba extends Module {
   readonly x_proj: Linear;
   readonly dt_proj: Linear;
   readonly A_log: Tensor;
+  private cachedA: { A: Tensor; version: number } | null = null;
   readonly D: Tensor;
   readonly out_proj: Linear;
 
@@ -320,7 +322,7 @@ export class Mamba extends Module {
       const [x, z] = split(this.in_proj.forward(u), [E, E], 1);
       const xc = this.conv1d.step(x, state.conv);
       const [dtLow, B, C] = split(this.x_proj.forward(xc), [R, N, N], 1);
-      const y = selectiveScanStep(state.ssm, xc, this.deltaLow(dtLow), this.A(), B, C, {
+      const y = selectiveScanStep(state.ssm, xc, this.deltaLow(dtLow), this.decodeA(), B, C, {
         D: this.D,
         z,
         deltaBias: this.dt_proj.bias,
@@ -346,6 +348,27 @@ export class Mamba extends Module {
   /** A = −exp(A_log), [E, N]. */
   private A(): Tensor {
     return neg(exp(this.A_log));
+  }
+
+  /**
+   * A for `step` (which records no gradient): computed once and reused until A_log is written
+   * in place (an optimizer step, a checkpoint load: `Tensor.version` changes), saving two
+   * kernels per token.
+   */
+  private decodeA(): Tensor {
+    const cached = this.cachedA;
+    if (cached !== null && cached.version === this.A_log.version) return cached.A;
+    cached?.A.dispose();
+    const A = keep(this.A());
+    this.cachedA = { A, version: this.A_log.version };
+    return A;
+  }
+
+  /** Disposes the parameters and the cached decode A. */
+  override dispose(): void {
+    this.cachedA?.A.dispose();
+    this.cachedA = null;
+    super.dispose();
   }
 
   private assertInput(method: string, u: Tensor, rank: number, layout: string): void {

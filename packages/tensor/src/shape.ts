@@ -8,7 +8,7 @@ export function formatShape(shape: Shape): string {
 
 export function sizeOf(shape: Shape): number {
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i];
   return n;
 }
 
@@ -30,7 +30,8 @@ export function shapesEqual(a: Shape, b: Shape): boolean {
 }
 
 export function assertValidShape(shape: Shape, where: string): void {
-  for (const d of shape) {
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
     if (!Number.isInteger(d) || d < 0) {
       throw new RangeError(
         `${where}: invalid shape ${formatShape(shape)}; every dimension must be a non-negative integer.`,
@@ -44,8 +45,11 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
   const rank = Math.max(a.length, b.length);
   const out = new Array<number>(rank);
   for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1;
-    const db = b[b.length - rank + i] ?? 1;
+    // (Index checks rather than `?? 1`: reading before an array's start is a slow path in V8.)
+    const ia = a.length - rank + i;
+    const ib = b.length - rank + i;
+    const da = ia >= 0 ? a[ia] : 1;
+    const db = ib >= 0 ? b[ib] : 1;
     if (da !== db && da !== 1 && db !== 1) {
       throw new RangeError(
         `${op}: shapes ${formatShape(a)} and ${formatShape(b)} cannot be broadcast together ` +

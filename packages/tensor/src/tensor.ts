@@ -15,6 +15,8 @@ import { type Shape, formatShape, sizeOf } from "./shape.js";
 /** A backend buffer shared by a tensor and its reshapes; freed when the last user lets go. */
 export class Storage {
   private refs = 1;
+  /** Bumped by every in-place write (see `Tensor.version`). */
+  version = 0;
 
   constructor(
     readonly backend: Backend,
@@ -51,7 +53,7 @@ export class Tensor {
     readonly dtype: DType,
     readonly storage: Storage,
   ) {
-    this.shape = Object.freeze([...shape]);
+    this.shape = Object.freeze(shape.slice());
     this.size = sizeOf(shape);
     this.id = engine.newTensorId();
     engine.track(this);
@@ -63,6 +65,17 @@ export class Tensor {
 
   get rank(): number {
     return this.shape.length;
+  }
+
+  /**
+   * How many times this tensor's buffer has been written in place (by assign, assignSlice,
+   * assignHost, adamw, the decode steps' state updates), shared with its reshapes: like
+   * PyTorch's `_version`, it lets a cache of values derived from a tensor (e.g. A = −exp(A_log)
+   * during decoding) notice that the tensor changed. Writes that bypass the ops (a backend's
+   * `write` on the raw buffer) are not counted.
+   */
+  get version(): number {
+    return this.storage.version;
   }
 
   get isDisposed(): boolean {

@@ -2,14 +2,18 @@
 ;; loads and stores for the last, narrower group of a channels-last loop.
 
 ;; exp(x): x = n·ln2 + r with |r| ≤ ln2/2, a degree-6 polynomial for exp(r), 2^n built in the
-;; exponent bits. Inputs below −87.3 give exp(−87.3) (≈ 1e−38, the smallest normal range), above
+;; exponent bits. n is rounded by adding 1.5·2^23 (the sum's low mantissa bits are then n, so 2^n
+;; is one integer add and shift away), and the clamps use pmin/pmax: x64 has single instructions
+;; for both, where f32x4.nearest, min, max and trunc_sat expand to long sequences. Inputs below −87.3 give exp(−87.3) (≈ 1e−38, the smallest normal range), above
 ;; 88.72 give +Infinity; NaN stays NaN.
 (func $vexp (param $x v128) (result v128)
-  (local $n v128) (local $r v128) (local $p v128) (local $big v128)
+  (local $n v128) (local $t v128) (local $r v128) (local $p v128) (local $big v128)
   (local.set $big (f32x4.gt (local.get $x) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
-  (local.set $x (f32x4.max (local.get $x) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
-  (local.set $x (f32x4.min (local.get $x) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
-  (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+  (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
+  (local.set $x (f32x4.pmin (local.get $x) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
+  (local.set $t (f32x4.add (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+    (v128.const f32x4 12582912 12582912 12582912 12582912)))
+  (local.set $n (f32x4.sub (local.get $t) (v128.const f32x4 12582912 12582912 12582912 12582912)))
   (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
   (local.set $r (f32x4.add (local.get $r) (f32x4.mul (local.get $n) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
   (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
@@ -22,20 +26,22 @@
     (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r)) (local.get $r))
     (v128.const f32x4 1 1 1 1)))
   (local.set $p (f32x4.mul (local.get $p)
-    (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+    (i32x4.shl (i32x4.add (local.get $t) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23))))
   (v128.bitselect (v128.const f32x4 inf inf inf inf) (local.get $p) (local.get $big)))
 
 ;; dst[n] = exp(dt · a[n]) for n < count (v128 rows): $vexp's body inlined in the loop, so the
 ;; scan's inner loops make one call per token instead of one per state.
 (func $exp_rows (param $dt v128) (param $a i32) (param $dst i32) (param $count i32)
-  (local $x v128) (local $n v128) (local $r v128) (local $p v128) (local $big v128) (local $end i32)
+  (local $x v128) (local $n v128) (local $t v128) (local $r v128) (local $p v128) (local $big v128) (local $end i32)
   (local.set $end (i32.add (local.get $a) (i32.shl (local.get $count) (i32.const 4))))
   (loop $rows
     (local.set $x (f32x4.mul (local.get $dt) (v128.load (local.get $a))))
     (local.set $big (f32x4.gt (local.get $x) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
-    (local.set $x (f32x4.max (local.get $x) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
-    (local.set $x (f32x4.min (local.get $x) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
-    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+    (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
+    (local.set $x (f32x4.pmin (local.get $x) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
+    (local.set $t (f32x4.add (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+      (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $n (f32x4.sub (local.get $t) (v128.const f32x4 12582912 12582912 12582912 12582912)))
     (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
     (local.set $r (f32x4.add (local.get $r) (f32x4.mul (local.get $n) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
     (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
@@ -48,7 +54,7 @@
       (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r)) (local.get $r))
       (v128.const f32x4 1 1 1 1)))
     (local.set $p (f32x4.mul (local.get $p)
-      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+      (i32x4.shl (i32x4.add (local.get $t) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23))))
     (v128.store (local.get $dst) (v128.bitselect (v128.const f32x4 inf inf inf inf) (local.get $p) (local.get $big)))
     (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
     (br_if $rows (i32.lt_u (local.tee $a (i32.add (local.get $a) (i32.const 16))) (local.get $end)))))

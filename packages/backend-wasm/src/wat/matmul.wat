@@ -323,15 +323,39 @@
           (br_if $rows (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 1))) (local.get $k))))))))
 
 ;; The dot products of a [k] with the four rows b, b + k, b + 2k, b + 3k (k a multiple of 4), as
-;; one vector: the four accumulators are reduced together by two rounds of shuffles.
+;; one vector: eight accumulators (two per row, so consecutive k steps do not wait on one add's
+;; latency), reduced together by two rounds of shuffles.
 (func $dot4 (param $a i32) (param $b i32) (param $k i32) (result v128)
-  (local $rowb i32) (local $end i32) (local $av v128)
+  (local $rowb i32) (local $end i32) (local $end2 i32) (local $av v128) (local $aw v128)
   (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+  (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
   (local.set $rowb (i32.shl (local.get $k) (i32.const 2)))
   (local.set $end (i32.add (local.get $a) (local.get $rowb)))
-  (block $done
-    (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+  ;; Pairs of k steps (32 bytes), then the odd step left.
+  (local.set $end2 (i32.add (local.get $a) (i32.and (local.get $rowb) (i32.const -32))))
+  (block $pairs
+    (br_if $pairs (i32.ge_u (local.get $a) (local.get $end2)))
     (loop $v
+      (local.set $av (v128.load (local.get $a)))
+      (local.set $aw (v128.load offset=16 (local.get $a)))
+      (local.set $s0 (f32x4.add (local.get $s0) (f32x4.mul (local.get $av) (v128.load (local.get $b)))))
+      (local.set $t0 (f32x4.add (local.get $t0) (f32x4.mul (local.get $aw) (v128.load offset=16 (local.get $b)))))
+      (local.set $s1 (f32x4.add (local.get $s1) (f32x4.mul (local.get $av)
+        (v128.load (i32.add (local.get $b) (local.get $rowb))))))
+      (local.set $t1 (f32x4.add (local.get $t1) (f32x4.mul (local.get $aw)
+        (v128.load offset=16 (i32.add (local.get $b) (local.get $rowb))))))
+      (local.set $s2 (f32x4.add (local.get $s2) (f32x4.mul (local.get $av)
+        (v128.load (i32.add (local.get $b) (i32.shl (local.get $rowb) (i32.const 1)))))))
+      (local.set $t2 (f32x4.add (local.get $t2) (f32x4.mul (local.get $aw)
+        (v128.load offset=16 (i32.add (local.get $b) (i32.shl (local.get $rowb) (i32.const 1)))))))
+      (local.set $s3 (f32x4.add (local.get $s3) (f32x4.mul (local.get $av)
+        (v128.load (i32.add (local.get $b) (i32.mul (local.get $rowb) (i32.const 3)))))))
+      (local.set $t3 (f32x4.add (local.get $t3) (f32x4.mul (local.get $aw)
+        (v128.load offset=16 (i32.add (local.get $b) (i32.mul (local.get $rowb) (i32.const 3)))))))
+      (local.set $b (i32.add (local.get $b) (i32.const 32)))
+      (br_if $v (i32.lt_u (local.tee $a (i32.add (local.get $a) (i32.const 32))) (local.get $end2)))))
+  (if (i32.lt_u (local.get $a) (local.get $end))
+    (then
       (local.set $av (v128.load (local.get $a)))
       (local.set $s0 (f32x4.add (local.get $s0) (f32x4.mul (local.get $av) (v128.load (local.get $b)))))
       (local.set $s1 (f32x4.add (local.get $s1) (f32x4.mul (local.get $av)
@@ -339,9 +363,11 @@
       (local.set $s2 (f32x4.add (local.get $s2) (f32x4.mul (local.get $av)
         (v128.load (i32.add (local.get $b) (i32.shl (local.get $rowb) (i32.const 1)))))))
       (local.set $s3 (f32x4.add (local.get $s3) (f32x4.mul (local.get $av)
-        (v128.load (i32.add (local.get $b) (i32.mul (local.get $rowb) (i32.const 3)))))))
-      (local.set $b (i32.add (local.get $b) (i32.const 16)))
-      (br_if $v (i32.lt_u (local.tee $a (i32.add (local.get $a) (i32.const 16))) (local.get $end)))))
+        (v128.load (i32.add (local.get $b) (i32.mul (local.get $rowb) (i32.const 3)))))))))
+  (local.set $s0 (f32x4.add (local.get $s0) (local.get $t0)))
+  (local.set $s1 (f32x4.add (local.get $s1) (local.get $t1)))
+  (local.set $s2 (f32x4.add (local.get $s2) (local.get $t2)))
+  (local.set $s3 (f32x4.add (local.get $s3) (local.get $t3)))
   ;; [s0₀+s0₂, s0₁+s0₃, s1₀+s1₂, s1₁+s1₃] and the same for s2, s3; then pairwise sums.
   (local.set $s0 (f32x4.add
     (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $s0) (local.get $s1))

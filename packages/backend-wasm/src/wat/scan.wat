@@ -319,6 +319,7 @@
 (func $step_row (param $args i32) (param $b i32) (param $e i32) (param $dt f32) (param $dtu f32) (result f32)
   (local $N i32) (local $a i32) (local $h i32) (local $bp i32) (local $cp i32) (local $end i32)
   (local $dtv v128) (local $dtuv v128) (local $hn v128) (local $y v128)
+  (local $x v128) (local $n v128) (local $t v128) (local $r v128) (local $p v128) (local $big v128)
   (local.set $N (i32.load offset=52 (local.get $args)))
   (local.set $a (i32.add (i32.load offset=8 (local.get $args)) (i32.shl (i32.mul (local.get $e) (local.get $N)) (i32.const 2))))
   (local.set $h (i32.add (i32.load offset=36 (local.get $args)) (i32.shl (i32.mul
@@ -329,8 +330,30 @@
   (local.set $dtv (f32x4.splat (local.get $dt)))
   (local.set $dtuv (f32x4.splat (local.get $dtu)))
   (loop $states
+    ;; Ā = exp(dt · a): $vexp's body inlined (V8 does not inline wasm calls; the call and its
+    ;; serial polynomial cost more than the rest of the update).
+    (local.set $x (f32x4.mul (local.get $dtv) (v128.load (local.get $a))))
+    (local.set $big (f32x4.gt (local.get $x) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
+    (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
+    (local.set $x (f32x4.pmin (local.get $x) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
+    (local.set $t (f32x4.add (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+      (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $n (f32x4.sub (local.get $t) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+    (local.set $r (f32x4.add (local.get $r) (f32x4.mul (local.get $n) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $p (f32x4.add
+      (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r)) (local.get $r))
+      (v128.const f32x4 1 1 1 1)))
+    (local.set $p (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (local.get $t) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23))))
     (local.set $hn (f32x4.add
-      (f32x4.mul (call $vexp (f32x4.mul (local.get $dtv) (v128.load (local.get $a)))) (v128.load (local.get $h)))
+      (f32x4.mul (v128.bitselect (v128.const f32x4 inf inf inf inf) (local.get $p) (local.get $big)) (v128.load (local.get $h)))
       (f32x4.mul (local.get $dtuv) (v128.load (local.get $bp)))))
     (v128.store (local.get $h) (local.get $hn))
     (local.set $y (f32x4.add (local.get $y) (f32x4.mul (local.get $hn) (v128.load (local.get $cp)))))

@@ -120,18 +120,22 @@ export function assertSameDType(
   op: string,
   tensors: Record<string, Tensor | null | undefined>,
 ): DType {
-  let first: [string, DType] | null = null;
-  for (const [name, t] of Object.entries(tensors)) {
+  let firstName = "";
+  let dtype: DType | null = null;
+  for (const name in tensors) {
+    const t = tensors[name];
     if (t === null || t === undefined) continue;
-    if (first === null) first = [name, t.dtype];
-    else if (t.dtype !== first[1]) {
+    if (dtype === null) {
+      firstName = name;
+      dtype = t.dtype;
+    } else if (t.dtype !== dtype) {
       throw new TypeError(
-        `${op}: ${first[0]} is ${first[1]} but ${name} is ${t.dtype}; cast them to one dtype first.`,
+        `${op}: ${firstName} is ${dtype} but ${name} is ${t.dtype}; cast them to one dtype first.`,
       );
     }
   }
-  if (first === null) throw new Error(`${op}: no tensor inputs`);
-  return first[1];
+  if (dtype === null) throw new Error(`${op}: no tensor inputs`);
+  return dtype;
 }
 
 /** Checks a tensor's exact shape; `expected` entries of -1 match any size. */

@@ -12,6 +12,8 @@ import {
 import { sumTo } from "./reduction.js";
 import { broadcastTo, reshape } from "./shape-ops.js";
 
+const NO_AXES: readonly number[] = Object.freeze([]);
+
 export interface MatmulOptions {
   /** Use aᵀ: a is [..., k, m]. */
   transposeA?: boolean;
@@ -44,8 +46,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
         `b ${formatShape(b.shape)}${transB ? "ᵀ" : ""} has k = ${kb}.`,
     );
   }
-  const batchA = a.shape.slice(0, -2);
-  const batchB = b.shape.slice(0, -2);
+  const batchA = a.rank > 2 ? a.shape.slice(0, -2) : NO_AXES;
+  const batchB = b.rank > 2 ? b.shape.slice(0, -2) : NO_AXES;
   const batch = broadcastShapes("matmul (batch axes)", batchA, batchB);
 
   // A shared right-hand matrix: fold a's batch into its rows and run one 2-D product.
@@ -62,8 +64,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
 
   const count = sizeOf(batch);
   const operand = (t: Tensor, own: readonly number[]): [Tensor, number] => {
-    const matrix = t.shape.slice(-2);
     if (sizeOf(own) === 1) return [t, 0];
+    const matrix = t.shape.slice(-2);
     const padded = [...new Array(batch.length - own.length).fill(1), ...own];
     if (padded.every((d, i) => d === batch[i])) return [t, sizeOf(matrix)];
     return [broadcastTo(t, [...batch, ...matrix]), sizeOf(matrix)];

@@ -178,6 +178,7 @@ export function causalConv1dStep(
     kernelSize,
     activation,
   });
+  state.storage.version++;
   return out;
 }
 
@@ -380,5 +381,6 @@ export function selectiveScanStep(
     channels,
     stateSize,
   });
+  state.storage.version++;
   return out;
 }

@@ -454,7 +454,9 @@ function reduceCases(): ConformanceCase[] {
 const MATMUL_SIZES: readonly [number, number, number][] = [
   [1, 1, 1],
   [3, 5, 7],
-  // A few rows against a long k that is a multiple of 4 (decode's x·Wᵀ; backends may special-case it).
+  // One row and a few rows against a long k that is a multiple of 4 but not of 8 (decode's x·Wᵀ;
+  // backends special-case these shapes, e.g. with GEMV kernels that take k in pairs of vectors).
+  [1, 24, 36],
   [5, 24, 36],
   [17, 13, 33],
   [64, 48, 40],
