@@ -22,6 +22,7 @@ struct Buffer {
   void* ptr;
   size_t bytes;     // as asked for
   size_t capacity;  // as allocated (a size class of the cache)
+  bool view;        // a range of another buffer: freeing it releases no memory
 };
 
 struct State {
@@ -271,7 +272,7 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
     size_t n = static_cast<size_t>(bytes);
     void* p = deviceAlloc(n);
     int64_t id = g.nextId++;
-    g.buffers[id] = Buffer{p, n, sizeClass(n)};
+    g.buffers[id] = Buffer{p, n, sizeClass(n), false};
     g.liveBytes += n;
     if (g.liveBytes > g.peakBytes) g.peakBytes = g.liveBytes;
     return number(env, static_cast<double>(id));
@@ -284,10 +285,37 @@ napi_value Free(napi_env env, napi_callback_info info) {
     int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "id"));
     auto it = g.buffers.find(id);
     if (it == g.buffers.end()) throw std::invalid_argument("free: unknown or already freed buffer id " + std::to_string(id));
-    deviceRelease(it->second.ptr, it->second.capacity);
-    g.liveBytes -= it->second.bytes;
+    if (!it->second.view) {
+      deviceRelease(it->second.ptr, it->second.capacity);
+      g.liveBytes -= it->second.bytes;
+    }
     g.buffers.erase(it);
     return undefinedValue(env);
+  });
+}
+
+// view(id, byteOffset, bytes): a buffer id for a range of buffer id (sharing its memory), or null
+// when the range does not start on a 16-byte boundary (kernels load float4s from buffer starts).
+napi_value View(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    CallInfo c = args(env, info);
+    int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "id"));
+    double offset = argNumber(env, c, 1, "byteOffset");
+    double bytes = argNumber(env, c, 2, "bytes");
+    auto it = g.buffers.find(id);
+    if (it == g.buffers.end()) throw std::invalid_argument("view: unknown or freed buffer id " + std::to_string(id));
+    if (!(offset >= 0 && bytes >= 0 && offset + bytes <= static_cast<double>(it->second.bytes))) {
+      throw std::range_error("view: the range is outside buffer " + std::to_string(id));
+    }
+    size_t off = static_cast<size_t>(offset);
+    if (off % 16 != 0) {
+      napi_value nullValue;
+      napi_get_null(env, &nullValue);
+      return nullValue;
+    }
+    int64_t viewId = g.nextId++;
+    g.buffers[viewId] = Buffer{static_cast<char*>(it->second.ptr) + off, static_cast<size_t>(bytes), 0, true};
+    return number(env, static_cast<double>(viewId));
   });
 }
 
@@ -523,7 +551,9 @@ napi_value Run(napi_env env, napi_callback_info info) {
 napi_value Dispose(napi_env env, napi_callback_info) {
   if (!g.ready) return undefinedValue(env);
   cudaStreamSynchronize(g.stream);
-  for (auto& [id, b] : g.buffers) cudaFree(b.ptr);
+  for (auto& [id, b] : g.buffers) {
+    if (!b.view) cudaFree(b.ptr);
+  }
   g.buffers.clear();
   for (auto& [p, cap] : g.scratch) cudaFree(p);
   g.scratch.clear();
@@ -546,6 +576,7 @@ napi_value ModuleInit(napi_env env, napi_value exports) {
       {"init", nullptr, Init, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"alloc", nullptr, Alloc, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"free", nullptr, Free, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"view", nullptr, View, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"write", nullptr, Write, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"read", nullptr, Read, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"readSync", nullptr, ReadSync, nullptr, nullptr, nullptr, napi_default, nullptr},

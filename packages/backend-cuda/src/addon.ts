@@ -35,6 +35,8 @@ export interface Addon {
   init(device: number): DeviceInfo;
   alloc(bytes: number): number;
   free(id: number): void;
+  /** A range of buffer `id` sharing its memory, or null where the start is not 16-byte aligned. */
+  view(id: number, byteOffset: number, bytes: number): number | null;
   write(id: number, data: ArrayBufferView): void;
   read(id: number, bytes: number): Promise<ArrayBuffer>;
   readSync(id: number, bytes: number): ArrayBuffer;

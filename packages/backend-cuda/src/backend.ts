@@ -116,6 +116,14 @@ export class CudaBackend implements Backend {
     return id;
   }
 
+  /** A range of a buffer as a buffer of its own (16-byte aligned starts only, else null). */
+  view(id: BufferId, byteOffset: number, bytes: number): BufferId | null {
+    this.assertOpen();
+    const viewId = this.addon.view(id, byteOffset, bytes);
+    if (viewId !== null) this.live.add(viewId);
+    return viewId;
+  }
+
   free(id: BufferId): void {
     if (!this.live.delete(id)) return;
     this.addon.free(id);

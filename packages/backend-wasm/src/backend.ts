@@ -107,6 +107,10 @@ export class WasmBackend implements Backend {
     return this.heap.alloc(bytes);
   }
 
+  view(id: BufferId, byteOffset: number, bytes: number): BufferId | null {
+    return this.heap.viewOf(id, byteOffset, bytes);
+  }
+
   free(id: BufferId): void {
     this.heap.free(id);
   }

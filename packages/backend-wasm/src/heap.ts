@@ -32,7 +32,7 @@ interface Block {
   ptr: number;
   /** Requested bytes. */
   bytes: number;
-  /** Class size (bytes reserved). */
+  /** Class size (bytes reserved); 0 for a view of another block. */
   cls: number;
 }
 
@@ -63,10 +63,28 @@ export class Heap {
     return id;
   }
 
+  /**
+   * A view: `bytes` bytes of buffer `id` from `byteOffset` (4-byte aligned, else null), sharing
+   * its memory. Freeing it frees only the view (class 0: no block to return).
+   */
+  viewOf(id: BufferId, byteOffset: number, bytes: number): BufferId | null {
+    const parent = this.block(id);
+    if (!(byteOffset >= 0 && bytes >= 0 && byteOffset + bytes <= parent.bytes)) {
+      throw new RangeError(
+        `wasm backend: view [${byteOffset}, ${byteOffset + bytes}) is outside buffer ${id} (${parent.bytes} bytes)`,
+      );
+    }
+    if (byteOffset % 4 !== 0) return null;
+    const viewId = this.nextId++;
+    this.blocks.set(viewId, { ptr: parent.ptr + byteOffset, bytes, cls: 0 });
+    return viewId;
+  }
+
   free(id: BufferId): void {
     const block = this.blocks.get(id);
     if (block === undefined) throw new Error(`wasm backend: free of unknown buffer ${id}`);
     this.blocks.delete(id);
+    if (block.cls === 0) return;
     let list = this.freeLists.get(block.cls);
     if (list === undefined) {
       list = [];

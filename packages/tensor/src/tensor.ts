@@ -12,16 +12,22 @@ import * as red from "./ops/reduction.js";
 import * as so from "./ops/shape-ops.js";
 import { type Shape, formatShape, sizeOf } from "./shape.js";
 
-/** A backend buffer shared by a tensor and its reshapes; freed when the last user lets go. */
+/**
+ * A backend buffer shared by a tensor and its reshapes; freed when the last user lets go. A view
+ * (a range of another buffer, see `Backend.view`) holds a reference to its parent, released
+ * after the view itself is freed.
+ */
 export class Storage {
   private refs = 1;
-  /** Bumped by every in-place write (see `Tensor.version`). */
-  version = 0;
+  /** In-place writes to this buffer's memory, counted on the root buffer (see `Tensor.version`). */
+  private writes = 0;
 
   constructor(
     readonly backend: Backend,
     readonly id: BufferId,
     readonly bytes: number,
+    /** The buffer this one is a view of (one reference to it is owned), or null. */
+    readonly parent: Storage | null = null,
   ) {}
 
   retain(): this {
@@ -30,7 +36,21 @@ export class Storage {
   }
 
   release(): void {
-    if (--this.refs === 0) this.backend.free(this.id);
+    if (--this.refs === 0) {
+      this.backend.free(this.id);
+      this.parent?.release();
+    }
+  }
+
+  /** The in-place write count of the memory (shared by a buffer and all its views). */
+  get version(): number {
+    return this.parent === null ? this.writes : this.parent.version;
+  }
+
+  /** Records an in-place write. */
+  bump(): void {
+    if (this.parent === null) this.writes++;
+    else this.parent.bump();
   }
 }
 
@@ -71,8 +91,8 @@ export class Tensor {
    * How many times this tensor's buffer has been written in place (by assign, assignSlice,
    * assignHost, adamw, the decode steps' state updates), shared with its reshapes: like
    * PyTorch's `_version`, it lets a cache of values derived from a tensor (e.g. A = −exp(A_log)
-   * during decoding) notice that the tensor changed. Writes that bypass the ops (a backend's
-   * `write` on the raw buffer) are not counted.
+   * during decoding) notice that the tensor changed. Views of one buffer (`split`'s parts) share
+   * the count. Writes that bypass the ops (a backend's `write` on the raw buffer) are not counted.
    */
   get version(): number {
     return this.storage.version;

@@ -30,6 +30,13 @@ export interface Backend {
   readSync?(id: BufferId, dtype: DType, size: number): TypedArray;
   /** Resolves when every kernel issued so far has finished. */
   sync(): Promise<void>;
+  /**
+   * Optional: a buffer id naming `bytes` bytes of buffer `id` from `byteOffset` on, sharing its
+   * memory (a view: kernels read and write the parent's bytes through it), or null where this
+   * backend cannot alias that range (the core then copies). Freeing a view frees only the view;
+   * the core frees every view before its parent. `split` uses views for contiguous parts.
+   */
+  view?(id: BufferId, byteOffset: number, bytes: number): BufferId | null;
   /** Number of live buffers (for leak tests and memory reports). */
   numBuffers(): number;
   /** Release every resource; the backend is unusable afterwards. */

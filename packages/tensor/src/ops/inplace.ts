@@ -15,7 +15,7 @@ export function assign(target: Tensor, value: Tensor): void {
     );
   }
   stridedCopy(value, target, { shape: value.shape });
-  target.storage.version++;
+  target.storage.bump();
 }
 
 /**
@@ -42,7 +42,7 @@ export function assignSlice(target: Tensor, value: Tensor, begin: readonly numbe
   const outStrides = stridesOf(target.shape);
   const outOffset = begin.reduce((acc, b, i) => acc + b * outStrides[i], 0);
   stridedCopy(value, target, { shape: value.shape, outStrides, outOffset });
-  target.storage.version++;
+  target.storage.bump();
 }
 
 /** Writes host values into `target` in place (same element count), e.g. loaded weights. */
@@ -60,5 +60,5 @@ export function assignHost(target: Tensor, values: ArrayLike<number> & { length:
         ? Int32Array.from(values)
         : Float64Array.from(values);
   if (data.length > 0) target.backend.write(target.storage.id, data);
-  target.storage.version++;
+  target.storage.bump();
 }

@@ -58,5 +58,5 @@ export function adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hyper: 
     weightDecay,
     step,
   });
-  for (const t of [param, m, v]) t.storage.version++;
+  for (const t of [param, m, v]) t.storage.bump();
 }

@@ -178,7 +178,7 @@ export function causalConv1dStep(
     kernelSize,
     activation,
   });
-  state.storage.version++;
+  state.storage.bump();
   return out;
 }
 
@@ -381,6 +381,6 @@ export function selectiveScanStep(
     channels,
     stateSize,
   });
-  state.storage.version++;
+  state.storage.bump();
   return out;
 }

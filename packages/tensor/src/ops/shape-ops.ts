@@ -1,8 +1,8 @@
 /**
- * Shape ops: reshape (a view), and transpose / slice / concat / broadcastTo / pad, which move data
- * through the strided `copy` kernel.
+ * Shape ops: reshape (a view), split (views where the backend can alias a contiguous part), and
+ * transpose / slice / concat / broadcastTo / pad, which move data through the strided `copy` kernel.
  */
-import { isFloat } from "../dtype.js";
+import { bytesPerElement, isFloat } from "../dtype.js";
 import {
   type Shape,
   broadcastStrides,
@@ -12,7 +12,7 @@ import {
   sizeOf,
   stridesOf,
 } from "../shape.js";
-import type { Tensor } from "../tensor.js";
+import { Storage, Tensor } from "../tensor.js";
 import {
   aliasTensor,
   backendOf,
@@ -204,8 +204,13 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
   return out;
 }
 
-/** Splits along `axis` into pieces of the given sizes (or `n` equal pieces). */
+/**
+ * Splits along `axis` into pieces of the given sizes (or `n` equal pieces). Where every axis
+ * before `axis` has size 1 and the backend supports views, the pieces share x's buffer (like
+ * reshape: an in-place write to x shows in them); otherwise they are copies.
+ */
 export function split(x: Tensor, sizes: number | readonly number[], axis = 0): Tensor[] {
+  x.assertAlive("split");
   const ax = normalizeAxis("split", axis, x.rank);
   const d = x.shape[ax];
   const list = typeof sizes === "number" ? splitEvenly(d, sizes) : sizes;
@@ -214,13 +219,49 @@ export function split(x: Tensor, sizes: number | readonly number[], axis = 0): T
       `split: sizes [${list.join(", ")}] do not add up to ${d}, the size of axis ${ax} of ${formatShape(x.shape)}.`,
     );
   }
+  // With only 1s before the axis, each part is one contiguous range of x's buffer: a view where
+  // the backend can alias it (no copy; a decode step's projections split this way), else a slice.
+  const contiguous = x.shape.every((s, j) => j >= ax || s === 1);
+  const inner = sizeOf(x.shape.slice(ax + 1));
   let offset = 0;
   return list.map((n) => {
     const begin = x.shape.map((_, j) => (j === ax ? offset : 0));
     const size = x.shape.map((s, j) => (j === ax ? n : s));
+    const before = offset;
     offset += n;
-    return slice(x, begin, size);
+    return (contiguous && partView(x, ax, before, size, inner)) || slice(x, begin, size);
   });
+}
+
+/**
+ * Part `shape` of x starting at index `before` of axis `ax` (only 1s before it, so the part is
+ * elements [before · inner, …) of x's buffer) as a view sharing x's buffer, recorded on the tape
+ * like the slice it stands for; null where the backend has no view of that range.
+ */
+function partView(
+  x: Tensor,
+  ax: number,
+  before: number,
+  shape: number[],
+  inner: number,
+): Tensor | null {
+  const backend = x.backend;
+  const bpe = bytesPerElement(x.dtype);
+  const bytes = sizeOf(shape) * bpe;
+  if (backend.view === undefined || bytes === 0) return null;
+  const id = backend.view(x.storage.id, before * inner * bpe, bytes);
+  if (id === null) return null;
+  const out = new Tensor(shape, x.dtype, new Storage(backend, id, bytes, x.storage.retain()));
+  if (isFloat(x.dtype)) {
+    const after = x.shape[ax] - before - shape[ax];
+    recordGrad("split", [x], [out], [], ([dy]) => [
+      pad(
+        dy,
+        x.shape.map((_, j) => (j === ax ? ([before, after] as const) : ([0, 0] as const))),
+      ),
+    ]);
+  }
+  return out;
 }
 
 function splitEvenly(d: number, n: number): number[] {

@@ -2,8 +2,9 @@
 import { fusedCases } from "./fused-cases.js";
 import { gradientCases } from "./gradient-cases.js";
 import { kernelCases } from "./kernel-cases.js";
+import { storageCases } from "./storage-cases.js";
 import type { ConformanceCase } from "./types.js";
 
 export function conformanceCases(): ConformanceCase[] {
-  return [...kernelCases(), ...gradientCases(), ...fusedCases()];
+  return [...kernelCases(), ...storageCases(), ...gradientCases(), ...fusedCases()];
 }

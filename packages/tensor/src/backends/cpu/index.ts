@@ -75,10 +75,12 @@ export class CpuBackend implements Backend {
     this.store.free(id);
   }
 
+  view(id: BufferId, byteOffset: number, bytes: number): BufferId | null {
+    return this.store.viewOf(id, byteOffset, bytes);
+  }
+
   write(id: BufferId, data: TypedArray): void {
-    new Uint8Array(this.store.raw(id)).set(
-      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-    );
+    this.store.bytes(id).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {

@@ -1,21 +1,43 @@
 /**
- * Host memory for the reference cpu backend: one ArrayBuffer per BufferId. Kernels read and write
- * through typed views of whole buffers.
+ * Host memory for the reference cpu backend: one ArrayBuffer per allocated BufferId, and views
+ * (ranges of another buffer's ArrayBuffer). Kernels read and write through typed views of whole
+ * buffers.
  */
 import type { BufferId } from "../../backend/kernels.js";
 import { type DType, type TypedArray, viewTyped } from "../../dtype.js";
 
 export type FloatArray = Float32Array | Float64Array;
 
+interface Region {
+  readonly buffer: ArrayBuffer;
+  readonly offset: number;
+  readonly bytes: number;
+}
+
 export class CpuStore {
-  private readonly buffers = new Map<BufferId, ArrayBuffer>();
+  private readonly buffers = new Map<BufferId, Region>();
   private nextId = 1;
 
   alloc(bytes: number): BufferId {
     const id = this.nextId++;
     // Round up to 8 bytes so a float64 view of any buffer is legal.
-    this.buffers.set(id, new ArrayBuffer(Math.ceil(bytes / 8) * 8));
+    const rounded = Math.ceil(bytes / 8) * 8;
+    this.buffers.set(id, { buffer: new ArrayBuffer(rounded), offset: 0, bytes: rounded });
     return id;
+  }
+
+  /** A view of `bytes` bytes of `id` from `byteOffset` (4-byte aligned, else null). */
+  viewOf(id: BufferId, byteOffset: number, bytes: number): BufferId | null {
+    const parent = this.region(id);
+    if (!(byteOffset >= 0 && bytes >= 0 && byteOffset + bytes <= parent.bytes)) {
+      throw new RangeError(
+        `cpu backend: view [${byteOffset}, ${byteOffset + bytes}) is outside buffer ${id} (${parent.bytes} bytes)`,
+      );
+    }
+    if (byteOffset % 4 !== 0) return null;
+    const id2 = this.nextId++;
+    this.buffers.set(id2, { buffer: parent.buffer, offset: parent.offset + byteOffset, bytes });
+    return id2;
   }
 
   free(id: BufferId): void {
@@ -30,17 +52,28 @@ export class CpuStore {
     this.buffers.clear();
   }
 
-  raw(id: BufferId): ArrayBuffer {
-    const buf = this.buffers.get(id);
-    if (buf === undefined)
+  private region(id: BufferId): Region {
+    const region = this.buffers.get(id);
+    if (region === undefined)
       throw new Error(`cpu backend: unknown buffer ${id} (freed or never allocated)`);
-    return buf;
+    return region;
+  }
+
+  /** The buffer's bytes. */
+  bytes(id: BufferId): Uint8Array {
+    const r = this.region(id);
+    return new Uint8Array(r.buffer, r.offset, r.bytes);
   }
 
   /** Whole-buffer view as `dtype`. */
   view(id: BufferId, dtype: DType): TypedArray {
-    const buf = this.raw(id);
-    return viewTyped(dtype, buf, 0, Math.floor(buf.byteLength / (dtype === "float64" ? 8 : 4)));
+    const r = this.region(id);
+    return viewTyped(
+      dtype,
+      r.buffer,
+      r.offset,
+      Math.floor(r.bytes / (dtype === "float64" ? 8 : 4)),
+    );
   }
 
   /** Whole-buffer view as a float dtype (float32 or float64). */
