@@ -36,6 +36,7 @@ interface ModelRow {
   size: PresetSize;
   shape: [number, number];
   logitsRelError: number;
+  decodeRelError: number;
   gradRelError: number;
   worstGrad: string;
   loss: [number, number];
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
         const started = performance.now();
         const r = await compareWith(config, ref, backend);
         const tol = MODEL_TOLERANCE[backend.name as keyof typeof MODEL_TOLERANCE];
-        const ok = r.logitsRelError <= tol && r.gradRelError <= tol;
+        const ok = r.logitsRelError <= tol && r.decodeRelError <= tol && r.gradRelError <= tol;
         const row: ModelRow = {
           backend: backend.name,
           plan,
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
         rows.push(row);
         console.log(
           `${ok ? "ok  " : "FAIL"} model ${backend.name} ${plan} ${size} [${shape}]: logits rel ${r.logitsRelError.toExponential(2)}, ` +
+            `decode rel ${r.decodeRelError.toExponential(2)}, ` +
             `grads rel ${r.gradRelError.toExponential(2)} (worst ${r.worstGrad}), loss ${r.loss[0].toFixed(5)} vs ${r.loss[1].toFixed(5)}, ` +
             `tolerance ${tol} (${row.seconds.toFixed(1)} s)`,
         );

@@ -74,6 +74,7 @@ describe.skipIf(reason !== null)(
         [2, 160],
       );
       expect(r.logitsRelError).toBeLessThan(2e-3);
+      expect(r.decodeRelError).toBeLessThan(2e-3);
       expect(r.gradRelError).toBeLessThan(2e-3);
     }, 600_000);
   },

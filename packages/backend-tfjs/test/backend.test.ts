@@ -169,9 +169,10 @@ describe("whole model", () => {
     const cpu = await backendByName("cpu");
     const r = await compareModel(preset("bmojo", "small", { seed: 3 }), cpu, onWasm, [1, 96]);
     console.info(
-      `small B'MOJO on tfjs-wasm vs cpu: logits ${r.logitsRelError.toExponential(2)}, grads ${r.gradRelError.toExponential(2)} (${r.worstGrad})`,
+      `small B'MOJO on tfjs-wasm vs cpu: logits ${r.logitsRelError.toExponential(2)}, decode ${r.decodeRelError.toExponential(2)}, grads ${r.gradRelError.toExponential(2)} (${r.worstGrad})`,
     );
     expect(r.logitsRelError).toBeLessThan(1e-3);
+    expect(r.decodeRelError).toBeLessThan(1e-3);
     expect(r.gradRelError).toBeLessThan(1e-3);
   }, 120_000);
 });

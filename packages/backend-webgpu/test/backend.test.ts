@@ -79,6 +79,7 @@ describe.skipIf(reason !== null)(`on ${backend?.adapter.description ?? "no adapt
       [2, 160],
     );
     expect(r.logitsRelError).toBeLessThan(2e-3);
+    expect(r.decodeRelError).toBeLessThan(2e-3);
     expect(r.gradRelError).toBeLessThan(2e-3);
   }, 600_000);
 });

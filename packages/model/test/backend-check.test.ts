@@ -10,6 +10,7 @@ describe("@bmojo/model/testing compareModel", () => {
   it("finds no difference between two reference cpu backends", async () => {
     const same = await compareModel(config, reference, new CpuBackend("cpu-b"), [1, 24]);
     expect(same.logitsRelError).toBe(0);
+    expect(same.decodeRelError).toBe(0);
     expect(same.gradRelError).toBe(0);
     expect(same.loss[0]).toBe(same.loss[1]);
   });
@@ -27,5 +28,22 @@ describe("@bmojo/model/testing compareModel", () => {
     };
     const off = await compareModel(config, reference, broken, [1, 24]);
     expect(off.logitsRelError).toBeGreaterThan(1e-3);
+  });
+
+  it("catches a backend whose decode-only scan step is off, through the decode error", async () => {
+    const broken = new CpuBackend("cpu-broken-step");
+    const step = broken.kernels.selectiveScanStep;
+    broken.kernels.selectiveScanStep = (args) => {
+      step(args);
+      const size = args.batch * args.channels;
+      const out = broken.readSync(args.out, "float32", size) as Float32Array;
+      broken.write(
+        args.out,
+        out.map((v) => v * 1.01),
+      );
+    };
+    const off = await compareModel(config, reference, broken, [1, 24]);
+    expect(off.logitsRelError).toBe(0);
+    expect(off.decodeRelError).toBeGreaterThan(1e-4);
   });
 });

@@ -62,6 +62,7 @@ describe("B'MOJO on a backend without synchronous reads", () => {
       [2, 40],
     );
     expect(r.logitsRelError).toBeLessThan(1e-6);
+    expect(r.decodeRelError).toBeLessThan(1e-6);
     expect(r.gradRelError).toBeLessThan(1e-5);
   });
 });

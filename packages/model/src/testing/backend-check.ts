@@ -15,6 +15,11 @@ import { type Backend, Random, type Tensor, dispose, tensor, valueAndGrad } from
 export interface ModelCheckResult {
   /** Max |Δ| over the logits, divided by max |logit| of the reference. */
   logitsRelError: number;
+  /**
+   * The same over the decode path: the first sequence's last min(16, L/2) tokens stepped one at
+   * a time after a prefill of the rest (caches, decode-step kernels, split views).
+   */
+  decodeRelError: number;
   /** Worst parameter gradient: max |Δ| / max |reference grad| of that parameter. */
   gradRelError: number;
   worstGrad: string;
@@ -32,13 +37,43 @@ function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): numbe
   return maxRef === 0 ? maxDiff : maxDiff / maxRef;
 }
 
+/** Tokens decoded one by one in the decode check (the rest of the sequence is the prefill). */
+const DECODE_STEPS = 16;
+
+/** Logits of the last min(16, L/2) tokens of `row`, decoded one by one after a prefill of the rest. */
+async function decodeRun(model: LanguageModel, row: Int32Array): Promise<Float32Array> {
+  const backend = model.embedding.weight.backend;
+  const prefix = Math.max(1, row.length - Math.min(DECODE_STEPS, row.length >> 1));
+  const out: number[] = [];
+  const cache = model.createCache(1);
+  try {
+    const prompt = model.idsTensor(Array.from(row.subarray(0, prefix)));
+    (await model.prefill(prompt, cache)).dispose();
+    prompt.dispose();
+    for (let t = prefix; t < row.length; t++) {
+      const input = tensor(Int32Array.of(row[t]), [1], { dtype: "int32", backend });
+      const logits = await model.step(input, cache);
+      out.push(...(await logits.data()));
+      dispose([input, logits]);
+    }
+  } finally {
+    model.disposeCache(cache);
+  }
+  return Float32Array.from(out);
+}
+
 async function run(
   config: ModelConfig,
   backend: Backend,
   ids: Int32Array,
   targets: Int32Array,
   shape: [number, number],
-): Promise<{ logits: Float32Array; loss: number; grads: Map<string, Float32Array> }> {
+): Promise<{
+  logits: Float32Array;
+  decoded: Float32Array;
+  loss: number;
+  grads: Map<string, Float32Array>;
+}> {
   const model = new LanguageModel(config, { backend });
   const idsT = tensor(ids, shape, { dtype: "int32", backend });
   const targetsT = tensor(targets, shape, { dtype: "int32", backend });
@@ -54,7 +89,8 @@ async function run(
       out.set(name, (await g.data()) as Float32Array);
     }
     dispose([value, grads]);
-    return { logits, loss, grads: out };
+    const decoded = await decodeRun(model, ids.subarray(0, shape[1]));
+    return { logits, decoded, loss, grads: out };
   } finally {
     dispose([idsT, targetsT]);
     model.dispose();
@@ -67,6 +103,7 @@ export interface ReferenceRun {
   targets: Int32Array;
   shape: [number, number];
   logits: Float32Array;
+  decoded: Float32Array;
   loss: number;
   grads: Map<string, Float32Array>;
 }
@@ -103,6 +140,7 @@ export async function compareWith(
   }
   return {
     logitsRelError: relError(b.logits, ref.logits),
+    decodeRelError: relError(b.decoded, ref.decoded),
     gradRelError,
     worstGrad,
     loss: [ref.loss, b.loss],
