@@ -3,7 +3,7 @@
  * optional per-chunk memory keys (B'MOJO), a parallel forward, and recurrent decoding with a full
  * or ring KV cache. Every variant runs through the one `attention` op of @bmojo/tensor.
  */
-import { type InitOptions, Linear, Module } from "@bmojo/nn";
+import { type InitOptions, Linear, Module, StackedLinears } from "@bmojo/nn";
 import {
   type AttentionMemoryInput,
   type Tensor,
@@ -80,6 +80,7 @@ export class Attention extends Module {
   readonly k_proj: Linear;
   readonly v_proj: Linear;
   readonly o_proj: Linear;
+  private qkv: StackedLinears | null = null;
 
   constructor(config: AttentionConfig, init: InitOptions) {
     super();
@@ -93,6 +94,12 @@ export class Attention extends Module {
 
   get heads(): number {
     return this.config.heads;
+  }
+
+  /** Disposes the parameters and the decode step's stacked q/k/v weight. */
+  override dispose(): void {
+    this.qkv?.dispose();
+    super.dispose();
   }
 
   get kvHeads(): number {
@@ -230,7 +237,7 @@ export class Attention extends Module {
     cache.assertRoom(1);
     const position = cache.position;
     return tidy(() => {
-      const { q, k, v } = this.project(reshape(x, [batch, 1, width]), position);
+      const { q, k, v } = this.project(reshape(x, [batch, 1, width]), position, true);
       cache.append(k, v);
       // Slot order does not matter to the softmax: the query sees every valid slot. A full cache
       // keeps absolute positions (slot = position), so the window applies as usual; in a ring the
@@ -246,11 +253,25 @@ export class Attention extends Module {
     });
   }
 
-  /** q [B, H, L, Dh], k, v [B, Hkv, L, Dh] of x [B, L, d], RoPE (if on) from position `start`. */
-  private project(x: Tensor, start: number): Projections {
-    let q = splitHeads(this.q_proj.forward(x), this.heads);
-    let k = splitHeads(this.k_proj.forward(x), this.kvHeads);
-    const v = splitHeads(this.v_proj.forward(x), this.kvHeads);
+  /**
+   * q [B, H, L, Dh], k, v [B, Hkv, L, Dh] of x [B, L, d], RoPE (if on) from position `start`.
+   * A decode step (`stacked`) runs the three projections as one product (no gradient).
+   */
+  private project(x: Tensor, start: number, stacked = false): Projections {
+    let qf: Tensor;
+    let kf: Tensor;
+    let vf: Tensor;
+    if (stacked) {
+      this.qkv ??= new StackedLinears([this.q_proj, this.k_proj, this.v_proj]);
+      [qf, kf, vf] = this.qkv.forward(x);
+    } else {
+      qf = this.q_proj.forward(x);
+      kf = this.k_proj.forward(x);
+      vf = this.v_proj.forward(x);
+    }
+    let q = splitHeads(qf, this.heads);
+    let k = splitHeads(kf, this.kvHeads);
+    const v = splitHeads(vf, this.kvHeads);
     if (this.config.rope) {
       q = applyRope(q, start, this.config.ropeTheta);
       k = applyRope(k, start, this.config.ropeTheta);

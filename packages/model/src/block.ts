@@ -63,14 +63,16 @@ export class Block extends Module {
       : null;
   }
 
-  private withMlp(h: Tensor): Tensor {
+  /** h + mlp(norm2(h)); a decode step (`step`) runs the MLP's inference form. */
+  private withMlp(h: Tensor, step = false): Tensor {
     if (this.mlp === null || this.norm2 === null) return h;
-    return add(h, this.mlp.forward(this.norm2.forward(h)));
+    const n = this.norm2.forward(h);
+    return add(h, step ? this.mlp.step(n) : this.mlp.forward(n));
   }
 
   /** x + mixed, then the MLP; takes ownership of `mixed`. */
-  private residual(x: Tensor, mixed: Tensor): Tensor {
-    const out = tidy(() => this.withMlp(add(x, mixed)));
+  private residual(x: Tensor, mixed: Tensor, step = false): Tensor {
+    const out = tidy(() => this.withMlp(add(x, mixed), step));
     mixed.dispose();
     return out;
   }
@@ -138,7 +140,7 @@ export class Block extends Module {
       );
     }
     u.dispose();
-    return this.residual(x, mixed);
+    return this.residual(x, mixed, true);
   }
 }
 

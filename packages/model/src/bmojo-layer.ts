@@ -438,9 +438,11 @@ export class BMojoLayer extends Module {
         const { admitted, slot } = store.offer(pending.position, scores[b]);
         if (!admitted) return;
         tidy(() => {
+          // Sequence b's key and value [1, Hkv, 1, Dh] (with one sequence, the whole tensors).
           const size = [1, kvHeads, 1, dh];
-          assignSlice(cache.storeK, slice(pending.k, [b, 0, 0, 0], size), [b, 0, slot, 0]);
-          assignSlice(cache.storeV, slice(pending.v, [b, 0, 0, 0], size), [b, 0, slot, 0]);
+          const row = (t: Tensor) => (cache.stores.length === 1 ? t : slice(t, [b, 0, 0, 0], size));
+          assignSlice(cache.storeK, row(pending.k), [b, 0, slot, 0]);
+          assignSlice(cache.storeV, row(pending.v), [b, 0, slot, 0]);
         });
       });
     } finally {

@@ -10,6 +10,7 @@ export {
   assertPositiveInt,
   swigluHidden,
 } from "./layers.js";
+export { StackedLinears } from "./stacked.js";
 export { crossEntropy, type CrossEntropyOptions } from "@bmojo/tensor";
 export {
   AdamW,

@@ -13,6 +13,7 @@ import {
   tensor,
 } from "@bmojo/tensor";
 import { Module } from "./module.js";
+import { StackedLinears } from "./stacked.js";
 
 /** How parameters are created: a seeded stream and the element type. */
 export interface InitOptions {
@@ -119,6 +120,7 @@ export class SwiGLU extends Module {
   readonly w_gate: Linear;
   readonly w_up: Linear;
   readonly w_down: Linear;
+  private gateUp: StackedLinears | null = null;
 
   constructor(
     readonly dim: number,
@@ -133,6 +135,21 @@ export class SwiGLU extends Module {
 
   forward(x: Tensor): Tensor {
     return this.w_down.forward(mul(silu(this.w_gate.forward(x)), this.w_up.forward(x)));
+  }
+
+  /**
+   * The same function for inference (a decode step): gate and up as one product with stacked
+   * weights (see StackedLinears). Records no gradient to w_gate and w_up.
+   */
+  step(x: Tensor): Tensor {
+    this.gateUp ??= new StackedLinears([this.w_gate, this.w_up]);
+    const [gate, up] = this.gateUp.forward(x);
+    return this.w_down.forward(mul(silu(gate), up));
+  }
+
+  override dispose(): void {
+    this.gateUp?.dispose();
+    super.dispose();
   }
 }
 
