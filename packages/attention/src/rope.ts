@@ -7,9 +7,10 @@
  *   out[i + Dh/2] = x[i + Dh/2] cos + x[i] sin
  *
  * The cos/sin tables are computed on the host in float64 (cached per (Dh, theta), grown as
- * needed) and the rotation is built from tensor ops, so gradients flow through it.
+ * needed) and kept on each backend in each dtype (grown with them); the rotation is @bmojo/tensor's
+ * `rope` op (one kernel where the backend has it), so gradients flow through it.
  */
-import { type Tensor, add, concat, mul, slice, sub, tensor, tidy } from "@bmojo/tensor";
+import { type Backend, type Tensor, keep, rope, tensor } from "@bmojo/tensor";
 
 /** The default RoPE base. */
 export const DEFAULT_ROPE_THETA = 10000;
@@ -78,19 +79,45 @@ export function applyRope(x: Tensor, positionOffset: number, theta = DEFAULT_ROP
   if (x.dtype !== "float32" && x.dtype !== "float64") {
     throw new TypeError(`applyRope: x must be float32 or float64, got ${x.dtype}.`);
   }
-  const half = headDim / 2;
-  const table = ropeTable(headDim, theta, positionOffset + length);
-  const from = positionOffset * half;
-  const to = (positionOffset + length) * half;
-  const options = { dtype: x.dtype, backend: x.backend };
-  return tidy(() => {
-    const cos = tensor(table.cos.slice(from, to), [length, half], options);
-    const sin = tensor(table.sin.slice(from, to), [length, half], options);
-    const [b, h] = x.shape;
-    const x1 = slice(x, [0, 0, 0, 0], [b, h, length, half]);
-    const x2 = slice(x, [0, 0, 0, half], [b, h, length, half]);
-    const out1 = sub(mul(x1, cos), mul(x2, sin));
-    const out2 = add(mul(x2, cos), mul(x1, sin));
-    return concat([out1, out2], 3);
-  });
+  const { cos, sin } = deviceTables(x.backend, x.dtype, headDim, theta, positionOffset + length);
+  return rope(x, cos, sin, positionOffset);
+}
+
+interface DeviceTables {
+  length: number;
+  cos: Tensor;
+  sin: Tensor;
+}
+
+/** Per backend: the tables uploaded in each (dtype, headDim, theta), replaced when they grow. */
+const uploaded = new WeakMap<Backend, Map<string, DeviceTables>>();
+
+/** The tables [positions ≥ length, Dh/2] on `backend` in `dtype` (kept: they outlive tidy). */
+function deviceTables(
+  backend: Backend,
+  dtype: "float32" | "float64",
+  headDim: number,
+  theta: number,
+  length: number,
+): DeviceTables {
+  let byKey = uploaded.get(backend);
+  if (byKey === undefined) {
+    byKey = new Map();
+    uploaded.set(backend, byKey);
+  }
+  const key = `${dtype}:${headDim}:${theta}`;
+  const current = byKey.get(key);
+  if (current !== undefined && current.length >= length && !current.cos.isDisposed) return current;
+  const table = ropeTable(headDim, theta, length);
+  const shape = [table.length, headDim / 2];
+  const options = { dtype, backend };
+  const next = {
+    length: table.length,
+    cos: keep(tensor(table.cos, shape, options)),
+    sin: keep(tensor(table.sin, shape, options)),
+  };
+  current?.cos.dispose();
+  current?.sin.dispose();
+  byKey.set(key, next);
+  return next;
 }

@@ -130,6 +130,7 @@ describe("Attention.forward against a dense float64 reference", () => {
       { rng: new Random(11) },
     );
     const x = new Random(12).normal([B, L, 16]);
+    layer.forward(x).dispose(); // uploads the RoPE tables (kept on the backend)
     const before = liveMemory().numTensors;
     const out = layer.forward(x);
     expect(liveMemory().numTensors).toBe(before + 1);

@@ -182,7 +182,8 @@ inline unsigned blocksFor(int64_t n, int threads) {
   X(selectiveScanStep)    \
   X(attention)            \
   X(attentionBackward)    \
-  X(adamw)
+  X(adamw)                \
+  X(rope)
 
 #define BMOJO_DECLARE_KERNEL(name) void kernel_##name(bmojo::Args& a);
 BMOJO_KERNELS(BMOJO_DECLARE_KERNEL)

@@ -16,6 +16,7 @@ import type {
   ReduceArgs,
   RmsNormArgs,
   RmsNormBackwardArgs,
+  RopeArgs,
   ScatterAddArgs,
   SoftmaxArgs,
   SoftmaxBackwardArgs,
@@ -344,6 +345,29 @@ export function primitiveKernels(s: TensorStore) {
         const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), a.eps));
         s.set(a.out, tf.mul(tf.mul(x, rstd), w));
         s.set(a.rstd, rstd);
+      });
+    },
+
+    rope(a: RopeArgs): void {
+      requireFloat(a.dtype, "rope");
+      tf.tidy(() => {
+        const half = a.headDim / 2;
+        const table = (id: number) =>
+          tf.slice(
+            s.prefix(id, a.dtype, [a.positionOffset + a.length, half]),
+            [a.positionOffset, 0],
+            [a.length, half],
+          );
+        const c = table(a.cos);
+        const sn = a.inverse ? tf.neg(table(a.sin)) : table(a.sin);
+        const [x1, x2] = tf.split(s.prefix(a.x, a.dtype, [a.rows, a.length, a.headDim]), 2, 2);
+        s.set(
+          a.out,
+          tf.concat(
+            [tf.sub(tf.mul(x1, c), tf.mul(x2, sn)), tf.add(tf.mul(x2, c), tf.mul(x1, sn))],
+            2,
+          ),
+        );
       });
     },
 

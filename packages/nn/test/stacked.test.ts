@@ -16,7 +16,7 @@ describe("StackedLinears", () => {
       outs.forEach((out, i) => {
         expect(out.shape).toEqual([1, 3, layers[i].outFeatures]);
         const want = host(layers[i].forward(x));
-        host(out).forEach((v, j) => expect(v).toBeCloseTo(want[j], 6));
+        for (const [j, v] of host(out).entries()) expect(v).toBeCloseTo(want[j], 6);
       });
     });
     stacked.dispose();
@@ -29,7 +29,7 @@ describe("StackedLinears", () => {
     assignHost(layers[1].weight, new Float32Array(30).fill(0.5));
     const out = tidy(() => host(stacked.forward(x)[1]));
     const want = tidy(() => host(layers[1].forward(x)));
-    out.forEach((v, j) => expect(v).toBeCloseTo(want[j], 6));
+    for (const [j, v] of out.entries()) expect(v).toBeCloseTo(want[j], 6);
     expect(memory().numTensors).toBe(before); // the old stacked weight was freed
     stacked.dispose();
     expect(memory().numTensors).toBe(before - 1);
@@ -51,7 +51,7 @@ describe("SwiGLU.step", () => {
     const mlp = new SwiGLU(8, 16, { rng });
     const x = rng.normal([2, 8]);
     const [a, b] = tidy(() => [host(mlp.step(x)), host(mlp.forward(x))]);
-    a.forEach((v, j) => expect(v).toBeCloseTo(b[j], 6));
+    for (const [j, v] of a.entries()) expect(v).toBeCloseTo(b[j], 6);
     const before = memory().numTensors;
     mlp.dispose();
     expect(before - memory().numTensors).toBe(4); // three weights and the stacked one

@@ -53,6 +53,7 @@ export * from "./ops/indexing.js";
 export * from "./ops/nn-ops.js";
 export * from "./ops/sequence-ops.js";
 export * from "./ops/attention-op.js";
+export * from "./ops/rope-op.js";
 export * from "./ops/optim-ops.js";
 export * from "./ops/inplace.js";
 export { writeFileAtomic } from "./io/atomic-write.js";

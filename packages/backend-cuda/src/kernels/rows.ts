@@ -1,6 +1,6 @@
 /**
  * Marshallers of the row kernels (native/rows.cu: softmax, rmsNorm, crossEntropy and their
- * gradients) and of the causal conv kernels (native/conv.cu). Each writes its arguments in the
+ * gradients), of rope (native/rope.cu) and of the causal conv kernels (native/conv.cu). Each writes its arguments in the
  * order the matching `kernel_<name>` reads them; optional buffers are written as −1 when null.
  */
 import type {
@@ -12,6 +12,7 @@ import type {
   CrossEntropyBackwardArgs,
   RmsNormArgs,
   RmsNormBackwardArgs,
+  RopeArgs,
   SoftmaxArgs,
   SoftmaxBackwardArgs,
 } from "@bmojo/tensor";
@@ -40,6 +41,16 @@ const softmaxBackward: Marshaller<SoftmaxBackwardArgs> = (a, w) => {
 const rmsNorm: Marshaller<RmsNormArgs> = (a, w) => {
   w.dtype(a.dtype).buf(a.x).buf(a.weight).buf(a.out).buf(a.rstd);
   w.num(a.rows).num(a.cols).num(a.eps);
+};
+
+/** dtype, x, cos, sin, out, rows, length, headDim, positionOffset, inverse (native/rope.cu) */
+const rope: Marshaller<RopeArgs> = (a, w) => {
+  w.dtype(a.dtype).buf(a.x).buf(a.cos).buf(a.sin).buf(a.out);
+  w.num(a.rows)
+    .num(a.length)
+    .num(a.headDim)
+    .num(a.positionOffset)
+    .num(a.inverse ? 1 : 0);
 };
 
 /** dtype, x, weight, rstd, dy, dx, dweight, rows, cols */
@@ -94,6 +105,7 @@ export const rowMarshallers = {
   softmaxBackward,
   rmsNorm,
   rmsNormBackward,
+  rope,
   crossEntropy,
   crossEntropyBackward,
   causalConv1d,

@@ -1,5 +1,6 @@
 /**
- * WGSL of the row kernels (softmax, rmsNorm, crossEntropy and their gradients), float32.
+ * WGSL of the row kernels (softmax, rmsNorm, crossEntropy and their gradients) and of rope,
+ * float32.
  *
  * A row kernel runs one workgroup of `wg` invocations (a power of two) per row: each invocation
  * walks the row with stride `wg` (coalesced), then the workgroup combines the per-invocation
@@ -323,6 +324,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     g = DLoss[r] * (p - select(0.0, 1.0, t >= 0 && u32(t) == c));
   }
   DLogits[i] = g;
+}
+`;
+}
+
+/**
+ * RoPE (rotate-half) over x [rows, length, headDim]: one invocation per rotated pair p = (row · length
+ * + t) · half + i; the tables [positions, half] are read at row offset + t; sign −1 for the inverse.
+ */
+export function ropeWgsl(): string {
+  return /* wgsl */ `
+struct U { pairs: u32, length: u32, half: u32, offset: u32, sign: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Cos: array<f32>;
+@group(0) @binding(3) var<storage, read> Sin: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Out: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let p = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (p >= u.pairs) { return; }
+  let i = p % u.half;
+  let rowT = p / u.half;
+  let table = (u.offset + rowT % u.length) * u.half + i;
+  let c = Cos[table];
+  let s = u.sign * Sin[table];
+  let base = rowT * 2u * u.half;
+  let x1 = X[base + i];
+  let x2 = X[base + i + u.half];
+  Out[base + i] = x1 * c - x2 * s;
+  Out[base + i + u.half] = x2 * c + x1 * s;
 }
 `;
 }

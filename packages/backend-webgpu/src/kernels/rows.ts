@@ -1,5 +1,5 @@
 /**
- * Matmul and the row kernels: softmax, rmsNorm, crossEntropy and their gradients (float32).
+ * Matmul, the row kernels (softmax, rmsNorm, crossEntropy and their gradients) and rope (float32).
  * The WGSL lives in matmul.ts and rows-wgsl.ts; this file sizes the dispatches.
  */
 import type {
@@ -8,6 +8,7 @@ import type {
   DType,
   RmsNormArgs,
   RmsNormBackwardArgs,
+  RopeArgs,
   SoftmaxArgs,
   SoftmaxBackwardArgs,
 } from "@bmojo/tensor";
@@ -21,6 +22,7 @@ import {
   rmsNormDweightFinalWgsl,
   rmsNormDweightPartialWgsl,
   rmsNormWgsl,
+  ropeWgsl,
   rowWorkgroupSize,
   softmaxBackwardWgsl,
   softmaxWgsl,
@@ -204,12 +206,34 @@ function crossEntropyBackward(rt: Runtime, a: CrossEntropyBackwardArgs): void {
   });
 }
 
+function rope(rt: Runtime, a: RopeArgs): void {
+  requireFloat32("rope", a.dtype);
+  rt.written(a.out);
+  const half = a.headDim / 2;
+  const pairs = a.rows * a.length * half;
+  if (pairs === 0) return;
+  rt.dispatch({
+    key: "rope",
+    code: ropeWgsl,
+    buffers: [rt.buffer(a.x), rt.buffer(a.cos), rt.buffer(a.sin), rt.buffer(a.out)],
+    uniforms: new Uniforms(5)
+      .u32(pairs)
+      .u32(a.length)
+      .u32(half)
+      .u32(a.positionOffset)
+      .f32(a.inverse ? -1 : 1)
+      .buffer(),
+    workgroups: workgroups1d(pairs, 256, rt.device.limits.maxComputeWorkgroupsPerDimension),
+  });
+}
+
 export const rowsKernels: KernelGroup = (rt) => ({
   matmul: (a) => matmul(rt, a),
   softmax: (a) => softmax(rt, a),
   softmaxBackward: (a) => softmaxBackward(rt, a),
   rmsNorm: (a) => rmsNorm(rt, a),
   rmsNormBackward: (a) => rmsNormBackward(rt, a),
+  rope: (a) => rope(rt, a),
   crossEntropy: (a) => crossEntropy(rt, a),
   crossEntropyBackward: (a) => crossEntropyBackward(rt, a),
 });

@@ -478,6 +478,27 @@ export interface AdamwArgs {
   step: number;
 }
 
+/**
+ * Rotary position embedding in the rotate-half layout over x [rows, length, headDim] (rows =
+ * batch · heads; headDim even, half = headDim / 2). With p = positionOffset + t, c = cos[p, i] and
+ * s = sin[p, i] (tables [positions, half] in x's dtype, positionOffset + length ≤ positions):
+ *   out[r, t, i]        = x[r, t, i] · c − x[r, t, i + half] · s
+ *   out[r, t, i + half] = x[r, t, i + half] · c + x[r, t, i] · s
+ * `inverse` negates s (the transposed rotation: RoPE's backward). out may not alias x.
+ */
+export interface RopeArgs {
+  dtype: DType;
+  x: BufferId;
+  cos: BufferId;
+  sin: BufferId;
+  out: BufferId;
+  rows: number;
+  length: number;
+  headDim: number;
+  positionOffset: number;
+  inverse: boolean;
+}
+
 export interface KernelTable {
   unary(args: UnaryArgs): void;
   unaryBackward(args: UnaryBackwardArgs): void;
@@ -505,6 +526,7 @@ export interface KernelTable {
   attention(args: AttentionArgs): void;
   attentionBackward(args: AttentionBackwardArgs): void;
   adamw(args: AdamwArgs): void;
+  rope(args: RopeArgs): void;
 }
 
 export type KernelName = keyof KernelTable;
@@ -536,4 +558,5 @@ export const KERNEL_NAMES: readonly KernelName[] = [
   "attention",
   "attentionBackward",
   "adamw",
+  "rope",
 ];

@@ -13,6 +13,7 @@ import * as ew from "../ops/elementwise.js";
 import { gather, scatterAdd } from "../ops/indexing.js";
 import { matmul } from "../ops/matmul.js";
 import { crossEntropy, logSoftmax, rmsNorm, softmax } from "../ops/nn-ops.js";
+import { rope } from "../ops/rope-op.js";
 import { logSumExp, max, mean, min, sum } from "../ops/reduction.js";
 import { causalConv1d, selectiveScan } from "../ops/sequence-ops.js";
 import * as so from "../ops/shape-ops.js";
@@ -312,6 +313,15 @@ function specs(): GradSpec[] {
       name: "grad/rmsNorm",
       inputs: [input("x", [3, 5]), input("w", [5])],
       fn: ({ x, w }) => rmsNorm(x, w),
+    },
+    {
+      name: "grad/rope (tables constant)",
+      inputs: [
+        input("x", [2, 2, 3, 4]),
+        input("cos", [5, 2], undefined, true),
+        input("sin", [5, 2], undefined, true),
+      ],
+      fn: ({ x, cos, sin }) => rope(x, cos, sin, 1),
     },
     {
       name: "grad/crossEntropy mean with ignored targets",

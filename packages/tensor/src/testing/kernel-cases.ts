@@ -789,6 +789,52 @@ const RMS_NORM_SHAPES: readonly [number, number][] = [
   [3, 64],
 ];
 
+/** [rows, length, headDim, positionOffset, table positions] */
+const ROPE_SHAPES: readonly [number, number, number, number, number][] = [
+  [3, 5, 8, 2, 10],
+  [2, 1, 16, 37, 40], // one decode token at position 37
+  [1, 4, 2, 0, 4], // one pair
+  [4, 3, 6, 1, 6], // half = 3 (not a multiple of 4)
+];
+
+function ropeCases(): ConformanceCase[] {
+  return FLOAT_DTYPES.flatMap((dtype) =>
+    ROPE_SHAPES.flatMap(([rows, length, headDim, positionOffset, positions]) =>
+      [false, true].map((inverse) =>
+        kernelCase(
+          "rope",
+          dtype,
+          `rows=${rows} length=${length} headDim=${headDim} offset=${positionOffset}${inverse ? " inverse" : ""}`,
+          async (ctx, inp) => {
+            const half = headDim / 2;
+            const angles = inp.uniform(positions * half, -Math.PI, Math.PI);
+            await compareKernel(ctx, "rope", {
+              inputs: {
+                x: inp.normal(rows * length * headDim),
+                cos: angles.map(Math.cos),
+                sin: angles.map(Math.sin),
+              },
+              outputs: { out: out(dtype, rows * length * headDim) },
+              args: (ids) => ({
+                dtype,
+                x: ids.x,
+                cos: ids.cos,
+                sin: ids.sin,
+                out: ids.out,
+                rows,
+                length,
+                headDim,
+                positionOffset,
+                inverse,
+              }),
+            });
+          },
+        ),
+      ),
+    ),
+  );
+}
+
 function rmsNormCases(): ConformanceCase[] {
   const eps = 1e-5;
   return FLOAT_DTYPES.flatMap((dtype) =>
@@ -1527,6 +1573,7 @@ export function kernelCases(): ConformanceCase[] {
     ...fillCases(),
     ...softmaxCases(),
     ...rmsNormCases(),
+    ...ropeCases(),
     ...crossEntropyCases(),
     ...causalConv1dCases(),
     ...causalConv1dStepCases(),

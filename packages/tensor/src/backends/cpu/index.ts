@@ -15,6 +15,7 @@ import { gather, scatterAdd } from "./gather.js";
 import { matmul } from "./matmul.js";
 import { reduce } from "./reduce.js";
 import { rmsNorm, rmsNormBackward } from "./rms-norm.js";
+import { rope } from "./rope.js";
 import { selectiveScan, selectiveScanBackward, selectiveScanStep } from "./selective-scan.js";
 import { softmax, softmaxBackward } from "./softmax.js";
 import { CpuStore } from "./store.js";
@@ -41,6 +42,7 @@ export function kernelTable(s: CpuStore): KernelTable {
     softmaxBackward: (a) => softmaxBackward(s, a),
     rmsNorm: (a) => rmsNorm(s, a),
     rmsNormBackward: (a) => rmsNormBackward(s, a),
+    rope: (a) => rope(s, a),
     crossEntropy: (a) => crossEntropy(s, a),
     crossEntropyBackward: (a) => crossEntropyBackward(s, a),
     causalConv1d: (a) => causalConv1d(s, a),
