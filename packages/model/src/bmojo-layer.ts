@@ -74,8 +74,8 @@ export interface BMojoCache {
   memMask: Tensor;
   position: number;
   /**
-   * The last step's SSM output and key/value, waiting for the host to score them (their read is
-   * in flight, so the next layers are queued without a round trip); `settle` admits them.
+   * The last step's SSM output and key/value, waiting for the host to score them (nothing waits
+   * for the device while the next layers are queued); `settle` reads and admits them.
    */
   pending: PendingStep | null;
 }
@@ -85,7 +85,6 @@ interface PendingStep {
   y: Tensor;
   k: Tensor;
   v: Tensor;
-  read: Promise<ArrayLike<number>>;
   position: number;
 }
 
@@ -409,13 +408,10 @@ export class BMojoLayer extends Module {
     await this.settle(cache);
     if (cache.position % w === 0) this.refreshMemory(cache);
     const y = this.ssm.step(u, cache.ssm);
-    const read = y.data();
-    // settle() awaits it; this keeps a failed read of a cache disposed unsettled from going unhandled.
-    read.catch(() => {});
     const { out, k, v } = this.attn.step(u, cache.kv, {
       memory: { k: cache.memK, v: cache.memV, mask: cache.memMask },
     });
-    cache.pending = { y, k, v, read, position: cache.position };
+    cache.pending = { y, k, v, position: cache.position };
     if (mf > 0) {
       tidy(() =>
         assignSlice(cache.fading, reshape(y, [batch, 1, dModel]), [0, cache.position % mf, 0]),
@@ -425,15 +421,19 @@ export class BMojoLayer extends Module {
     return out;
   }
 
-  /** Scores the pending step on the host and offers it to the eidetic stores. */
-  async settle(cache: BMojoCache): Promise<void> {
+  /**
+   * Scores the pending step on the host and offers it to the eidetic stores. `y` is the pending
+   * SSM output already read to the host (see `settleAll`); without it, settle reads it.
+   */
+  async settle(cache: BMojoCache, y?: Float32Array | Float64Array): Promise<void> {
     const pending = cache.pending;
     if (pending === null) return;
     cache.pending = null;
     const { kvHeads, dModel, heads } = this.config;
     const dh = dModel / heads;
     try {
-      const scores = cache.tracker.score((await pending.read) as Float32Array | Float64Array);
+      const values = y ?? ((await pending.y.data()) as Float32Array | Float64Array);
+      const scores = cache.tracker.score(values);
       cache.stores.forEach((store, b) => {
         const { admitted, slot } = store.offer(pending.position, scores[b]);
         if (!admitted) return;
@@ -448,6 +448,48 @@ export class BMojoLayer extends Module {
     } finally {
       BMojoLayer.disposePending(pending);
     }
+  }
+
+  /**
+   * Settles several layers' pending steps (a model's B'MOJO layers after one token) with one read:
+   * their SSM outputs are concatenated on the device and come back in one round trip instead of
+   * one per layer.
+   */
+  static async settleAll(layers: readonly (readonly [BMojoLayer, BMojoCache])[]): Promise<void> {
+    const waiting = layers.filter(([, c]) => c.pending !== null);
+    if (waiting.length < 2) {
+      await Promise.all(waiting.map(([layer, c]) => layer.settle(c)));
+      return;
+    }
+    const ys = waiting.map(([, c]) => (c.pending as PendingStep).y);
+    let host: Float32Array | Float64Array;
+    try {
+      const flat = tidy(() =>
+        concat(
+          ys.map((y) => reshape(y, [y.size])),
+          0,
+        ),
+      );
+      try {
+        host = (await flat.data()) as Float32Array | Float64Array;
+      } finally {
+        flat.dispose();
+      }
+    } catch (error) {
+      for (const [, c] of waiting) {
+        if (c.pending !== null) BMojoLayer.disposePending(c.pending);
+        c.pending = null;
+      }
+      throw error;
+    }
+    let offset = 0;
+    await Promise.all(
+      waiting.map(([layer, c], i) => {
+        const part = host.subarray(offset, offset + ys[i].size);
+        offset += ys[i].size;
+        return layer.settle(c, part);
+      }),
+    );
   }
 
   private static disposePending(pending: PendingStep): void {

@@ -120,14 +120,14 @@ export class LanguageModel extends Module {
         `step: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
       );
     const logits = await this.throughBlocks(ids, cache, (block, h, c) => block.step(h, c));
-    // Every layer is queued; now the B'MOJO layers' innovation scores come back in one wait.
+    // Every layer is queued; now the B'MOJO layers' SSM outputs come back in one read.
     try {
-      await Promise.all(
-        this.blocks.map((block, i) => {
+      await BMojoLayer.settleAll(
+        this.blocks.flatMap((block, i) => {
           const c = cache.layers[i];
           return block.mixer instanceof BMojoLayer && c.kind === "bmojo"
-            ? block.mixer.settle(c)
-            : undefined;
+            ? [[block.mixer, c] as const]
+            : [];
         }),
       );
     } catch (error) {
