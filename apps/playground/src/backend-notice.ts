@@ -1,14 +1,28 @@
 /** How the page reports the backend a worker runs on (pure, shared by both panels). */
 import type { BackendInfo } from "./protocol.js";
 
-/** "webgpu (navigator.gpu: SwiftShader …)" or "cpu". */
+/**
+ * "webgpu (google swiftshader)", "wasm · 2 threads (shared memory)" (or the reason for one
+ * thread), or "cpu".
+ */
 export function backendLabel(info: BackendInfo): string {
-  return info.adapter === undefined ? info.name : `${info.name} (${info.adapter})`;
+  if (info.adapter !== undefined) return `${info.name} (${info.adapter})`;
+  if (info.threading !== undefined) return `${info.name} · ${info.threading}`;
+  return info.name;
 }
 
-/** The notice shown when WebGPU was wanted but is unavailable, else null. */
+const trim = (reason: string) => reason.replace(/\.$/, "");
+
+/** The notice shown when WebGPU (and maybe wasm) was wanted but is unavailable, else null. */
 export function webGpuNotice(info: BackendInfo): string | null {
   if (info.webgpuUnavailable === undefined) return null;
-  const reason = info.webgpuUnavailable.replace(/\.$/, "");
-  return `WebGPU is unavailable, so this runs on the reference cpu backend instead: ${reason}.`;
+  const webgpu = trim(info.webgpuUnavailable);
+  if (info.name === "wasm") {
+    return `WebGPU is unavailable, so this runs on the wasm backend (WebAssembly SIMD on the CPU) instead: ${webgpu}.`;
+  }
+  if (info.wasmUnavailable !== undefined) {
+    return `WebGPU is unavailable (${webgpu}) and the wasm backend did not start (${trim(info.wasmUnavailable)}), so this runs on the reference cpu backend.`;
+  }
+  const name = info.name === "cpu" ? "reference cpu" : info.name;
+  return `WebGPU is unavailable, so this runs on the ${name} backend instead: ${webgpu}.`;
 }

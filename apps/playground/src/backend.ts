@@ -1,10 +1,13 @@
 /**
  * Bringing up a compute backend inside a worker: WebGPU through the worker's navigator.gpu when
- * the browser offers an adapter, else the reference cpu backend, with the reason WebGPU was not
- * used. Importing @bmojo/backend-webgpu registers it with @bmojo/tensor's registry.
+ * the browser offers an adapter, else the wasm backend (WebAssembly SIMD kernels; threads in
+ * nested Web Workers on a shared memory when the page is cross-origin isolated), else the
+ * reference cpu backend, with the reasons the faster ones were not used. Importing
+ * @bmojo/backend-webgpu and @bmojo/backend-wasm registers them with @bmojo/tensor's registry.
  */
 import "@bmojo/backend-webgpu";
-import { type Backend, getBackend, init } from "@bmojo/tensor";
+import { WasmBackend } from "@bmojo/backend-wasm";
+import { type Backend, BackendUnavailableError, getBackend, init } from "@bmojo/tensor";
 import type { BackendChoice, BackendInfo } from "./protocol.js";
 
 /** Why this context has no WebGPU at all, or null when navigator.gpu exists. */
@@ -45,25 +48,84 @@ async function probeWebGpu(): Promise<{ adapter: GPUAdapter } | { reason: string
   return adapter === null ? { reason: NO_ADAPTER_REASON } : { adapter };
 }
 
-/** Initialises the backend the user chose ("auto": WebGPU if it works, else cpu). */
+/** The reason a backend could not start, without the "Backend 'x' is unavailable:" prefix. */
+function unavailableReason(err: unknown): string {
+  if (err instanceof BackendUnavailableError) return err.reason.replace(/\.$/, "");
+  return err instanceof Error ? err.message.replace(/\.$/, "") : String(err);
+}
+
+/** The current backend, described (the wasm backend with its threads). */
+function describeCurrent(name: string): { backend: Backend; info: BackendInfo } {
+  const backend = getBackend();
+  const info: BackendInfo = { name };
+  if (backend instanceof WasmBackend) {
+    info.threads = backend.threads;
+    info.threading = backend.threading;
+  }
+  return { backend, info };
+}
+
+/**
+ * Brings up the wasm backend (`WasmBackend.create()` through @bmojo/backend-wasm's registration)
+ * and makes it current. In a worker of a cross-origin isolated page it runs one thread per core
+ * (navigator.hardwareConcurrency); elsewhere one thread, and `threading` says why.
+ */
+async function startWasm(): Promise<{ backend: Backend; info: BackendInfo }> {
+  await init({ backend: "wasm" });
+  return describeCurrent("wasm");
+}
+
+/**
+ * Initialises the backend the user chose. "auto": WebGPU if the browser offers an adapter, else
+ * wasm, else cpu, saying why each faster one was not used; "webgpu" and "wasm" force one and
+ * throw when it cannot start; "cpu" is the reference.
+ */
 export async function startBackend(
   choice: BackendChoice,
 ): Promise<{ backend: Backend; info: BackendInfo }> {
-  const probe = choice === "cpu" ? null : await probeWebGpu();
-  if (choice === "webgpu" && probe !== null && "reason" in probe) {
+  if (choice === "cpu") {
+    await init({ backend: "cpu" });
+    return describeCurrent("cpu");
+  }
+  if (choice === "wasm") {
+    try {
+      return await startWasm();
+    } catch (err) {
+      throw new Error(
+        `The wasm backend was requested but it cannot start here: ${unavailableReason(err)}. Choose "auto" or "cpu (reference)" instead.`,
+      );
+    }
+  }
+  const probe = await probeWebGpu();
+  if ("adapter" in probe) {
+    // An adapter: WebGPU, as before. Should its device still fail, "auto" goes down the
+    // registry's priorities (wasm, then cpu) and reports why each was skipped.
+    const report = await init({ backend: choice });
+    const started = describeCurrent(report.backend);
+    if (report.backend === "webgpu") {
+      started.info.adapter = adapterName(probe.adapter.info);
+    } else {
+      const skipped = (name: string) => report.skipped.find((s) => s.name === name)?.reason;
+      started.info.webgpuUnavailable = skipped("webgpu") ?? "it is not registered";
+      const wasmReason = skipped("wasm");
+      if (report.backend === "cpu" && wasmReason !== undefined) {
+        started.info.wasmUnavailable = wasmReason;
+      }
+    }
+    return started;
+  }
+  if (choice === "webgpu") {
     throw new Error(`WebGPU was requested but ${probe.reason}.`);
   }
-  const wanted = choice === "auto" && probe !== null && "reason" in probe ? "cpu" : choice;
-  const report = await init({ backend: wanted });
-  const info: BackendInfo = { name: report.backend };
-  if (report.backend === "webgpu" && probe !== null && "adapter" in probe) {
-    info.adapter = adapterName(probe.adapter.info);
+  try {
+    const started = await startWasm();
+    started.info.webgpuUnavailable = probe.reason;
+    return started;
+  } catch (err) {
+    await init({ backend: "cpu" });
+    const started = describeCurrent("cpu");
+    started.info.webgpuUnavailable = probe.reason;
+    started.info.wasmUnavailable = unavailableReason(err);
+    return started;
   }
-  if (choice === "auto" && report.backend !== "webgpu") {
-    info.webgpuUnavailable =
-      probe !== null && "reason" in probe
-        ? probe.reason
-        : (report.skipped.find((s) => s.name === "webgpu")?.reason ?? "it is not registered");
-  }
-  return { backend: getBackend(), info };
 }

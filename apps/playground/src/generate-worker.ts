@@ -54,7 +54,7 @@ async function generate(settings: GenerateSettings, signal: AbortSignal): Promis
     if (tokens.length === 0) firstTokenAt = performance.now();
     tokens.push(result.value);
     scope.postMessage({ type: "text", text: tokenizer.decode(tokens), tokens: tokens.length });
-    // Let a "stop" message in: on the cpu backend a step's awaits resolve without yielding.
+    // Let a "stop" message in: on the cpu and wasm backends a step's awaits resolve without yielding.
     await new Promise((resolve) => setTimeout(resolve, 0));
     result = await iterator.next();
   }

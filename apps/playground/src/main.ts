@@ -24,6 +24,8 @@ function backendChoice(): BackendChoice {
 function onBackend(info: BackendInfo): void {
   badge.textContent = `backend: ${backendLabel(info)}`;
   badge.dataset.backend = info.name;
+  if (info.threads === undefined) delete badge.dataset.threads;
+  else badge.dataset.threads = String(info.threads);
   const text = webGpuNotice(info);
   notice.hidden = text === null;
   notice.textContent = text ?? "";

@@ -8,8 +8,11 @@
 export const PLANS = ["bmojo", "bmojo-f", "swa", "transformer", "mamba"] as const;
 export type Plan = (typeof PLANS)[number];
 
-/** "auto" takes WebGPU when the browser offers an adapter, else the reference cpu backend. */
-export const BACKEND_CHOICES = ["auto", "webgpu", "cpu"] as const;
+/**
+ * "auto" takes WebGPU when the browser offers an adapter, else the wasm backend (WebAssembly SIMD
+ * on the CPU, threaded when the page is cross-origin isolated), else the reference cpu backend.
+ */
+export const BACKEND_CHOICES = ["auto", "webgpu", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface MqarSettings {
@@ -45,8 +48,14 @@ export interface BackendInfo {
   name: string;
   /** The WebGPU adapter ("navigator.gpu: …"), when the backend is webgpu. */
   adapter?: string;
+  /** The wasm backend's threads (the worker's own thread included), when the backend is wasm. */
+  threads?: number;
+  /** How the wasm backend's threads came about, e.g. "2 threads (shared memory)" or why there is one. */
+  threading?: string;
   /** Why WebGPU is not used, when it was wanted ("auto") but unavailable. */
   webgpuUnavailable?: string;
+  /** Why the wasm backend is not used, when "auto" fell back past it to cpu. */
+  wasmUnavailable?: string;
 }
 
 /** One B'MOJO layer's view of the inspected example. */

@@ -15,7 +15,7 @@ let stopRequested = false;
 /** Training speed is reported over this many latest steps. */
 const RATE_WINDOW = 10;
 
-/** Lets queued messages ("stop") run: on the cpu backend every await in a step resolves at once. */
+/** Lets queued messages ("stop") run: on the cpu and wasm backends every await in a step resolves at once. */
 function yieldToMessages(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
