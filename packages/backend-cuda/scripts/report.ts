@@ -5,7 +5,7 @@
  *
  *   pnpm --filter @bmojo/backend-cuda report [--dir docs/results]
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,9 +45,18 @@ const torchKernels = read<{ roofline: TorchRow[]; kernels: TorchRow[] }>("pytorc
 const torchModels = read<{ models: { plan: string; measurements: TorchRow[] }[] }>(
   "pytorch-models.json",
 );
-const speed = JSON.parse(readFileSync(join(outDir, "speed-cuda.json"), "utf8")) as {
-  rows: SpeedRow[];
-};
+/**
+ * Prefill and decode: three runs of `bmojo experiment speed` and the PyTorch anchor's eager
+ * batch-1 prefill and decode, all in one call on the GPU machine (its host's speed moves between
+ * calls, and decode at batch 1 is bound by the host).
+ */
+const decodeCall = "decode-2026-11-29/call7";
+const speedRuns = readdirSync(join(rawDir, decodeCall))
+  .filter((f) => f.startsWith("speed-") && f.endsWith(".json"))
+  .map((f) => read<{ rows: SpeedRow[] }>(join(decodeCall, f)).rows);
+const torchDecode = read<{ models: { plan: string; measurements: TorchRow[] }[] }>(
+  join(decodeCall, "pytorch-decode.json"),
+);
 
 /** Our row whose name starts with `prefix`, measured on `backend` (default: any). */
 function ours(rows: OursRow[], prefix: string, backend?: string): OursRow {
@@ -65,18 +74,38 @@ function torchKernel(name: string, dtype: string, mode?: string): TorchRow {
   if (row === undefined) throw new Error(`no PyTorch kernel row "${name}" ${dtype} ${mode ?? ""}`);
   return row;
 }
-function torchModel(plan: string, prefix: string, dtype: string, mode: string): TorchRow {
-  const row = torchModels.models
+function torchModel(
+  plan: string,
+  prefix: string,
+  dtype: string,
+  mode: string,
+  source = torchModels,
+): TorchRow {
+  const row = source.models
     .find((m) => m.plan === plan)
     ?.measurements.find((r) => r.name.startsWith(prefix) && r.dtype === dtype && r.mode === mode);
   if (row === undefined)
     throw new Error(`no PyTorch model row ${plan} "${prefix}" ${dtype} ${mode}`);
   return row;
 }
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** The model's prefill ms and decode tokens/s: medians over the speed runs of the decode call. */
 function speedOf(model: string): SpeedRow {
-  const row = speed.rows.find((r) => r.model === model);
-  if (row === undefined) throw new Error(`no speed row for ${model}`);
-  return row;
+  const rows = speedRuns.map((run) => {
+    const row = run.find((r) => r.model === model);
+    if (row === undefined) throw new Error(`no speed row for ${model} in ${decodeCall}`);
+    return row;
+  });
+  return {
+    model,
+    prefillMs: median(rows.map((r) => r.prefillMs)),
+    decodeTokensPerSecond: median(rows.map((r) => r.decodeTokensPerSecond)),
+  };
 }
 
 /** One comparison: times in ms (lower is better) or rates (higher is better); ratio > 1 = ours faster. */
@@ -219,7 +248,8 @@ for (const plan of ["bmojo", "transformer", "mamba"]) {
     what: `${plan}: prefill 2048 tokens, batch 1`,
     precision: "fp32, TF32 matmuls",
     ours: speedOf(plan).prefillMs,
-    anchor: torchModel(plan, "prefill 2048 tokens, batch 1", "fp32", "eager").median_ms,
+    anchor: torchModel(plan, "prefill 2048 tokens, batch 1", "fp32", "eager", torchDecode)
+      .median_ms,
     anchorName: "PyTorch eager",
     unit: "ms",
   });
@@ -230,7 +260,7 @@ for (const plan of ["bmojo", "transformer", "mamba"]) {
     what: `${plan}: decode after 2048 tokens, batch 1`,
     precision: "fp32, TF32 matmuls",
     ours: speedOf(plan).decodeTokensPerSecond,
-    anchor: torchModel(plan, "decode", "fp32", "eager").tokens_per_s as number,
+    anchor: torchModel(plan, "decode", "fp32", "eager", torchDecode).tokens_per_s as number,
     anchorName: "PyTorch eager",
     unit: "tokens/s",
     goal: "≥ 10×",
@@ -309,13 +339,21 @@ ${table}
   log-space scan with a hand-written backward, SDPA with the B'MOJO mask in a chunked layout (2×
   less work than the dense mask), fused AdamW, torch.compile. Its logits and gradients on our
   checkpoint equal ours (check_logits.py: max |Δlogit| 1.7e-6, worst gradient 3.7e-6 relative).
-- Our kernel and training rows come from one call on the GPU machine (\`gpu-bench.mjs\`), our
-  prefill and decode rows from \`bmojo experiment speed\` in another; the PyTorch rows from two
-  earlier calls on the same kind of machine.
+- Our kernel and training rows come from one call on the GPU machine (\`gpu-bench.mjs\`); the
+  PyTorch kernel and training rows from two earlier calls on the same kind of machine. The
+  prefill and decode rows (ours: the median of three \`bmojo experiment speed\` runs; PyTorch:
+  eager, TF32, batch 1) come from one later call, [cuda-h200/decode-2026-11-29/call7](cuda-h200/decode-2026-11-29/call7/),
+  made after the decode work of 2026-11-29 (cached A, split views, stacked q/k/v and gate/up
+  products, a fused RoPE kernel, one innovation read per token). That call also timed training
+  with the newer build: B'MOJO 119k tokens/s (the table's 130k is the earlier call), the
+  Transformer 121k (103k before the fused RoPE).
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
-- Decode at batch 1 is bound by the host (about 30 kernel launches per block per token), so it
-  moves with the GPU machine's host CPU: the same build decoded bmojo at 437 tokens/s (6.9× PyTorch
-  eager) and mamba at 401 (8.5×) in another call; see [speed-cuda.md](speed-cuda.md).
+- Decode at batch 1 is bound by the host: about 20 kernel launches per block per token (B'MOJO
+  130m: 165 per token, down from 291), and a CPU profile on the GPU machine puts half of the
+  host's time in the addon's launch calls. The host's speed moves between calls: in the two calls
+  before (calls 5 and 6 in the same folder, PyTorch eager at 62 and 79 tokens/s for B'MOJO) ours
+  ranged 343–628 tokens/s for B'MOJO, 426–710 for Mamba, 193–320 for the Transformer. The ≥ 10×
+  goal needs the launches gone (CUDA graphs or fused whole-block step kernels).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
   storing every tensor in fp32; PyTorch's autocast also keeps activations in bf16, halving the
   memory traffic of everything around the matmuls. bf16 storage in our backend (a bf16 dtype in
