@@ -9,16 +9,11 @@
  * model on the same backend.
  */
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type Browser, type Page, chromium } from "playwright-core";
-import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp, removeBuild } from "./build-app.js";
 import { type StaticServer, serveDirectory } from "./static-server.js";
 
-const APP = dirname(dirname(fileURLToPath(import.meta.url)));
 const CHROMIUM = "/usr/bin/chromium";
 const chromiumMissing = !existsSync(CHROMIUM);
 if (chromiumMissing) {
@@ -44,13 +39,7 @@ describe.skipIf(chromiumMissing)("the built playground in Chromium without WebGP
   let browser: Browser;
 
   beforeAll(async () => {
-    outDir = await mkdtemp(join(tmpdir(), "bmojo-playground-wasm-"));
-    await build({
-      root: APP,
-      configFile: join(APP, "vite.config.ts"),
-      logLevel: "warn",
-      build: { outDir, emptyOutDir: true },
-    });
+    outDir = await buildApp("bmojo-playground-wasm-");
     server = await serveDirectory(outDir);
     plainServer = await serveDirectory(outDir, { crossOriginIsolated: false });
     // No --enable-unsafe-webgpu: on Linux, Chromium then exposes navigator.gpu without an
@@ -65,7 +54,7 @@ describe.skipIf(chromiumMissing)("the built playground in Chromium without WebGP
     await browser?.close();
     await server?.close();
     await plainServer?.close();
-    if (outDir !== "") await rm(outDir, { recursive: true, force: true });
+    await removeBuild(outDir);
   });
 
   /** Opens the page, checks it has no WebGPU adapter, and reads its isolation and core count. */

@@ -5,17 +5,14 @@
  * the memory view, streams text from the character model, and saves screenshot.png.
  */
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFile, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
-import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adapterName } from "../src/backend.js";
+import { APP, buildApp, removeBuild } from "./build-app.js";
 import { type StaticServer, serveDirectory } from "./static-server.js";
 
-const APP = dirname(dirname(fileURLToPath(import.meta.url)));
 const CHROMIUM = "/usr/bin/chromium";
 const chromiumMissing = !existsSync(CHROMIUM);
 if (chromiumMissing) {
@@ -30,17 +27,11 @@ describe("the built playground", () => {
   let outDir = "";
 
   beforeAll(async () => {
-    outDir = await mkdtemp(join(tmpdir(), "bmojo-playground-"));
-    await build({
-      root: APP,
-      configFile: join(APP, "vite.config.ts"),
-      logLevel: "warn",
-      build: { outDir, emptyOutDir: true },
-    });
+    outDir = await buildApp("bmojo-playground-");
   }, 120_000);
 
   afterAll(async () => {
-    if (outDir !== "") await rm(outDir, { recursive: true, force: true });
+    await removeBuild(outDir);
   });
 
   it("bundles no Node-only module and ships the character model", async () => {
