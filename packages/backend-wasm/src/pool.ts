@@ -29,6 +29,13 @@ export const TASKS = [
   "copy",
   "rms_fwd",
   "adamw",
+  "rms_bwd",
+  "softmax",
+  "softmax_bwd",
+  "ce_fwd",
+  "ce_bwd",
+  "reduce_rows",
+  "reduce_cols",
 ] as const;
 export type TaskName = (typeof TASKS)[number];
 type TaskFn = (args: number, begin: number, end: number, tid: number) => void;

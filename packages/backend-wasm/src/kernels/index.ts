@@ -8,8 +8,15 @@ import { attentionBackwardF32, attentionF32 } from "./attention.js";
 import { causalConv1dBackwardF32, causalConv1dF32, causalConv1dStepF32 } from "./conv.js";
 import { adamwF32, binaryF32, copy4, unaryBackwardF32, unaryF32 } from "./elementwise.js";
 import { matmulF32 } from "./matmul.js";
-import { rmsNormF32 } from "./norm.js";
+import { rmsNormBackwardF32, rmsNormF32 } from "./norm.js";
+import { reduceF32 } from "./reduce.js";
 import { selectiveScanBackwardF32, selectiveScanF32, selectiveScanStepF32 } from "./scan.js";
+import {
+  crossEntropyBackwardF32,
+  crossEntropyF32,
+  softmaxBackwardF32,
+  softmaxF32,
+} from "./softmax.js";
 
 export function wasmKernels(rt: Runtime): KernelTable {
   const ref = rt.reference;
@@ -21,6 +28,15 @@ export function wasmKernels(rt: Runtime): KernelTable {
     copy: (a) => (a.dtype === "float64" ? ref.copy(a) : copy4(rt, a)),
     adamw: (a) => (a.dtype === "float32" ? adamwF32(rt, a) : ref.adamw(a)),
     rmsNorm: (a) => (a.dtype === "float32" ? rmsNormF32(rt, a) : ref.rmsNorm(a)),
+    rmsNormBackward: (a) =>
+      a.dtype === "float32" ? rmsNormBackwardF32(rt, a) : ref.rmsNormBackward(a),
+    softmax: (a) => (a.dtype === "float32" ? softmaxF32(rt, a) : ref.softmax(a)),
+    softmaxBackward: (a) =>
+      a.dtype === "float32" ? softmaxBackwardF32(rt, a) : ref.softmaxBackward(a),
+    crossEntropy: (a) => (a.dtype === "float32" ? crossEntropyF32(rt, a) : ref.crossEntropy(a)),
+    crossEntropyBackward: (a) =>
+      a.dtype === "float32" ? crossEntropyBackwardF32(rt, a) : ref.crossEntropyBackward(a),
+    reduce: (a) => (a.dtype === "float32" ? reduceF32(rt, a) : ref.reduce(a)),
     matmul: (a) => (a.dtype === "float32" ? matmulF32(rt, a) : ref.matmul(a)),
     selectiveScan: (a) => (a.dtype === "float32" ? selectiveScanF32(rt, a) : ref.selectiveScan(a)),
     selectiveScanBackward: (a) =>
