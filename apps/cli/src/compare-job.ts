@@ -30,6 +30,12 @@ export interface CompareTraining {
   clip: number;
   /** Seed of the initialisation (in `config`) and of the training batches' streams. */
   seed: number;
+  /**
+   * Steps between held-out evaluations during training (0: only after it); a run stops early once
+   * one reaches `targetAccuracy` (Zoology's protocol stops at 0.99).
+   */
+  evalEvery?: number;
+  targetAccuracy?: number;
 }
 
 /**
@@ -71,9 +77,11 @@ export interface ExampleProbe {
 /** What one model's run measured. */
 export interface CompareJobResult<M extends string = CompareModel> {
   model: M;
-  /** Steps taken (fewer than asked when interrupted). */
+  /** Steps taken (fewer than asked when interrupted or stopped early). */
   steps: number;
   interrupted: boolean;
+  /** Whether a periodic evaluation reached the target accuracy before the last step. */
+  stoppedEarly: boolean;
   /** Seconds spent in training steps. */
   trainSeconds: number;
   firstLoss: number | null;
@@ -160,12 +168,25 @@ export async function runCompareJob<M extends string = CompareModel>(
   const source = taskSource(job.taskName ?? "mqar", job.task);
   const model = new LanguageModel(job.config);
   try {
-    const { metrics, ...result } = await trainFresh(model, source, job.training, hooks);
+    const { evalEvery = 0, targetAccuracy = 1 } = job.training;
+    let periodic: EvalResult | null = null;
+    const onPeriodic = async (step: number): Promise<"stop" | undefined> => {
+      if (evalEvery <= 0 || step % evalEvery !== 0) return;
+      periodic = await evaluate(model, source, { step, ...job.evaluation });
+      return periodic.accuracy >= targetAccuracy ? "stop" : undefined;
+    };
+    const { metrics, ...result } = await trainFresh(model, source, job.training, {
+      ...hooks,
+      onPeriodic,
+    });
     let evaluation: EvalResult | null = null;
     let example: ExampleProbe | null = null;
     if (!result.interrupted) {
       hooks.onEvaluate?.();
-      evaluation = await evaluate(model, source, { step: result.step, ...job.evaluation });
+      // A run stopped early was just evaluated at its last step.
+      evaluation = result.stoppedEarly
+        ? (periodic as EvalResult | null)
+        : await evaluate(model, source, { step: result.step, ...job.evaluation });
       if (job.exampleSeed !== null) {
         const candidates = source.evalBatches(job.exampleSeed, EXAMPLE_CANDIDATES, 1);
         example = (await probeExample(model, pickExample(candidates, model.config.window))) ?? null;
@@ -175,6 +196,7 @@ export async function runCompareJob<M extends string = CompareModel>(
       model: job.model,
       steps: result.step,
       interrupted: result.interrupted,
+      stoppedEarly: result.stoppedEarly,
       trainSeconds: metrics.seconds,
       firstLoss: metrics.losses[0] ?? null,
       lastLoss: metrics.losses.at(-1) ?? null,

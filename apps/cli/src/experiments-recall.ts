@@ -8,6 +8,7 @@ import type { TaskName } from "@bmojo/data";
 import { type ModelConfig, type PlanName, parameterCount, preset } from "@bmojo/model";
 import type { CompareJob, CompareTraining } from "./compare-job.js";
 import type { TaskOptionValue } from "./data-source.js";
+import { UsageError } from "./errors.js";
 import { type CliIO, println } from "./io.js";
 import { evalSeed } from "./seeds.js";
 import { jobRunner, runPool } from "./worker-pool.js";
@@ -53,6 +54,32 @@ export const recallCommonFlags = {
     description: "warmup steps (at most a fifth of --steps)",
   },
   seed: { ...trainFlags.seed, group: TRAINING },
+  lrs: {
+    kind: "string",
+    placeholder: "X,X",
+    group: TRAINING,
+    defaultText: "the value of --lr",
+    description:
+      "learning rates to sweep: every model is trained at each and its best held-out accuracy is reported (Zoology's protocol)",
+  },
+  evalEvery: {
+    kind: "int",
+    min: 0,
+    default: 0,
+    group: TRAINING,
+    description: "steps between held-out evaluations during training; 0: only at the end",
+  },
+  targetAccuracy: {
+    kind: "number",
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    default: 0.99,
+    placeholder: "X",
+    group: TRAINING,
+    description:
+      "with --eval-every, a model stops training once an evaluation reaches this accuracy (Zoology: 0.99)",
+  },
   evalExamples: {
     kind: "int",
     min: 1,
@@ -105,6 +132,23 @@ export function recallConfig(
   });
 }
 
+/** The learning rates of --lrs (distinct, > 0), or [--lr] without it. */
+export function learningRates(f: { lr: number; lrs?: string }): number[] {
+  if (f.lrs === undefined) return [f.lr];
+  const out: number[] = [];
+  for (const text of f.lrs.split(",").map((t) => t.trim())) {
+    const lr = Number(text);
+    if (text === "" || !Number.isFinite(lr) || lr <= 0) {
+      throw new UsageError(
+        `--lrs: expected a comma-separated list of numbers > 0, got ${JSON.stringify(f.lrs)}.`,
+      );
+    }
+    if (out.includes(lr)) throw new UsageError(`--lrs: ${lr} is listed twice.`);
+    out.push(lr);
+  }
+  return out;
+}
+
 /** The training settings of the common flags (compare's loop; its other defaults). */
 export function recallTraining(f: {
   steps: number;
@@ -112,8 +156,12 @@ export function recallTraining(f: {
   lr: number;
   warmup: number;
   seed: number;
+  evalEvery?: number;
+  targetAccuracy?: number;
 }): CompareTraining {
   return {
+    evalEvery: f.evalEvery ?? 0,
+    targetAccuracy: f.targetAccuracy ?? 1,
     steps: f.steps,
     batch: f.batch,
     lr: f.lr,
@@ -141,7 +189,17 @@ export interface LabelledJob {
   task: Record<string, TaskOptionValue>;
 }
 
-/** A finished job: accuracy and what it cost. */
+/** One learning rate's run of a job. */
+export interface SweepRun {
+  lr: number;
+  accuracy: number;
+  /** Steps trained (fewer than asked when it reached the target accuracy). */
+  steps: number;
+  stoppedEarly: boolean;
+  trainSeconds: number;
+}
+
+/** A finished job: its best run over the learning rates, and what that run cost. */
 export interface JobOutcome {
   label: string;
   accuracy: number;
@@ -151,11 +209,17 @@ export interface JobOutcome {
   firstLoss: number | null;
   lastLoss: number | null;
   trainSeconds: number;
+  /** The best run's learning rate and steps. */
+  lr: number;
+  steps: number;
+  /** Every learning rate's run, in --lrs order. */
+  sweep: SweepRun[];
 }
 
 /**
- * Trains and scores every job (at most `workers` at once, in worker threads when the built worker
- * entry is there), printing one line per finished job. Undefined when interrupted.
+ * Trains and scores every job at every learning rate of `lrs` (at most `workers` runs at once, in
+ * worker threads when the built worker entry is there), printing one line per finished run; each
+ * job's outcome is its best run. Undefined when interrupted.
  */
 export async function runRecallJobs(
   jobs: readonly LabelledJob[],
@@ -164,27 +228,30 @@ export async function runRecallJobs(
   requestedWorkers: number | undefined,
   backend: string,
   io: CliIO,
+  lrs: readonly number[] = [training.lr],
 ): Promise<{ outcomes: JobOutcome[]; workers: number } | undefined> {
-  const runner = jobRunner(
-    requestedWorkers ?? availableParallelism(),
-    jobs.length,
-    backend,
-    io.stderr,
-  );
+  const runs = jobs.length * lrs.length;
+  const runner = jobRunner(requestedWorkers ?? availableParallelism(), runs, backend, io.stderr);
   const workers = runner.workers;
+  const stop =
+    (training.evalEvery ?? 0) > 0
+      ? `, evaluated every ${training.evalEvery} and stopped at ${pct(training.targetAccuracy ?? 1)}`
+      : "";
   println(
     io.stderr,
-    `training ${jobs.length} models (${training.steps} steps each) on ${workers} worker${workers === 1 ? "" : "s"}`,
+    `training ${jobs.length} models × ${lrs.length} learning rate${lrs.length === 1 ? "" : "s"} (up to ${training.steps} steps each${stop}) on ${workers} worker${workers === 1 ? "" : "s"}`,
   );
-  const compareJobs: CompareJob<string>[] = jobs.map((j) => ({
-    model: j.label,
-    config: j.config,
-    taskName: j.taskName,
-    task: j.task,
-    training,
-    evaluation,
-    exampleSeed: null,
-  }));
+  const compareJobs: CompareJob<string>[] = jobs.flatMap((j) =>
+    lrs.map((lr) => ({
+      model: lrs.length === 1 ? j.label : `${j.label} lr ${lr}`,
+      config: j.config,
+      taskName: j.taskName,
+      task: j.task,
+      training: { ...training, lr, ssmLr: lr },
+      evaluation,
+      exampleSeed: null,
+    })),
+  );
   let finished = 0;
   const runOne = async (job: CompareJob<string>, signal: AbortSignal) => {
     const r = await runner.run({ kind: "compare", job }, { signal });
@@ -193,31 +260,82 @@ export async function runRecallJobs(
       r.evaluation === null
         ? "interrupted"
         : `accuracy ${(100 * r.evaluation.accuracy).toFixed(1)}%`;
+    const early = r.stoppedEarly ? ` (target reached at step ${r.steps})` : "";
     println(
       io.stderr,
-      `[${finished}/${jobs.length}] ${job.model}: ${acc}, loss ${r.firstLoss?.toFixed(3)} → ${r.lastLoss?.toFixed(3)}, ${r.trainSeconds.toFixed(1)} s`,
+      `[${finished}/${runs}] ${job.model}: ${acc}${early}, loss ${r.firstLoss?.toFixed(3)} → ${r.lastLoss?.toFixed(3)}, ${r.trainSeconds.toFixed(1)} s`,
     );
     return r;
   };
   const results = await runPool(compareJobs, workers, runOne, io.signal);
   const outcomes: JobOutcome[] = [];
-  for (const [i, r] of results.entries()) {
-    if (r === undefined || r.evaluation === null) return undefined;
-    outcomes.push({
-      label: jobs[i].label,
-      accuracy: r.evaluation.accuracy,
-      correct: r.evaluation.correct,
-      total: r.evaluation.total,
-      parameters: parameterCount(jobs[i].config),
-      firstLoss: r.firstLoss,
-      lastLoss: r.lastLoss,
-      trainSeconds: r.trainSeconds,
-    });
+  for (const [i, job] of jobs.entries()) {
+    const mine = results.slice(i * lrs.length, (i + 1) * lrs.length);
+    let best: JobOutcome | null = null;
+    const sweep: SweepRun[] = [];
+    for (const [k, r] of mine.entries()) {
+      if (r === undefined || r.evaluation === null) return undefined;
+      sweep.push({
+        lr: lrs[k],
+        accuracy: r.evaluation.accuracy,
+        steps: r.steps,
+        stoppedEarly: r.stoppedEarly,
+        trainSeconds: r.trainSeconds,
+      });
+      if (best === null || r.evaluation.accuracy > best.accuracy) {
+        best = {
+          label: job.label,
+          accuracy: r.evaluation.accuracy,
+          correct: r.evaluation.correct,
+          total: r.evaluation.total,
+          parameters: parameterCount(job.config),
+          firstLoss: r.firstLoss,
+          lastLoss: r.lastLoss,
+          trainSeconds: r.trainSeconds,
+          lr: lrs[k],
+          steps: r.steps,
+          sweep,
+        };
+      }
+    }
+    if (best === null) return undefined;
+    outcomes.push(best);
   }
   return { outcomes, workers };
+}
+
+/**
+ * How the runs were trained, for the results' Markdown: the learning rate(s) and, with early
+ * stopping, how often it evaluated and at what accuracy it stopped.
+ */
+export function protocolText(training: CompareTraining, lrs: readonly number[]): string {
+  const lr =
+    lrs.length === 1
+      ? `lr ${lrs[0]}`
+      : `each at lr ${lrs.join(", ")}, the best held-out accuracy reported`;
+  const stop =
+    (training.evalEvery ?? 0) > 0
+      ? `; evaluated on the held-out examples every ${training.evalEvery} steps and stopped once one reached ${pct(training.targetAccuracy ?? 1)}`
+      : "";
+  return `${lr}, warmup ${training.warmup}, cosine decay${stop}`;
 }
 
 /** An accuracy as a table cell: "37.5%". */
 export function pct(accuracy: number): string {
   return `${(100 * accuracy).toFixed(1)}%`;
+}
+
+/**
+ * What a table cell adds after its accuracy: the best run's learning rate when several were swept,
+ * and its steps when runs could stop early.
+ */
+export function runNote(
+  r: { lr: number; steps: number },
+  lrs: readonly number[],
+  training: CompareTraining,
+): string {
+  const notes: string[] = [];
+  if (lrs.length > 1) notes.push(`lr ${r.lr}`);
+  if ((training.evalEvery ?? 0) > 0) notes.push(`${r.steps} steps`);
+  return notes.length === 0 ? "" : ` · ${notes.join(", ")}`;
 }

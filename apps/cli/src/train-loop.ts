@@ -82,7 +82,11 @@ export async function trainFresh(
   model: LanguageModel,
   source: DataSource,
   t: CompareTraining,
-  hooks: { onStep?: (step: number, lossEma: number) => void; signal?: AbortSignal } = {},
+  hooks: {
+    onStep?: (step: number, lossEma: number) => void;
+    onPeriodic?: TrainLoopOptions["onPeriodic"];
+    signal?: AbortSignal;
+  } = {},
 ): Promise<TrainLoopResult & { metrics: TrainMetrics }> {
   const optimizer = createOptimizer(model, t);
   try {
@@ -99,6 +103,7 @@ export async function trainFresh(
       clip: t.clip,
       metrics,
       onStep: hooks.onStep,
+      onPeriodic: hooks.onPeriodic,
       signal: hooks.signal,
     });
     return { ...result, metrics };
@@ -134,8 +139,11 @@ export interface TrainLoopOptions {
   metrics: TrainMetrics;
   /** Called after every step with the step and its loss EMA (progress display). */
   onStep?: (step: number, lossEma: number) => void;
-  /** Called after steps where a periodic evaluation or save is due (not after the last step). */
-  onPeriodic?: (step: number) => Promise<void>;
+  /**
+   * Called after every step but the last (periodic evaluations and saves); resolving to "stop"
+   * ends the run there (early stopping at a target accuracy).
+   */
+  onPeriodic?: (step: number) => Promise<"stop" | undefined>;
   signal?: AbortSignal;
 }
 
@@ -143,6 +151,8 @@ export interface TrainLoopResult {
   /** The last step taken. */
   step: number;
   interrupted: boolean;
+  /** Whether onPeriodic stopped the run before totalSteps. */
+  stoppedEarly: boolean;
 }
 
 /** One optimisation step on one batch; returns the loss before the update. */
@@ -199,7 +209,7 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
     // Let the event loop run (a SIGINT handler, stream writes): on the cpu backend every await in
     // a step resolves at once, so without this a signal would wait for the whole run.
     await yieldToEventLoop();
-    if (signal?.aborted === true) return { step, interrupted: true };
+    if (signal?.aborted === true) return { step, interrupted: true, stoppedEarly: false };
     const started = performance.now();
     const loss = await trainStep(options, lossAndGrads, params, step + 1);
     step++;
@@ -208,7 +218,9 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
     metrics.tokens += options.batch * options.source.length;
     metrics.lossEma = updateEma(metrics.lossEma ?? undefined, loss);
     options.onStep?.(step, metrics.lossEma);
-    if (step < totalSteps) await options.onPeriodic?.(step);
+    if (step < totalSteps && (await options.onPeriodic?.(step)) === "stop") {
+      return { step, interrupted: false, stoppedEarly: true };
+    }
   }
-  return { step, interrupted: false };
+  return { step, interrupted: false, stoppedEarly: false };
 }

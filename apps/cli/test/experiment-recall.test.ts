@@ -55,6 +55,75 @@ describe("bmojo experiment recall", () => {
     expect(await readFile(join(dir, "recall-wasm.svg"), "utf8")).toMatch(/^<svg/);
   }, 30_000);
 
+  it("sweeps learning rates and stops a run early at the target accuracy (Zoology's protocol)", async () => {
+    const out = join(dir, "sweep");
+    const r = await bmojo([
+      "experiment",
+      "recall",
+      "--widths",
+      "8",
+      "--models",
+      "mamba,bmojo",
+      "--eidetic-sweep",
+      "2",
+      "--vocab-size",
+      "32",
+      "--length",
+      "16",
+      "--pairs",
+      "2",
+      "--window",
+      "4",
+      "--eidetic",
+      "2",
+      "--steps",
+      "6",
+      "--batch",
+      "2",
+      "--eval-examples",
+      "4",
+      "--workers",
+      "1",
+      "--lrs",
+      "0.01,0.001",
+      "--eval-every",
+      "2",
+      // Any accuracy stops at the first evaluation (step 2): early stopping is what is tested.
+      "--target-accuracy",
+      "1e-9",
+      "--out-dir",
+      out,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(await readFile(join(out, "recall-wasm.json"), "utf8"));
+    expect(json.settings.training).toMatchObject({ evalEvery: 2, targetAccuracy: 1e-9 });
+    for (const c of [...json.grid, ...json.ablation]) {
+      expect(c.sweep.map((s: { lr: number }) => s.lr)).toEqual([0.01, 0.001]);
+      const best = Math.max(...c.sweep.map((s: { accuracy: number }) => s.accuracy));
+      expect(c.accuracy).toBe(best);
+      expect(c.sweep.map((s: { lr: number }) => s.lr)).toContain(c.lr);
+      for (const s of c.sweep) {
+        // A run stops at an evaluation (every 2 steps) that scores above ≈ 0, or runs all 6 steps.
+        if (s.stoppedEarly) expect([2, 4]).toContain(s.steps);
+        else expect(s.steps).toBe(6);
+      }
+    }
+    expect(
+      json.grid.some((c: { sweep: { stoppedEarly: boolean }[] }) =>
+        c.sweep.some((s) => s.stoppedEarly),
+      ),
+    ).toBe(true);
+    const md = await readFile(join(out, "recall-wasm.md"), "utf8");
+    expect(md).toContain("each at lr 0.01, 0.001, the best held-out accuracy reported");
+    expect(md).toMatch(/ · lr 0\.0?0?1, \d+ steps \|/);
+  }, 30_000);
+
+  it("rejects a bad --lrs", async () => {
+    const r = await bmojo(["experiment", "recall", "--lrs", "0.01,-1", "--out-dir", dir]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("--lrs: expected a comma-separated list of numbers > 0");
+  });
+
   it("rejects a bad --widths", async () => {
     const r = await bmojo(["experiment", "recall", "--widths", "8,x", "--out-dir", dir]);
     expect(r.code).not.toBe(0);

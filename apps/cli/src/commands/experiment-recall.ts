@@ -8,11 +8,15 @@ import { barCharts } from "../svg-chart.js";
 import {
   type JobOutcome,
   type LabelledJob,
+  type SweepRun,
   pct,
   recallCommonFlags,
   recallConfig,
   recallEvaluation,
+  learningRates,
+  protocolText,
   recallTraining,
+  runNote,
   runRecallJobs,
 } from "../experiments-recall.js";
 import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
@@ -77,6 +81,10 @@ export interface RecallCell {
   total: number;
   parameters: number;
   trainSeconds: number;
+  /** The learning rate of the best run, its steps, and every learning rate's run. */
+  lr: number;
+  steps: number;
+  sweep: SweepRun[];
 }
 
 /** One point of the eidetic ablation. */
@@ -87,6 +95,9 @@ export interface AblationPoint {
   correct: number;
   total: number;
   trainSeconds: number;
+  lr: number;
+  steps: number;
+  sweep: SweepRun[];
 }
 
 async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
@@ -145,6 +156,7 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
     });
   }
   const training = recallTraining(f);
+  const lrs = learningRates(f);
   const evaluation = recallEvaluation(f.seed, f.evalExamples);
   // Wider and attention-heavier jobs first, so the short ones fill in at the end.
   const order = jobs
@@ -157,6 +169,7 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
     f.workers,
     report.backend,
     io,
+    lrs,
   );
   if (ran === undefined) {
     println(io.stderr, "interrupted: nothing written.");
@@ -181,6 +194,9 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
         total: o.total,
         parameters: o.parameters,
         trainSeconds: o.trainSeconds,
+        lr: o.lr,
+        steps: o.steps,
+        sweep: o.sweep,
       });
     } else {
       ablation.push({
@@ -190,6 +206,9 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
         correct: o.correct,
         total: o.total,
         trainSeconds: o.trainSeconds,
+        lr: o.lr,
+        steps: o.steps,
+        sweep: o.sweep,
       });
     }
   }
@@ -203,7 +222,9 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
         model,
         ...widths.map((w) => {
           const c = cellOf(p, model, w);
-          return c === undefined ? "–" : `${pct(c.accuracy)} (${c.correct}/${c.total})`;
+          return c === undefined
+            ? "–"
+            : `${pct(c.accuracy)} (${c.correct}/${c.total})${runNote(c, lrs, training)}`;
         }),
         ...widths.map((w) => grouped(cellOf(p, model, w)?.parameters ?? 0)),
       ]),
@@ -213,7 +234,7 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
     ["m_e", "bmojo accuracy", "train s"],
     ablation.map((a) => [
       String(a.eidetic),
-      `${pct(a.accuracy)} (${a.correct}/${a.total})`,
+      `${pct(a.accuracy)} (${a.correct}/${a.total})${runNote(a, lrs, training)}`,
       a.trainSeconds.toFixed(1),
     ]),
     [true, true, true],
@@ -256,8 +277,8 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
     `MQAR with vocabulary ${f.vocabSize}, length ${f.length}, ${f.pairs} key-value pairs. Every model has ${f.blocks} blocks`,
     `(the @bmojo/model presets: transformer = full causal attention + MLP, the paragon; mamba = Mamba blocks,`,
     `no MLP; hybrid = Mamba and SWA alternating; bmojo-f = B'MOJO without eidetic memory; bmojo with m_e = ${f.eidetic}),`,
-    `window w = ${f.window}, m_f = ${f.fading}, SSM state N = ${f.dState}, ${f.heads} heads. Each model is trained once`,
-    `(seed ${f.seed}) for ${training.steps} steps × batch ${training.batch} (lr ${training.lr}, warmup ${training.warmup}, cosine decay) and scored`,
+    `window w = ${f.window}, m_f = ${f.fading}, SSM state N = ${f.dState}, ${f.heads} heads. Each model is trained`,
+    `(seed ${f.seed}) for up to ${training.steps} steps × batch ${training.batch} (${protocolText(training, lrs)}) and scored`,
     `on the same ${evaluation.batches * evaluation.batch} held-out examples. Guessing a value id scores ${pct(1 / valueIds)};`,
     `naming any one of the ${f.pairs} values in the sequence scores ${pct(1 / f.pairs)}.`,
     "",
@@ -276,7 +297,7 @@ async function runRecall(argv: readonly string[], io: CliIO): Promise<number> {
     "## What this shows",
     "",
     `These runs are far from Zoology's convergence protocol (64 epochs of 100k examples, a learning-rate`,
-    `sweep per model, several seeds): each model saw ${training.steps * training.batch} examples, one learning rate,`,
+    `sweep per model, several seeds): each model saw at most ${training.steps * training.batch} examples, ${lrs.length === 1 ? "one learning rate" : `${lrs.length} learning rates`},`,
     `one seed. Accuracies range from ${pct(worst.accuracy)} (${worst.model}, d ${worst.width}, ${worst.placement}) to`,
     `${pct(best.accuracy)} (${best.model}, d ${best.width}, ${best.placement}). With ${evaluation.batches * evaluation.batch} examples the`,
     `binomial standard error of one cell is up to ~${pct(Math.sqrt(0.25 / Math.max(1, grid[0]?.total ?? 1)))} (queries of one example are not`,

@@ -4,10 +4,14 @@ import { taskSource } from "../data-source.js";
 import { EXIT_INTERRUPTED } from "../errors.js";
 import {
   type LabelledJob,
+  type SweepRun,
+  runNote,
   pct,
   recallCommonFlags,
   recallConfig,
   recallEvaluation,
+  learningRates,
+  protocolText,
   recallTraining,
   runRecallJobs,
 } from "../experiments-recall.js";
@@ -63,6 +67,11 @@ export interface TaskCell {
   correct: number;
   total: number;
   trainSeconds: number;
+  /** The learning rate of the best run, and its steps. */
+  lr: number;
+  steps: number;
+  /** Every learning rate's run. */
+  sweep: SweepRun[];
 }
 
 async function runTasks(argv: readonly string[], io: CliIO): Promise<number> {
@@ -89,8 +98,9 @@ async function runTasks(argv: readonly string[], io: CliIO): Promise<number> {
     }
   }
   const training = recallTraining(f);
+  const lrs = learningRates(f);
   const evaluation = recallEvaluation(f.seed, f.evalExamples);
-  const ran = await runRecallJobs(jobs, training, evaluation, f.workers, report.backend, io);
+  const ran = await runRecallJobs(jobs, training, evaluation, f.workers, report.backend, io, lrs);
   if (ran === undefined) {
     println(io.stderr, "interrupted: nothing written.");
     return EXIT_INTERRUPTED;
@@ -103,6 +113,9 @@ async function runTasks(argv: readonly string[], io: CliIO): Promise<number> {
     correct: ran.outcomes[i].correct,
     total: ran.outcomes[i].total,
     trainSeconds: ran.outcomes[i].trainSeconds,
+    lr: ran.outcomes[i].lr,
+    steps: ran.outcomes[i].steps,
+    sweep: ran.outcomes[i].sweep,
   }));
   const cellOf = (task: string, model: string) =>
     cells.find((c) => c.task === task && c.model === model);
@@ -112,7 +125,9 @@ async function runTasks(argv: readonly string[], io: CliIO): Promise<number> {
       m,
       ...f.tasks.map((t) => {
         const c = cellOf(t, m);
-        return c === undefined ? "–" : `${pct(c.accuracy)} (${c.correct}/${c.total})`;
+        return c === undefined
+          ? "–"
+          : `${pct(c.accuracy)} (${c.correct}/${c.total})${runNote(c, lrs, training)}`;
       }),
     ]),
     [false, ...f.tasks.map(() => true)],
@@ -127,14 +142,14 @@ async function runTasks(argv: readonly string[], io: CliIO): Promise<number> {
     "",
     `Every task at length ${f.length}, its other options at the @bmojo/data defaults (selective-copy copies`,
     `length/8 tokens). Every model: ${f.blocks} blocks, d_model ${f.width}, window ${f.window}, m_f ${f.fading},`,
-    `bmojo's m_e ${f.eidetic}, N ${f.dState}; trained once (seed ${f.seed}) for ${training.steps} steps × batch ${training.batch}`,
-    `(lr ${training.lr}), scored on the same ${evaluation.batches * evaluation.batch} held-out examples per task (accuracy over scored positions).`,
+    `bmojo's m_e ${f.eidetic}, N ${f.dState}; trained (seed ${f.seed}) for up to ${training.steps} steps × batch ${training.batch}`,
+    `(${protocolText(training, lrs)}), scored on the same ${evaluation.batches * evaluation.batch} held-out examples per task (accuracy over scored positions).`,
     "",
     table,
     "",
     "## What this shows",
     "",
-    `Each model saw ${training.steps * training.batch} examples per task with one learning rate and one seed, far`,
+    `Each model saw at most ${training.steps * training.batch} examples per task with ${lrs.length === 1 ? "one learning rate" : `${lrs.length} learning rates`} and one seed, far`,
     "from the MAD / Zoology training protocols behind the paper's Table 3; most cells are close to what",
     "an untrained model guesses, and differences between them say how fast training starts, not what the",
     "architectures can learn. These numbers check that every model trains and scores on every task; they",

@@ -558,6 +558,7 @@ async function runTrain(argv: readonly string[], io: CliIO): Promise<number> {
           progress.note(`eval @ step ${step}: ${describeEval(await runEval(step))}`);
         }
         if (saveEvery > 0 && step % saveEvery === 0) await save(step);
+        return undefined; // never stops early
       },
     });
     progress.finish();
