@@ -346,7 +346,9 @@ ${table}
   made after the decode work of 2026-11-29 (cached A, split views, stacked q/k/v and gate/up
   products, a fused RoPE kernel, one innovation read per token). That call also timed training
   with the newer build: B'MOJO 119k tokens/s (the table's 130k is the earlier call), the
-  Transformer 121k (103k before the fused RoPE).
+  Transformer 121k (103k before the fused RoPE); three more runs in one later call (call9 in the
+  same folder) gave B'MOJO 121–127k and Mamba 120–122k (the table's Mamba row: 121k), so B'MOJO's
+  training may have lost up to ~5% with this build, or the host moved.
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
 - Decode at batch 1 is bound by the host: about 20 kernel launches per block per token (B'MOJO
   130m: 165 per token, down from 291), and a CPU profile on the GPU machine puts half of the
