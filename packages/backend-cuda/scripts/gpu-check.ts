@@ -11,7 +11,7 @@
 import { writeFileSync } from "node:fs";
 import { type ModelConfig, PLAN_NAMES, type PlanName, type PresetSize, preset } from "@bmojo/model";
 import { type Backend, backendByName } from "@bmojo/tensor";
-import { runConformance, summaryLine } from "@bmojo/tensor/testing";
+import { printConformance } from "@bmojo/tensor/testing";
 import "../src/index.js";
 import type { CudaBackend } from "../src/index.js";
 import { compareWith, exportForAnchor, referenceRun } from "@bmojo/model/testing";
@@ -58,16 +58,9 @@ async function main(): Promise<void> {
   let failed = 0;
 
   if (!argv.includes("--skip-conformance")) {
-    console.log("conformance suite on backend 'cuda-fp32'");
-    const started = performance.now();
-    const report = await runConformance(strict, {
+    const report = await printConformance(strict, "conformance suite on backend 'cuda-fp32'", {
       filter,
-      onResult: (r) => {
-        if (r.status === "failed") console.log(`FAIL ${r.name}\n     ${r.message}`);
-      },
     });
-    console.log(`time: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    console.log(summaryLine(report));
     failed += report.failed;
     result.conformance = { passed: report.passed, failed: report.failed, skipped: report.skipped };
   }

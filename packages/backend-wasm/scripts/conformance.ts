@@ -3,7 +3,7 @@
  *   pnpm --filter @bmojo/backend-wasm conformance [-- --filter TEXT] [-- --threads N]
  * Prints each failure and "N passed, M failed, K skipped".
  */
-import { runConformance, summaryLine } from "@bmojo/tensor/testing";
+import { printConformance } from "@bmojo/tensor/testing";
 import { WasmBackend } from "../src/index.js";
 
 const argv = process.argv.slice(2);
@@ -14,17 +14,9 @@ const flag = (name: string) => {
 const filter = flag("--filter");
 const threads = flag("--threads");
 const backend = await WasmBackend.create(threads === undefined ? {} : { threads: Number(threads) });
-console.log(
+await printConformance(
+  backend,
   `conformance suite on wasm (${backend.threading})${filter ? `, filter ${filter}` : ""}`,
+  { filter },
 );
-const started = performance.now();
-const report = await runConformance(backend, {
-  filter,
-  onResult: (r) => {
-    if (r.status === "failed") console.log(`FAIL ${r.name}\n     ${r.message}`);
-  },
-});
-console.log(`time: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-console.log(summaryLine(report));
 backend.dispose();
-process.exitCode = report.failed > 0 ? 1 : 0;

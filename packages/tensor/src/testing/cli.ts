@@ -7,7 +7,7 @@
  */
 import { backendByName, registeredBackends } from "../registry.js";
 import "../index.js";
-import { runConformance, summaryLine } from "./runner.js";
+import { printConformance } from "./runner.js";
 
 interface CliOptions {
   backend: string;
@@ -54,21 +54,11 @@ async function main(): Promise<void> {
     console.error(`registered backends: ${registeredBackends().join(", ")}`);
     process.exit(2);
   }
-  console.log(
+  await printConformance(
+    backend,
     `conformance suite on backend '${backend.name}'${options.filter ? ` (filter: ${options.filter})` : ""}`,
+    { filter: options.filter, skips: true, verbose: options.verbose },
   );
-  const started = performance.now();
-  const report = await runConformance(backend, {
-    filter: options.filter,
-    onResult: (r) => {
-      if (r.status === "failed") console.log(`FAIL ${r.name}\n     ${r.message}`);
-      else if (r.status === "skipped") console.log(`skip ${r.name}: ${r.message}`);
-      else if (options.verbose) console.log(`ok   ${r.name} (${r.ms.toFixed(1)} ms)`);
-    },
-  });
-  console.log(`time: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  console.log(summaryLine(report));
-  process.exitCode = report.failed > 0 ? 1 : 0;
 }
 
 main().catch((err) => {

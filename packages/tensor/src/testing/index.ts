@@ -9,12 +9,14 @@ export { kernelCases } from "./kernel-cases.js";
 export { gradientCases } from "./gradient-cases.js";
 export { fusedCases } from "./fused-cases.js";
 export {
+  printConformance,
   runConformance,
   runCase,
   summaryLine,
   type CaseResult,
   type CaseStatus,
   type ConformanceReport,
+  type PrintOptions,
   type RunOptions,
 } from "./runner.js";
 export { assertClose, ConformanceMismatch } from "./compare.js";

@@ -93,3 +93,39 @@ export async function runConformance(
 export function summaryLine(report: ConformanceReport): string {
   return `${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`;
 }
+
+/** What `printConformance` prints besides failures, the time and the summary line. */
+export interface PrintOptions {
+  filter?: string | RegExp;
+  /** Also print each skipped case with its reason. */
+  skips?: boolean;
+  /** Also print each passing case with its time. */
+  verbose?: boolean;
+}
+
+/**
+ * The suite under plain node, printed: `header`, each failure as it happens (and skips, passes when
+ * asked), the time and "N passed, M failed, K skipped". Sets exit code 1 when a case failed.
+ * Shared by `bmojo-conformance`, the backend packages' conformance scripts and the GPU check.
+ */
+export async function printConformance(
+  backend: Backend,
+  header: string,
+  options: PrintOptions = {},
+): Promise<ConformanceReport> {
+  console.log(header);
+  const started = performance.now();
+  const report = await runConformance(backend, {
+    filter: options.filter,
+    onResult: (r) => {
+      if (r.status === "failed") console.log(`FAIL ${r.name}\n     ${r.message}`);
+      else if (r.status === "skipped" && options.skips) console.log(`skip ${r.name}: ${r.message}`);
+      else if (r.status === "passed" && options.verbose)
+        console.log(`ok   ${r.name} (${r.ms.toFixed(1)} ms)`);
+    },
+  });
+  console.log(`time: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(summaryLine(report));
+  if (report.failed > 0) process.exitCode = 1;
+  return report;
+}
