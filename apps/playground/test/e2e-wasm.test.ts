@@ -8,21 +8,19 @@
  * run to the same held-out accuracy bar as test/e2e.test.ts, then stream text from the character
  * model on the same backend.
  */
-import { existsSync } from "node:fs";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildApp, removeBuild } from "./build-app.js";
+import {
+  CHROMIUM,
+  TARGET,
+  buildApp,
+  chromiumMissing,
+  removeBuild,
+  trainingResult,
+} from "./e2e-support.js";
 import { type StaticServer, serveDirectory } from "./static-server.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const chromiumMissing = !existsSync(CHROMIUM);
-if (chromiumMissing) {
-  console.warn(
-    `e2e-wasm: the browser test is skipped: ${CHROMIUM} is missing. Install Debian's Chromium to run it: apt-get install chromium`,
-  );
-}
-/** The held-out accuracy the page's default run must reach (the bar of test/e2e.test.ts). */
-const TARGET = 0.9;
+const skipBrowser = chromiumMissing("e2e-wasm");
 /**
  * Start to the first held-out accuracy ≥ TARGET must take less than this. The WebGPU run of
  * test/e2e.test.ts on Chromium's SwiftShader adapter took 112–150 s on this 2-core machine (its
@@ -30,7 +28,7 @@ const TARGET = 0.9;
  */
 const REACH_WITHIN_SECONDS = 90;
 
-describe.skipIf(chromiumMissing)("the built playground in Chromium without WebGPU", () => {
+describe.skipIf(skipBrowser)("the built playground in Chromium without WebGPU", () => {
   let outDir = "";
   /** Sends COOP + COEP, as vite.config.ts's servers do. */
   let server: StaticServer;
@@ -94,15 +92,12 @@ describe.skipIf(chromiumMissing)("the built playground in Chromium without WebGP
     });
     const trainSeconds = (Date.now() - started) / 1000;
     expect(await page.textContent("#train-error"), "the page showed a training error").toBe("");
-    const result = page.locator("#train-result");
-    const accuracy = Number(await result.getAttribute("data-accuracy"));
-    const reachedSeconds = Number(await result.getAttribute("data-reached-seconds"));
-    const tokensPerSecond = Number(
-      await page.getAttribute("#train-status", "data-tokens-per-second"),
-    );
-    expect(accuracy).toBeGreaterThanOrEqual(TARGET);
-    const resultText = (await result.textContent()) ?? "";
-    expect(resultText).toContain(`held-out accuracy ${(accuracy * 100).toFixed(1)}%`);
+    const {
+      accuracy,
+      reachedSeconds,
+      tokensPerSecond,
+      text: resultText,
+    } = await trainingResult(page);
     const reachedStep = /first ≥ [\d.]+% at step (\d+)/.exec(resultText)?.[1];
     expect(
       reachedStep,

@@ -10,18 +10,18 @@ import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adapterName } from "../src/backend.js";
-import { APP, buildApp, removeBuild } from "./build-app.js";
+import {
+  APP,
+  CHROMIUM,
+  TARGET,
+  buildApp,
+  chromiumMissing,
+  removeBuild,
+  trainingResult,
+} from "./e2e-support.js";
 import { type StaticServer, serveDirectory } from "./static-server.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const chromiumMissing = !existsSync(CHROMIUM);
-if (chromiumMissing) {
-  console.warn(
-    `e2e: the browser test is skipped: ${CHROMIUM} is missing. Install Debian's Chromium to run it: apt-get install chromium`,
-  );
-}
-/** The held-out accuracy the page's default run must reach. */
-const TARGET = 0.9;
+const skipBrowser = chromiumMissing("e2e");
 
 describe("the built playground", () => {
   let outDir = "";
@@ -67,7 +67,7 @@ describe("the built playground", () => {
     expect(existsSync(join(outDir, "char-model", "tokenizer.json"))).toBe(true);
   });
 
-  describe.skipIf(chromiumMissing)("in Chromium with WebGPU", () => {
+  describe.skipIf(skipBrowser)("in Chromium with WebGPU", () => {
     let server: StaticServer;
     let browser: Browser;
 
@@ -117,16 +117,7 @@ describe("the built playground", () => {
       expect(badge).toBe(`backend: webgpu (${adapter})`);
       expect(await page.isHidden("#backend-notice")).toBe(true);
 
-      const result = page.locator("#train-result");
-      const accuracy = Number(await result.getAttribute("data-accuracy"));
-      const reachedSeconds = Number(await result.getAttribute("data-reached-seconds"));
-      const tokensPerSecond = Number(
-        await page.getAttribute("#train-status", "data-tokens-per-second"),
-      );
-      expect(accuracy).toBeGreaterThanOrEqual(TARGET);
-      expect(await result.textContent()).toContain(
-        `held-out accuracy ${(accuracy * 100).toFixed(1)}%`,
-      );
+      const { accuracy, reachedSeconds, tokensPerSecond } = await trainingResult(page);
 
       // Two B'MOJO layers, each holding m_e = 2 tokens for the last chunk.
       await expect.poll(() => page.locator(".memory-table .token").count()).toBe(2 * 12);
