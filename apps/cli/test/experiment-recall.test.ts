@@ -13,6 +13,11 @@ afterAll(() => cleanup());
 
 const MODELS = ["transformer", "mamba", "hybrid", "bmojo-f", "bmojo"];
 const TINY = ["--steps", "2", "--batch", "2", "--eval-examples", "4", "--workers", "1"];
+/** A small MQAR and B'MOJO memory for it. */
+const SMALL_MQAR = [
+  ...["--vocab-size", "32", "--length", "16", "--pairs", "2"],
+  ...["--window", "4", "--eidetic", "2"],
+];
 
 describe("bmojo experiment recall", () => {
   it("trains every model at one width, both placements and the ablation", async () => {
@@ -23,16 +28,7 @@ describe("bmojo experiment recall", () => {
       "8",
       "--eidetic-sweep",
       "0,2",
-      "--vocab-size",
-      "32",
-      "--length",
-      "16",
-      "--pairs",
-      "2",
-      "--window",
-      "4",
-      "--eidetic",
-      "2",
+      ...SMALL_MQAR,
       ...TINY,
       "--out-dir",
       dir,
@@ -66,16 +62,7 @@ describe("bmojo experiment recall", () => {
       "mamba,bmojo",
       "--eidetic-sweep",
       "2",
-      "--vocab-size",
-      "32",
-      "--length",
-      "16",
-      "--pairs",
-      "2",
-      "--window",
-      "4",
-      "--eidetic",
-      "2",
+      ...SMALL_MQAR,
       "--steps",
       "6",
       "--batch",
