@@ -16,6 +16,25 @@ afterAll(() => {
   single.dispose();
 });
 
+/**
+ * Every output of `got` (wasm) against the same output of `want` (cpu): max |Δ| relative to the
+ * largest reference value, below `bound`; the assertion names the output.
+ */
+function expectOutputsClose(
+  got: Record<string, Float32Array>,
+  want: Record<string, Float32Array>,
+  bound: number,
+): void {
+  for (const name of Object.keys(want)) {
+    let maxRef = 0;
+    let maxDiff = 0;
+    for (let i = 0; i < want[name].length; i++) {
+      maxRef = Math.max(maxRef, Math.abs(want[name][i]));
+      maxDiff = Math.max(maxDiff, Math.abs(got[name][i] - want[name][i]));
+    }
+    expect(maxDiff / maxRef, name).toBeLessThan(bound);
+  }
+}
 describe("registration", () => {
   it("registers wasm above cpu and below the GPU backends' priorities", async () => {
     const names = registeredBackends();
@@ -165,16 +184,7 @@ describe("kernels at sizes the suite does not reach", () => {
         ]),
       );
     });
-    for (const name of Object.keys(results[1])) {
-      const [got, want] = [results[0][name], results[1][name]];
-      let maxRef = 0;
-      let maxDiff = 0;
-      for (let i = 0; i < want.length; i++) {
-        maxRef = Math.max(maxRef, Math.abs(want[i]));
-        maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
-      }
-      expect(maxDiff / maxRef, name).toBeLessThan(1e-4);
-    }
+    expectOutputsClose(results[0], results[1], 1e-4);
   });
 
   it.each([16, 6])("selectiveScanStep at B 3, E 37, N %i (state in place)", (N) => {
@@ -302,16 +312,7 @@ describe("kernels at sizes the suite does not reach", () => {
         for (const id of Object.values(ids)) backend.free(id);
         return read;
       });
-      for (const name of Object.keys(results[1])) {
-        const [got, want] = [results[0][name], results[1][name]];
-        let maxRef = 0;
-        let maxDiff = 0;
-        for (let i = 0; i < want.length; i++) {
-          maxRef = Math.max(maxRef, Math.abs(want[i]));
-          maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
-        }
-        expect(maxDiff / maxRef, name).toBeLessThan(1e-5);
-      }
+      expectOutputsClose(results[0], results[1], 1e-5);
     },
   );
 
@@ -390,16 +391,7 @@ describe("kernels at sizes the suite does not reach", () => {
         for (const id of Object.values(ids)) backend.free(id);
         return read;
       });
-      for (const name of Object.keys(results[1])) {
-        const [got, want] = [results[0][name], results[1][name]];
-        let maxRef = 0;
-        let maxDiff = 0;
-        for (let i = 0; i < want.length; i++) {
-          maxRef = Math.max(maxRef, Math.abs(want[i]));
-          maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
-        }
-        expect(maxDiff / maxRef, name).toBeLessThan(1e-5);
-      }
+      expectOutputsClose(results[0], results[1], 1e-5);
     },
   );
 
