@@ -50,7 +50,7 @@ const torchModels = read<{ models: { plan: string; measurements: TorchRow[] }[] 
  * batch-1 prefill and decode, all in one call on the GPU machine (its host's speed moves between
  * calls, and decode at batch 1 is bound by the host).
  */
-const decodeCall = "decode-2026-11-29/call7";
+const decodeCall = "decode-2026-11-29/call10";
 const speedRuns = readdirSync(join(rawDir, decodeCall))
   .filter((f) => f.startsWith("speed-") && f.endsWith(".json"))
   .map((f) => read<{ rows: SpeedRow[] }>(join(decodeCall, f)).rows);
@@ -342,19 +342,22 @@ ${table}
 - Our kernel and training rows come from one call on the GPU machine (\`gpu-bench.mjs\`); the
   PyTorch kernel and training rows from two earlier calls on the same kind of machine. The
   prefill and decode rows (ours: the median of three \`bmojo experiment speed\` runs; PyTorch:
-  eager, TF32, batch 1) come from one later call, [cuda-h200/decode-2026-11-29/call7](cuda-h200/decode-2026-11-29/call7/),
-  made after the decode work of 2026-11-29 (cached A, split views, stacked q/k/v and gate/up
-  products, a fused RoPE kernel, one innovation read per token). That call also timed training
-  with the newer build: B'MOJO 119k tokens/s (the table's 130k is the earlier call), the
-  Transformer 121k (103k before the fused RoPE); three more runs in one later call (call9 in the
-  same folder) gave B'MOJO 121–127k and Mamba 120–122k (the table's Mamba row: 121k), so B'MOJO's
-  training may have lost up to ~5% with this build, or the host moved.
+  eager, TF32, batch 1) come from one later call, [cuda-h200/decode-2026-11-29/call10](cuda-h200/decode-2026-11-29/call10/),
+  of the build after the decode work of 2026-11-29 (cached A, split views, stacked q/k/v and
+  gate/up products, a fused RoPE kernel). Call 7 in the same folder measured the same build with
+  the B'MOJO layers' SSM outputs concatenated into one read per token: 375 tokens/s against
+  PyTorch eager's 83 (4.5×) on a faster host; that batching gained nothing measurable and added
+  a copy per layer, so it was taken out again. Call 7 also timed training with the newer build:
+  B'MOJO 119k tokens/s (the table's 130k is the earlier call), the Transformer 121k (103k before
+  the fused RoPE); three more runs in one later call (call9) gave B'MOJO 121–127k and Mamba
+  120–122k (the table's Mamba row: 121k), so B'MOJO's training may have lost up to ~5% with this
+  build, or the host moved.
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
 - Decode at batch 1 is bound by the host: about 20 kernel launches per block per token (B'MOJO
   130m: 165 per token, down from 291), and a CPU profile on the GPU machine puts half of the
-  host's time in the addon's launch calls. The host's speed moves between calls: in the two calls
-  before (calls 5 and 6 in the same folder, PyTorch eager at 62 and 79 tokens/s for B'MOJO) ours
-  ranged 343–628 tokens/s for B'MOJO, 426–710 for Mamba, 193–320 for the Transformer. The ≥ 10×
+  host's time in the addon's launch calls. The host's speed moves between calls: across calls 5,
+  6, 7 and 10 in the same folder PyTorch eager decoded B'MOJO at 57–83 tokens/s and ours ranged
+  295–628 tokens/s for B'MOJO, 383–710 for Mamba, 193–320 for the Transformer. The ≥ 10×
   goal needs the launches gone (CUDA graphs or fused whole-block step kernels).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
   storing every tensor in fp32; PyTorch's autocast also keeps activations in bf16, halving the

@@ -421,19 +421,15 @@ export class BMojoLayer extends Module {
     return out;
   }
 
-  /**
-   * Scores the pending step on the host and offers it to the eidetic stores. `y` is the pending
-   * SSM output already read to the host (see `settleAll`); without it, settle reads it.
-   */
-  async settle(cache: BMojoCache, y?: Float32Array | Float64Array): Promise<void> {
+  /** Reads the pending step's SSM output, scores it on the host and offers it to the eidetic stores. */
+  async settle(cache: BMojoCache): Promise<void> {
     const pending = cache.pending;
     if (pending === null) return;
     cache.pending = null;
     const { kvHeads, dModel, heads } = this.config;
     const dh = dModel / heads;
     try {
-      const values = y ?? ((await pending.y.data()) as Float32Array | Float64Array);
-      const scores = cache.tracker.score(values);
+      const scores = cache.tracker.score((await pending.y.data()) as Float32Array | Float64Array);
       cache.stores.forEach((store, b) => {
         const { admitted, slot } = store.offer(pending.position, scores[b]);
         if (!admitted) return;
@@ -448,48 +444,6 @@ export class BMojoLayer extends Module {
     } finally {
       BMojoLayer.disposePending(pending);
     }
-  }
-
-  /**
-   * Settles several layers' pending steps (a model's B'MOJO layers after one token) with one read:
-   * their SSM outputs are concatenated on the device and come back in one round trip instead of
-   * one per layer.
-   */
-  static async settleAll(layers: readonly (readonly [BMojoLayer, BMojoCache])[]): Promise<void> {
-    const waiting = layers.filter(([, c]) => c.pending !== null);
-    if (waiting.length < 2) {
-      await Promise.all(waiting.map(([layer, c]) => layer.settle(c)));
-      return;
-    }
-    const ys = waiting.map(([, c]) => (c.pending as PendingStep).y);
-    let host: Float32Array | Float64Array;
-    try {
-      const flat = tidy(() =>
-        concat(
-          ys.map((y) => reshape(y, [y.size])),
-          0,
-        ),
-      );
-      try {
-        host = (await flat.data()) as Float32Array | Float64Array;
-      } finally {
-        flat.dispose();
-      }
-    } catch (error) {
-      for (const [, c] of waiting) {
-        if (c.pending !== null) BMojoLayer.disposePending(c.pending);
-        c.pending = null;
-      }
-      throw error;
-    }
-    let offset = 0;
-    await Promise.all(
-      waiting.map(([layer, c], i) => {
-        const part = host.subarray(offset, offset + ys[i].size);
-        offset += ys[i].size;
-        return layer.settle(c, part);
-      }),
-    );
   }
 
   private static disposePending(pending: PendingStep): void {

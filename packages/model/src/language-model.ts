@@ -120,14 +120,14 @@ export class LanguageModel extends Module {
         `step: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
       );
     const logits = await this.throughBlocks(ids, cache, (block, h, c) => block.step(h, c));
-    // Every layer is queued; now the B'MOJO layers' SSM outputs come back in one read.
+    // Every layer is queued; now the B'MOJO layers' SSM outputs come back, read concurrently.
     try {
-      await BMojoLayer.settleAll(
-        this.blocks.flatMap((block, i) => {
+      await Promise.all(
+        this.blocks.map((block, i) => {
           const c = cache.layers[i];
           return block.mixer instanceof BMojoLayer && c.kind === "bmojo"
-            ? [[block.mixer, c] as const]
-            : [];
+            ? block.mixer.settle(c)
+            : undefined;
         }),
       );
     } catch (error) {
