@@ -5,7 +5,15 @@
  * The prefill is timed up to its last position's logits on the host (what generation reads next).
  */
 import type { LanguageModel } from "@bmojo/model";
-import { Random, type Tensor, slice, tensor } from "@bmojo/tensor";
+import {
+  type KernelProfiler,
+  type KernelStats,
+  Random,
+  type Tensor,
+  profileKernels,
+  slice,
+  tensor,
+} from "@bmojo/tensor";
 
 /** The middle value (the mean of the two middle ones for an even count). */
 export function median(values: readonly number[]): number {
@@ -37,22 +45,28 @@ export interface Measurement {
   stateBytes: number;
 }
 
-/** Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps. */
+/**
+ * Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps. With a
+ * `profiler` factory, the decode steps run under it (their timing then includes its overhead).
+ */
 export async function measureOnce(
   model: LanguageModel,
   rng: Random,
   length: number,
   batch: number,
   steps: number,
+  profiler?: () => KernelProfiler,
 ): Promise<Measurement> {
   const vocab = model.config.vocabSize;
   const ids = tensor(rng.intArray(batch * length, 0, vocab), [batch, length], { dtype: "int32" });
   const cache = model.createCache(batch);
+  let profiling: KernelProfiler | null = null;
   try {
     const started = performance.now();
     await readLastAndDispose(await model.prefill(ids, cache));
     const prefillMs = performance.now() - started;
     const prefillStateBytes = model.cacheBytes(cache);
+    profiling = profiler?.() ?? null;
     const decodeStart = performance.now();
     for (let s = 0; s < steps; s++) {
       const next = tensor(rng.intArray(batch, 0, vocab), [batch], { dtype: "int32" });
@@ -62,9 +76,55 @@ export async function measureOnce(
     const decodeMs = performance.now() - decodeStart;
     return { prefillMs, decodeMs, prefillStateBytes, stateBytes: model.cacheBytes(cache) };
   } finally {
+    profiling?.stop();
     ids.dispose();
     model.disposeCache(cache);
   }
+}
+
+/** One kernel's share of a decode step. */
+export interface DecodeKernel {
+  kernel: KernelStats["kernel"];
+  callsPerStep: number;
+  /** Host microseconds per call (marshalling and launch on GPU backends; the work on CPU ones). */
+  hostUsPerCall: number;
+}
+
+/** The kernels one decode step runs, from a profiled pass (not the timed ones). */
+export interface DecodeProfile {
+  kernelsPerStep: number;
+  /** Host milliseconds per step spent inside kernel calls. */
+  kernelHostMsPerStep: number;
+  kernels: DecodeKernel[];
+}
+
+/**
+ * Profiles `steps` decode steps after a prefill of `length` tokens: the kernels each step runs and
+ * the host time inside them. A separate pass, so the profiler's overhead stays out of the timings.
+ */
+export async function profileDecode(
+  model: LanguageModel,
+  rng: Random,
+  length: number,
+  batch: number,
+  steps: number,
+): Promise<DecodeProfile> {
+  let profiler: KernelProfiler | null = null;
+  await measureOnce(model, rng, length, batch, steps, () => {
+    profiler = profileKernels(model.embedding.weight.backend);
+    return profiler;
+  });
+  const done = profiler as KernelProfiler | null;
+  if (done === null) throw new Error("profileDecode: the decode steps did not run");
+  return {
+    kernelsPerStep: done.calls / steps,
+    kernelHostMsPerStep: done.hostMs / steps,
+    kernels: done.stats().map((s) => ({
+      kernel: s.kernel,
+      callsPerStep: s.calls / steps,
+      hostUsPerCall: (s.hostMs * 1000) / s.calls,
+    })),
+  };
 }
 
 /** Medians over `repeats` measurements, after a short untimed warm-up (JIT, buffer pools). */
@@ -75,6 +135,8 @@ export interface SpeedResult {
   decodeTokensPerSecond: number;
   prefillStateBytes: number;
   stateBytes: number;
+  /** What one decode step runs (a separate profiled pass). */
+  decodeProfile: DecodeProfile;
 }
 
 export async function measureSpeed(
@@ -83,10 +145,12 @@ export async function measureSpeed(
 ): Promise<SpeedResult> {
   const { length, batch, decodeSteps, repeats } = options;
   const rng = new Random(options.seed);
-  await measureOnce(model, rng, Math.min(length, 2 * model.config.window), batch, 2);
+  const shortLength = Math.min(length, 2 * model.config.window);
+  await measureOnce(model, rng, shortLength, batch, 2);
   const runs: Measurement[] = [];
   for (let r = 0; r < repeats; r++)
     runs.push(await measureOnce(model, rng, length, batch, decodeSteps));
+  const decodeProfile = await profileDecode(model, rng, shortLength, batch, decodeSteps);
   const prefillMs = median(runs.map((x) => x.prefillMs));
   const decodeMs = median(runs.map((x) => x.decodeMs));
   return {
@@ -96,5 +160,6 @@ export async function measureSpeed(
     decodeTokensPerSecond: (batch * decodeSteps * 1000) / decodeMs,
     prefillStateBytes: runs[0].prefillStateBytes,
     stateBytes: runs[0].stateBytes,
+    decodeProfile,
   };
 }

@@ -503,6 +503,7 @@ describe("bench", () => {
         parameters: number;
         prefillMs: number;
         decodeTokensPerSecond: number;
+        decodeKernelsPerStep: number;
         stateBytes: number;
       }[];
     }>(r.stdout);
@@ -511,12 +512,13 @@ describe("bench", () => {
     for (const row of out.rows) {
       expect(row.prefillMs).toBeGreaterThan(0);
       expect(row.decodeTokensPerSecond).toBeGreaterThan(0);
+      expect(row.decodeKernelsPerStep).toBeGreaterThan(row.model.startsWith("mamba") ? 4 : 8);
       expect(row.stateBytes).toBeGreaterThan(0);
     }
     expect(out.rows[1].parameters).toBe(44576);
     const table = await bmojo(args);
     expect(table.stdout).toMatch(
-      /model +blocks +params +length +batch +prefill ms +prefill tok\/s +decode ms\/step +decode tok\/s +state KiB/,
+      /model +blocks +params +length +batch +prefill ms +prefill tok\/s +decode ms\/step +decode tok\/s +kernels\/step +state KiB/,
     );
     expect(table.stdout).toMatch(/bmojo tiny +2 +44\.6k +16 +1 /);
   });

@@ -37,6 +37,8 @@ describe("bmojo experiment speed", () => {
     const rows = md.split("\n").filter((l) => /^\| (transformer|mamba|swa|bmojo-f|bmojo) /.test(l));
     expect(rows.map((l) => l.split("|")[1].trim())).toEqual(MODELS);
     expect(md).toContain("command: `bmojo experiment speed --size tiny");
+    expect(md).toContain("## Kernels per decode step");
+    expect(md).toMatch(/^\| selectiveScanStep +\| +\| [\d.]+ × [\d.]+ µs/m); // not in the transformer
     expect(md).toContain("Node v");
 
     const json = JSON.parse(await readFile(join(dir, "speed-wasm.json"), "utf8"));
@@ -51,6 +53,7 @@ describe("bmojo experiment speed", () => {
       ]) {
         expect(row[key], `${row.model}.${key}`).toBeGreaterThan(0);
       }
+      expect(row.decodeProfile.kernelsPerStep).toBeGreaterThan(0);
     }
     const params: number[] = json.rows.map((x: { parameters: number }) => x.parameters);
     expect(Math.max(...params) / Math.min(...params)).toBeLessThan(1.15);

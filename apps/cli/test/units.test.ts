@@ -1,8 +1,10 @@
 import { ByteTokenizer, CharTokenizer } from "@bmojo/data";
 import { LanguageModel, preset } from "@bmojo/model";
+import { Random } from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
 import { DecodedStream } from "../src/decoded-stream.js";
 import { markdownTable, table } from "../src/format.js";
+import { profileDecode } from "../src/measure.js";
 import { modelConfigFromFlags } from "../src/model-flags.js";
 import { MultiProgress, Progress, updateEma } from "../src/progress.js";
 import { deriveSeed, evalSeed, trainSeed } from "../src/seeds.js";
@@ -277,5 +279,23 @@ describe("MultiProgress", () => {
       const visible = line.replaceAll("\x1b[2A", "").replaceAll("\x1b[K", "").replaceAll("\r", "");
       expect(visible.length).toBeLessThan(100);
     }
+  });
+});
+
+describe("profileDecode", () => {
+  it("counts the kernels of one decode step: one scan and one conv step per Mamba block", async () => {
+    const model = new LanguageModel(preset("mamba", "tiny"));
+    const blocks = model.config.layers.length;
+    const profile = await profileDecode(model, new Random(1), 12, 1, 4);
+    const calls = (kernel: string) =>
+      profile.kernels.find((k) => k.kernel === kernel)?.callsPerStep;
+    expect(calls("selectiveScanStep")).toBe(blocks);
+    expect(calls("causalConv1dStep")).toBe(blocks);
+    expect(calls("gather")).toBe(1); // the embedding of the step's token
+    expect(calls("selectiveScan")).toBeUndefined(); // the prefill is not profiled
+    const sum = profile.kernels.reduce((n, k) => n + k.callsPerStep, 0);
+    expect(profile.kernelsPerStep).toBeCloseTo(sum, 12);
+    for (const k of profile.kernels) expect(k.hostUsPerCall).toBeGreaterThanOrEqual(0);
+    model.dispose();
   });
 });

@@ -57,3 +57,4 @@ export * from "./ops/rope-op.js";
 export * from "./ops/optim-ops.js";
 export * from "./ops/inplace.js";
 export { writeFileAtomic } from "./io/atomic-write.js";
+export { KernelProfiler, type KernelStats, profileKernels } from "./profile.js";

@@ -62,6 +62,8 @@ export interface BenchRow {
   decodeSteps: number;
   decodeMsPerStep: number;
   decodeTokensPerSecond: number;
+  /** Kernel calls per decode step (a separate profiled pass). */
+  decodeKernelsPerStep: number;
   stateBytes: number;
 }
 
@@ -98,6 +100,7 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
         decodeSteps: f.decodeSteps,
         decodeMsPerStep: m.decodeMsPerStep,
         decodeTokensPerSecond: m.decodeTokensPerSecond,
+        decodeKernelsPerStep: m.decodeProfile.kernelsPerStep,
         stateBytes: m.stateBytes,
       });
       println(io.stderr, `measured ${label}`);
@@ -119,6 +122,7 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
     "prefill tok/s",
     "decode ms/step",
     "decode tok/s",
+    "kernels/step",
     "state KiB",
   ];
   const cells = rows.map((r) => [
@@ -131,6 +135,7 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
     compact(r.prefillTokensPerSecond),
     r.decodeMsPerStep.toFixed(2),
     compact(r.decodeTokensPerSecond),
+    r.decodeKernelsPerStep.toFixed(1),
     (r.stateBytes / 1024).toFixed(1),
   ]);
   println(

@@ -12,7 +12,7 @@ import { backendFlag, describeBackend, initBackend } from "../backend.js";
 import { parseFlags } from "../flags.js";
 import { grouped, markdownTable } from "../format.js";
 import { type CliIO, println } from "../io.js";
-import { measureSpeed } from "../measure.js";
+import { type DecodeProfile, measureSpeed } from "../measure.js";
 import { barCharts } from "../svg-chart.js";
 import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
 import type { Experiment } from "./experiment.js";
@@ -72,6 +72,8 @@ export interface SpeedRow {
   decodeTokensPerSecond: number;
   /** Bytes of inference state per sequence right after the prefill. */
   stateBytes: number;
+  /** The kernels one decode step runs, with their host time (a separate profiled pass). */
+  decodeProfile: DecodeProfile;
 }
 
 /**
@@ -101,6 +103,27 @@ export function matchedConfig(
 
 function fmt(n: number, digits: number): string {
   return n.toFixed(digits);
+}
+
+/** Kernels (rows) × models: calls per decode step and host µs per call. */
+function decodeKernelTable(rows: readonly SpeedRow[]): string {
+  const kernels = [
+    ...new Set(rows.flatMap((r) => r.decodeProfile.kernels.map((k) => k.kernel))),
+  ].sort();
+  const cell = (r: SpeedRow, kernel: string) => {
+    const k = r.decodeProfile.kernels.find((x) => x.kernel === kernel);
+    return k === undefined ? "" : `${fmt(k.callsPerStep, 1)} × ${fmt(k.hostUsPerCall, 1)} µs`;
+  };
+  return markdownTable(
+    ["kernel", ...rows.map((r) => r.model)],
+    [
+      ...kernels.map((kernel) => [kernel, ...rows.map((r) => cell(r, kernel))]),
+      [
+        "host ms / step in kernels",
+        ...rows.map((r) => fmt(r.decodeProfile.kernelHostMsPerStep, 3)),
+      ],
+    ],
+  );
 }
 
 async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
@@ -144,6 +167,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
         decodeMsPerStep: m.decodeMsPerStep,
         decodeTokensPerSecond: m.decodeTokensPerSecond,
         stateBytes: m.prefillStateBytes,
+        decodeProfile: m.decodeProfile,
       });
       println(
         io.stderr,
@@ -165,6 +189,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       "prefill ms",
       "prefill tokens/s",
       "decode tokens/s",
+      "kernels / decode step",
       "state bytes/sequence",
     ],
     rows.map((r) => [
@@ -174,10 +199,12 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       fmt(r.prefillMs, 1),
       fmt(r.prefillTokensPerSecond, 1),
       fmt(r.decodeTokensPerSecond, 1),
+      fmt(r.decodeProfile.kernelsPerStep, 1),
       grouped(r.stateBytes),
     ]),
   );
   println(io.stdout, table);
+  const kernelTable = decodeKernelTable(rows);
 
   const command = ["bmojo", "experiment", "speed", ...argv].join(" ");
   const machine = machineInfo();
@@ -201,6 +228,15 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
     "(full attention's KV cache is allocated for the model's maximum length).",
     "",
     table,
+    "",
+    "## Kernels per decode step",
+    "",
+    `From a separate profiled pass of ${f.decodeSteps} steps (after a prefill of min(length, 2 × window)`,
+    "tokens): calls per step and host microseconds per call, i.e. marshalling and launch on a GPU",
+    "backend (the device runs the work later; at batch 1 this host time bounds decode speed), the",
+    "work itself on a CPU backend. Host time in kernel calls per step, in all, is the last row.",
+    "",
+    kernelTable,
     "",
     ...provenanceLines({ command, date, machine, wallSeconds }),
     "",
