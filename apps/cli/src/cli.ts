@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 /**
  * The `bmojo` binary: runs the command line through `run` with the process streams. The first
- * Ctrl-C asks the running command to stop cleanly (train saves a checkpoint); a second one exits.
+ * Ctrl-C asks the running command to stop cleanly (train saves a checkpoint); a second one exits
+ * (src/interrupt.ts).
  */
-import { EXIT_INTERRUPTED } from "./errors.js";
+import { interruptHandler } from "./interrupt.js";
 import { run } from "./main.js";
 
 const controller = new AbortController();
-process.on("SIGINT", () => {
-  if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
-  process.stderr.write("\nstopping after the current step (Ctrl-C again to quit now)\n");
-  controller.abort();
-});
+process.on(
+  "SIGINT",
+  interruptHandler(controller, {
+    write: (text) => process.stderr.write(text),
+    exit: (code) => process.exit(code),
+    now: () => performance.now(),
+  }),
+);
 
 process.exitCode = await run(process.argv.slice(2), {
   stdout: process.stdout,

@@ -4,6 +4,7 @@ import { Random } from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
 import { DecodedStream } from "../src/decoded-stream.js";
 import { markdownTable, table } from "../src/format.js";
+import { REPEAT_INTERRUPT_MS, interruptHandler } from "../src/interrupt.js";
 import { profileDecode } from "../src/measure.js";
 import { modelConfigFromFlags } from "../src/model-flags.js";
 import { MultiProgress, Progress, updateEma } from "../src/progress.js";
@@ -297,5 +298,29 @@ describe("profileDecode", () => {
     expect(profile.kernelsPerStep).toBeCloseTo(sum, 12);
     for (const k of profile.kernels) expect(k.hostUsPerCall).toBeGreaterThanOrEqual(0);
     model.dispose();
+  });
+});
+
+describe("interruptHandler", () => {
+  it("aborts on the first SIGINT, takes one arriving at once as the same, exits on a later one", () => {
+    const controller = new AbortController();
+    let t = 0;
+    const exits: number[] = [];
+    const written: string[] = [];
+    const handler = interruptHandler(controller, {
+      write: (text) => written.push(text),
+      exit: (code) => exits.push(code),
+      now: () => t,
+    });
+    handler();
+    expect(controller.signal.aborted).toBe(true);
+    expect(written.join("")).toContain("Ctrl-C again to quit now");
+    t = 5; // `timeout` signals the process, then its process group
+    handler();
+    expect(exits).toEqual([]);
+    t = REPEAT_INTERRUPT_MS;
+    handler();
+    expect(exits).toEqual([130]);
+    expect(written).toHaveLength(1);
   });
 });
