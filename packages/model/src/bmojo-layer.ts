@@ -289,18 +289,37 @@ export class BMojoLayer extends Module {
     for (let t = 0; t < length; t++) {
       for (let b = 0; b < batch; b++) cache.stores[b].offer(t, scores[b * length + t]);
     }
-    tidy(() => {
-      for (let b = 0; b < batch; b++) {
-        for (const entry of cache.stores[b].entries()) {
-          const token = reshape(slice(u, [b, entry.position, 0], [1, 1, d]), [1, 1, 1, d]);
-          const { k, v } = this.attn.projectKeysValues(token);
-          assignSlice(cache.storeK, reshape(k, [1, kvHeads, 1, dh]), [b, 0, entry.slot, 0]);
-          assignSlice(cache.storeV, reshape(v, [1, kvHeads, 1, dh]), [b, 0, entry.slot, 0]);
-        }
-      }
-    });
+    this.projectStored(u, cache);
     cache.position = length;
     return out;
+  }
+
+  /**
+   * Keys/values of every stored token after a prefill, in one projection for all sequences: store
+   * slot i of sequence b gets the input u[b, position of slot i]. Slots past a sequence's count
+   * (only when NaN scores left it short) get u[b, 0]; they are never read.
+   */
+  private projectStored(u: Tensor, cache: BMojoCache): void {
+    const { kvHeads, dModel: d, heads } = this.config;
+    const [batch, length] = u.shape;
+    const count = Math.max(...cache.stores.map((store) => store.size));
+    if (count === 0) return;
+    const index = new Int32Array(batch * count);
+    cache.stores.forEach((store, b) => {
+      for (let slot = 0; slot < count; slot++) {
+        index[b * count + slot] = b * length + (slot < store.size ? store.positionAt(slot) : 0);
+      }
+    });
+    tidy(() => {
+      const rows = gather(
+        reshape(u, [batch * length, d]),
+        tensor(index, [index.length], { dtype: "int32", backend: u.backend }),
+      );
+      const { k, v } = this.attn.projectKeysValues(reshape(rows, [batch, 1, count, d]));
+      const size = [batch, kvHeads, count, d / heads];
+      assignSlice(cache.storeK, reshape(k, size), [0, 0, 0, 0]);
+      assignSlice(cache.storeV, reshape(v, size), [0, 0, 0, 0]);
+    });
   }
 
   /** A fresh recurrent state for `batch` sequences. */
