@@ -50,7 +50,7 @@ const torchModels = read<{ models: { plan: string; measurements: TorchRow[] }[] 
  * batch-1 prefill and decode, all in one call on the GPU machine (its host's speed moves between
  * calls, and decode at batch 1 is bound by the host).
  */
-const decodeCall = "decode-2026-11-29/call10";
+const decodeCall = "decode-2026-11-29/call13";
 const speedRuns = readdirSync(join(rawDir, decodeCall))
   .filter((f) => f.startsWith("speed-") && f.endsWith(".json"))
   .map((f) => read<{ rows: SpeedRow[] }>(join(decodeCall, f)).rows);
@@ -342,23 +342,32 @@ ${table}
 - Our kernel and training rows come from one call on the GPU machine (\`gpu-bench.mjs\`); the
   PyTorch kernel and training rows from two earlier calls on the same kind of machine. The
   prefill and decode rows (ours: the median of three \`bmojo experiment speed\` runs; PyTorch:
-  eager, TF32, batch 1) come from one later call, [cuda-h200/decode-2026-11-29/call10](cuda-h200/decode-2026-11-29/call10/),
+  eager, TF32, batch 1) come from one later call, [cuda-h200/decode-2026-11-29/call13](cuda-h200/decode-2026-11-29/call13/),
   of the build after the decode work of 2026-11-29 (cached A, split views, stacked q/k/v and
-  gate/up products, a fused RoPE kernel). Call 7 in the same folder measured the same build with
-  the B'MOJO layers' SSM outputs concatenated into one read per token: 375 tokens/s against
-  PyTorch eager's 83 (4.5×) on a faster host; that batching gained nothing measurable and added
-  a copy per layer, so it was taken out again. Call 7 also timed training with the newer build:
-  B'MOJO 119k tokens/s (the table's 130k is the earlier call), the Transformer 121k (103k before
-  the fused RoPE); three more runs in one later call (call9) gave B'MOJO 121–127k and Mamba
-  120–122k (the table's Mamba row: 121k), so B'MOJO's training may have lost up to ~5% with this
-  build, or the host moved.
+  gate/up products, a fused RoPE kernel) and with B'MOJO's prefill projecting its stored tokens
+  in one product (955 → 563 kernels for this prefill: 25 → 15 ms). The three runs of that call:
+  B'MOJO decoded at 349, 597 and 418 tokens/s (6.9–11.9× PyTorch eager's 50), Mamba at 452, 613
+  and 708 (8.6–13.4× its 53), the Transformer at 309–316 (4.1× its 76). Call 7 (an earlier
+  build) also timed training: B'MOJO 119k tokens/s (the table's 130k is the earlier call), the
+  Transformer 121k (103k before the fused RoPE); three more runs in one later call (call9) gave
+  B'MOJO 121–127k and Mamba 120–122k (the table's Mamba row: 121k), so B'MOJO's training may
+  have lost up to ~5% with the decode work, or the host moved.
+- Long context (Figure 4's claim that B'MOJO prefills fastest): at 16,384 tokens, in the same
+  call, B'MOJO prefilled in 66 ms, Mamba in 80 ms and the Transformer in 257 ms, and decoded at
+  501, 546 and 46 tokens/s ([call13/long-16384](cuda-h200/decode-2026-11-29/call13/long-16384/speed-cuda.md),
+  one run). At 2,048 tokens the Transformer is still the fastest to prefill (7.1 ms against 15.3
+  for B'MOJO and 11.8 for Mamba): B'MOJO's extra work over attention is linear, attention's
+  quadratic, and the crossing lies between the two lengths.
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
-- Decode at batch 1 is bound by the host: about 20 kernel launches per block per token (B'MOJO
-  130m: 165 per token, down from 291), and a CPU profile on the GPU machine puts half of the
-  host's time in the addon's launch calls. The host's speed moves between calls: across calls 5,
-  6, 7 and 10 in the same folder PyTorch eager decoded B'MOJO at 57–83 tokens/s and ours ranged
-  295–628 tokens/s for B'MOJO, 383–710 for Mamba, 193–320 for the Transformer. The ≥ 10×
-  goal needs the launches gone (CUDA graphs or fused whole-block step kernels).
+- Decode at batch 1 is bound by the host. \`bmojo experiment speed\` now profiles one pass of
+  decode steps (the kernel table of [call13/speed-B.md](cuda-h200/decode-2026-11-29/call13/speed-B.md)):
+  B'MOJO 130m runs 168 kernels per token (20 per block), each costing 4.4–5.4 µs of host time
+  inside the kernel call (marshalling, the N-API call, the launch; the index-checking gather
+  30 µs, as it waits for the device), 0.83 ms per token in all, about a third of a 2.4 ms step;
+  the rest is the op layer in JavaScript and the reads of each layer's SSM output and of the
+  logits. The ≥ 10× goal is met by Mamba in the median (11.6×) and by B'MOJO in one run of three
+  (8.3× median); making it certain needs the JavaScript per token gone, i.e. the step captured
+  once and replayed (CUDA graphs with device-side positions and a device-side eidetic store).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
   storing every tensor in fp32; PyTorch's autocast also keeps activations in bf16, halving the
   memory traffic of everything around the matmuls. bf16 storage in our backend (a bf16 dtype in
