@@ -10,7 +10,9 @@ import {
   type KernelStats,
   Random,
   type Tensor,
+  memory,
   profileKernels,
+  resetPeakMemory,
   slice,
   tensor,
 } from "@bmojo/tensor";
@@ -43,6 +45,12 @@ export interface Measurement {
   prefillStateBytes: number;
   /** Bytes of inference state after the prefill and the decode steps. */
   stateBytes: number;
+  /**
+   * The most bytes of tensor buffers the backend held during the prefill, and during the decode
+   * steps (weights and caches included; `memory().peakBytes` of @bmojo/tensor).
+   */
+  prefillPeakBytes: number;
+  decodePeakBytes: number;
 }
 
 /**
@@ -61,12 +69,16 @@ export async function measureOnce(
   const ids = tensor(rng.intArray(batch * length, 0, vocab), [batch, length], { dtype: "int32" });
   const cache = model.createCache(batch);
   let profiling: KernelProfiler | null = null;
+  const backend = ids.backend;
   try {
+    resetPeakMemory(backend);
     const started = performance.now();
     await readLastAndDispose(await model.prefill(ids, cache));
     const prefillMs = performance.now() - started;
+    const prefillPeakBytes = memory(backend).peakBytes;
     const prefillStateBytes = model.cacheBytes(cache);
     profiling = profiler?.() ?? null;
+    resetPeakMemory(backend);
     const decodeStart = performance.now();
     for (let s = 0; s < steps; s++) {
       const next = tensor(rng.intArray(batch, 0, vocab), [batch], { dtype: "int32" });
@@ -74,7 +86,14 @@ export async function measureOnce(
       next.dispose();
     }
     const decodeMs = performance.now() - decodeStart;
-    return { prefillMs, decodeMs, prefillStateBytes, stateBytes: model.cacheBytes(cache) };
+    return {
+      prefillMs,
+      decodeMs,
+      prefillStateBytes,
+      stateBytes: model.cacheBytes(cache),
+      prefillPeakBytes,
+      decodePeakBytes: memory(backend).peakBytes,
+    };
   } finally {
     profiling?.stop();
     ids.dispose();
@@ -135,6 +154,9 @@ export interface SpeedResult {
   decodeTokensPerSecond: number;
   prefillStateBytes: number;
   stateBytes: number;
+  /** Peak bytes of tensor buffers during the prefill and the decode steps (maxima over runs). */
+  prefillPeakBytes: number;
+  decodePeakBytes: number;
   /** What one decode step runs (a separate profiled pass). */
   decodeProfile: DecodeProfile;
 }
@@ -160,6 +182,8 @@ export async function measureSpeed(
     decodeTokensPerSecond: (batch * decodeSteps * 1000) / decodeMs,
     prefillStateBytes: runs[0].prefillStateBytes,
     stateBytes: runs[0].stateBytes,
+    prefillPeakBytes: Math.max(...runs.map((x) => x.prefillPeakBytes)),
+    decodePeakBytes: Math.max(...runs.map((x) => x.decodePeakBytes)),
     decodeProfile,
   };
 }

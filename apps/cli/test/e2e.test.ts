@@ -505,6 +505,8 @@ describe("bench", () => {
         decodeTokensPerSecond: number;
         decodeKernelsPerStep: number;
         stateBytes: number;
+        prefillPeakBytes: number;
+        decodePeakBytes: number;
       }[];
     }>(r.stdout);
     expect(out.backend).toBe("cpu");
@@ -514,11 +516,14 @@ describe("bench", () => {
       expect(row.decodeTokensPerSecond).toBeGreaterThan(0);
       expect(row.decodeKernelsPerStep).toBeGreaterThan(row.model.startsWith("mamba") ? 4 : 8);
       expect(row.stateBytes).toBeGreaterThan(0);
+      // Weights (float32) and the cache stay live through both phases.
+      for (const peak of [row.prefillPeakBytes, row.decodePeakBytes])
+        expect(peak).toBeGreaterThanOrEqual(4 * row.parameters + row.stateBytes);
     }
     expect(out.rows[1].parameters).toBe(44576);
     const table = await bmojo(args);
     expect(table.stdout).toMatch(
-      /model +blocks +params +length +batch +prefill ms +prefill tok\/s +decode ms\/step +decode tok\/s +kernels\/step +state KiB/,
+      /model +blocks +params +length +batch +prefill ms +prefill tok\/s +decode ms\/step +decode tok\/s +kernels\/step +state KiB +peak MiB/,
     );
     expect(table.stdout).toMatch(/bmojo tiny +2 +44\.6k +16 +1 /);
   });

@@ -54,6 +54,8 @@ describe("bmojo experiment speed", () => {
         expect(row[key], `${row.model}.${key}`).toBeGreaterThan(0);
       }
       expect(row.decodeProfile.kernelsPerStep).toBeGreaterThan(0);
+      expect(row.decodePeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);
+      expect(row.prefillPeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);
     }
     const params: number[] = json.rows.map((x: { parameters: number }) => x.parameters);
     expect(Math.max(...params) / Math.min(...params)).toBeLessThan(1.15);

@@ -28,11 +28,41 @@ interface Scope {
   readonly tensors: Tensor[];
 }
 
+/** Bytes of tensor buffers one backend holds, and the most it held since the last reset. */
+export interface BufferBytes {
+  live: number;
+  peak: number;
+}
+
 class Engine {
   readonly scopes: Scope[] = [];
   tape: Tape | null = null;
   liveTensors = 0;
   private nextTensorId = 1;
+  /** Per backend (by identity): bytes of the buffers tensors own (views not counted). */
+  private readonly bufferBytes = new WeakMap<object, BufferBytes>();
+
+  /** Counts a buffer the core allocated on `backend`. */
+  allocated(backend: object, bytes: number): void {
+    const entry = this.bytesOf(backend);
+    entry.live += bytes;
+    if (entry.live > entry.peak) entry.peak = entry.live;
+  }
+
+  /** Counts a buffer the core freed on `backend`. */
+  freed(backend: object, bytes: number): void {
+    this.bytesOf(backend).live -= bytes;
+  }
+
+  /** The live entry for `backend` (created at zero). */
+  bytesOf(backend: object): BufferBytes {
+    let entry = this.bufferBytes.get(backend);
+    if (entry === undefined) {
+      entry = { live: 0, peak: 0 };
+      this.bufferBytes.set(backend, entry);
+    }
+    return entry;
+  }
 
   newTensorId(): number {
     return this.nextTensorId++;

@@ -11,7 +11,7 @@ export { Tensor, type NestedArray } from "./tensor.js";
 export { type DType, type TypedArray, DTYPES, bytesPerElement, isFloat } from "./dtype.js";
 export { type Shape, formatShape, sizeOf, broadcastShapes } from "./shape.js";
 export { tidy, keep, dispose, type TensorTree } from "./engine.js";
-export { memory, type MemoryInfo } from "./memory.js";
+export { memory, resetPeakMemory, type MemoryInfo } from "./memory.js";
 export {
   registerBackend,
   registeredBackends,

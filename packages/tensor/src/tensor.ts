@@ -28,7 +28,9 @@ export class Storage {
     readonly bytes: number,
     /** The buffer this one is a view of (one reference to it is owned), or null. */
     readonly parent: Storage | null = null,
-  ) {}
+  ) {
+    if (parent === null) engine.allocated(backend, bytes);
+  }
 
   retain(): this {
     this.refs++;
@@ -38,7 +40,8 @@ export class Storage {
   release(): void {
     if (--this.refs === 0) {
       this.backend.free(this.id);
-      this.parent?.release();
+      if (this.parent === null) engine.freed(this.backend, this.bytes);
+      else this.parent.release();
     }
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  CpuBackend,
   Random,
   adamw,
   add,
@@ -9,7 +10,9 @@ import {
   matmul,
   memory,
   mul,
+  resetPeakMemory,
   rmsNorm,
+  split,
   tanh,
   tensor,
   tidy,
@@ -20,6 +23,28 @@ import {
 } from "../src/index.js";
 
 describe("memory management", () => {
+  it("counts the bytes tensors hold (views share their parent's) and the peak since a reset", () => {
+    const backend = new CpuBackend("bytes-cpu");
+    const start = memory(backend);
+    expect(start).toMatchObject({ numBytes: 0, peakBytes: 0 });
+    const a = tensor(new Float32Array(10), [10], { backend });
+    const b = zeros([4], { dtype: "int32", backend });
+    expect(memory(backend).numBytes).toBe(56);
+    const [left, right] = split(a, [5, 5]); // contiguous parts: views of a
+    expect(memory(backend).numBytes).toBe(56);
+    a.dispose();
+    left.dispose();
+    right.dispose();
+    expect(memory(backend)).toMatchObject({ numBytes: 16, peakBytes: 56 });
+    resetPeakMemory(backend);
+    expect(memory(backend).peakBytes).toBe(16);
+    add(b, b).dispose();
+    expect(memory(backend)).toMatchObject({ numBytes: 16, peakBytes: 32 });
+    b.dispose();
+    expect(memory(backend).numBytes).toBe(0);
+    backend.dispose();
+  });
+
   it("tidy disposes intermediates and keeps what it returns", () => {
     const before = memory();
     const kept = tidy(() => {
@@ -30,7 +55,9 @@ describe("memory management", () => {
     expect(Array.from(kept.c.dataSync())).toEqual([3, 5, 7]);
     expect(memory().numTensors - before.numTensors).toBe(2);
     dispose(kept);
-    expect(memory()).toEqual(before);
+    const after = memory();
+    expect({ ...after, peakBytes: before.peakBytes }).toEqual(before); // the peak rose meanwhile
+    expect(after.peakBytes).toBeGreaterThanOrEqual(before.numBytes + 3 * 4 * 3);
   });
 
   it("keep() survives tidy, and nested tidy moves results outward", () => {

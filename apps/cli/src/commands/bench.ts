@@ -65,6 +65,9 @@ export interface BenchRow {
   /** Kernel calls per decode step (a separate profiled pass). */
   decodeKernelsPerStep: number;
   stateBytes: number;
+  /** Peak bytes of tensor buffers during the prefill and during decoding (weights included). */
+  prefillPeakBytes: number;
+  decodePeakBytes: number;
 }
 
 async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
@@ -102,6 +105,8 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
         decodeTokensPerSecond: m.decodeTokensPerSecond,
         decodeKernelsPerStep: m.decodeProfile.kernelsPerStep,
         stateBytes: m.stateBytes,
+        prefillPeakBytes: m.prefillPeakBytes,
+        decodePeakBytes: m.decodePeakBytes,
       });
       println(io.stderr, `measured ${label}`);
     } finally {
@@ -124,6 +129,7 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
     "decode tok/s",
     "kernels/step",
     "state KiB",
+    "peak MiB",
   ];
   const cells = rows.map((r) => [
     r.model,
@@ -137,6 +143,7 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
     compact(r.decodeTokensPerSecond),
     r.decodeKernelsPerStep.toFixed(1),
     (r.stateBytes / 1024).toFixed(1),
+    (Math.max(r.prefillPeakBytes, r.decodePeakBytes) / 1024 / 1024).toFixed(1),
   ]);
   println(
     io.stdout,

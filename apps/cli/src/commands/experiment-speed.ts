@@ -72,6 +72,9 @@ export interface SpeedRow {
   decodeTokensPerSecond: number;
   /** Bytes of inference state per sequence right after the prefill. */
   stateBytes: number;
+  /** Peak bytes of tensor buffers on the backend during the prefill and during decoding. */
+  prefillPeakBytes: number;
+  decodePeakBytes: number;
   /** The kernels one decode step runs, with their host time (a separate profiled pass). */
   decodeProfile: DecodeProfile;
 }
@@ -100,6 +103,8 @@ export function matchedConfig(
   }
   return best;
 }
+
+const MIB = 1024 * 1024;
 
 function fmt(n: number, digits: number): string {
   return n.toFixed(digits);
@@ -167,6 +172,8 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
         decodeMsPerStep: m.decodeMsPerStep,
         decodeTokensPerSecond: m.decodeTokensPerSecond,
         stateBytes: m.prefillStateBytes,
+        prefillPeakBytes: m.prefillPeakBytes,
+        decodePeakBytes: m.decodePeakBytes,
         decodeProfile: m.decodeProfile,
       });
       println(
@@ -191,6 +198,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       "decode tokens/s",
       "kernels / decode step",
       "state bytes/sequence",
+      "peak MiB prefill / decode",
     ],
     rows.map((r) => [
       r.model,
@@ -201,6 +209,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       fmt(r.decodeTokensPerSecond, 1),
       fmt(r.decodeProfile.kernelsPerStep, 1),
       grouped(r.stateBytes),
+      `${fmt(r.prefillPeakBytes / MIB, 1)} / ${fmt(r.decodePeakBytes / MIB, 1)}`,
     ]),
   );
   println(io.stdout, table);
@@ -225,7 +234,9 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
     `${f.decodeSteps} one-token decode steps after it. Models of the`,
     `\`${f.size}\` presets at matched parameter count (numLayers chosen per plan; largest/smallest − 1 =`,
     `${(spread * 100).toFixed(1)}%). State bytes: inference state per sequence right after the prefill`,
-    "(full attention's KV cache is allocated for the model's maximum length).",
+    "(full attention's KV cache is allocated for the model's maximum length). Peak MiB: the most",
+    "bytes of tensor buffers the backend held during the prefill and during the decode steps,",
+    "weights and caches included (`memory().peakBytes`; a backend's scratch memory is not counted).",
     "",
     table,
     "",
