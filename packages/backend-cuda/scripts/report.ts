@@ -358,6 +358,13 @@ ${table}
   one run). At 2,048 tokens the Transformer is still the fastest to prefill (7.1 ms against 15.3
   for B'MOJO and 11.8 for Mamba): B'MOJO's extra work over attention is linear, attention's
   quadratic, and the crossing lies between the two lengths.
+- Peak memory at batch 1 (tensor buffers, weights and caches included; [call15](cuda-h200/decode-2026-11-29/call15/speed-cuda.md),
+  the build of call 13 with \`memory().peakBytes\` reported): while decoding after 2,048 tokens,
+  B'MOJO 696 MiB, Mamba 524 MiB, the Transformer 1,026 MiB (its KV cache is sized for 4,096
+  positions); while prefilling, 958, 786 and 1,288 MiB. PyTorch eager's decode peaks in call 13
+  (\`torch.cuda.max_memory_allocated\` after a reset before the decode steps) were 1.89, 1.87 and
+  1.96 GiB: ours is 0.36×, 0.27× and 0.51× of those. Their figure also counts the prompt's logits
+  [1, 2048, 32000] it still holds (250 MiB), and ours leaves out our backend's scratch blocks.
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
 - Decode at batch 1 is bound by the host. \`bmojo experiment speed\` now profiles one pass of
   decode steps (the kernel table of [call13/speed-B.md](cuda-h200/decode-2026-11-29/call13/speed-B.md)):
