@@ -402,15 +402,35 @@ export class BMojoLayer extends Module {
         for (let b = 0; b < batch; b++)
           for (let j = 0; j < mf; j++) mask[b * this.slots + j] = p - mf + j >= 0 ? 1 : 0;
       }
-      for (let b = 0; b < batch; b++) {
-        cache.stores[b].entries().forEach((entry, i) => {
-          const from = [b, 0, entry.slot, 0];
-          const to = [b, 0, mf + i, 0];
-          const size = [1, kvHeads, 1, dh];
-          assignSlice(cache.memK, slice(cache.storeK, from, size), to);
-          assignSlice(cache.memV, slice(cache.storeV, from, size), to);
-          mask[b * this.slots + mf + i] = 1;
+      // Eidetic slots: every sequence's stored keys/values in position order, one gather each.
+      const entries = cache.stores.map((store) => store.entries());
+      const count = Math.max(...entries.map((e) => e.length));
+      if (count > 0) {
+        const capacity = cache.storeK.shape[2];
+        const rows = new Int32Array(batch * kvHeads * count);
+        for (let b = 0; b < batch; b++) {
+          for (let h = 0; h < kvHeads; h++) {
+            for (let i = 0; i < count; i++) {
+              // Past a sequence's own count: any row (its mask stays 0).
+              const slot = i < entries[b].length ? entries[b][i].slot : 0;
+              rows[(b * kvHeads + h) * count + i] = (b * kvHeads + h) * capacity + slot;
+            }
+          }
+          for (let i = 0; i < entries[b].length; i++) mask[b * this.slots + mf + i] = 1;
+        }
+        const index = tensor(rows, [rows.length], {
+          dtype: "int32",
+          backend: cache.storeK.backend,
         });
+        const pick = (store: Tensor) =>
+          reshape(gather(reshape(store, [batch * kvHeads * capacity, dh]), index), [
+            batch,
+            kvHeads,
+            count,
+            dh,
+          ]);
+        assignSlice(cache.memK, pick(cache.storeK), [0, 0, mf, 0]);
+        assignSlice(cache.memV, pick(cache.storeV), [0, 0, mf, 0]);
       }
     });
     assign(cache.memMask, tensor(mask, [batch, this.slots], { backend: cache.memMask.backend }));
