@@ -6,6 +6,7 @@
  */
 import type { LanguageModel } from "@bmojo/model";
 import {
+  type Backend,
   type KernelProfiler,
   type KernelStats,
   Random,
@@ -55,7 +56,8 @@ export interface Measurement {
 
 /**
  * Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps. With a
- * `profiler` factory, the decode steps run under it (their timing then includes its overhead).
+ * `profiler` factory (given the model's backend), the decode steps run under the profiler it
+ * starts (their timing then includes its overhead); it is stopped before returning.
  */
 export async function measureOnce(
   model: LanguageModel,
@@ -63,7 +65,7 @@ export async function measureOnce(
   length: number,
   batch: number,
   steps: number,
-  profiler?: () => KernelProfiler,
+  profiler?: (backend: Backend) => KernelProfiler,
 ): Promise<Measurement> {
   const vocab = model.config.vocabSize;
   const ids = tensor(rng.intArray(batch * length, 0, vocab), [batch, length], { dtype: "int32" });
@@ -77,7 +79,7 @@ export async function measureOnce(
     const prefillMs = performance.now() - started;
     const prefillPeakBytes = memory(backend).peakBytes;
     const prefillStateBytes = model.cacheBytes(cache);
-    profiling = profiler?.() ?? null;
+    profiling = profiler?.(backend) ?? null;
     resetPeakMemory(backend);
     const decodeStart = performance.now();
     for (let s = 0; s < steps; s++) {
@@ -129,8 +131,8 @@ export async function profileDecode(
   steps: number,
 ): Promise<DecodeProfile> {
   let profiler: KernelProfiler | null = null;
-  await measureOnce(model, rng, length, batch, steps, () => {
-    profiler = profileKernels(model.embedding.weight.backend);
+  await measureOnce(model, rng, length, batch, steps, (backend) => {
+    profiler = profileKernels(backend);
     return profiler;
   });
   const done = profiler as KernelProfiler | null;
