@@ -68,6 +68,64 @@ export function innovationScores(y: Tensor, options: InnovationOptions = {}): Te
 }
 
 /**
+ * Σ_i (y_t,i − ŷ_t,i)² for sequence b, with ŷ_t the mean of its last `have` outputs in the ring
+ * (y_{t−1} first, then y_{t−2}, …: the parallel form's summation order) and every operation
+ * rounded to float32 as the kernels round it; the sum itself accumulates in float64 (the reduce
+ * kernel rounds once, on store). `acc` is scratch of `dim` values.
+ */
+function squaredErrorFloat32(
+  ring: Float32Array | Float64Array,
+  acc: Float64Array,
+  yt: Float32Array | Float64Array,
+  b: number,
+  dim: number,
+  k: number,
+  head: number,
+  have: number,
+  count: number,
+): number {
+  acc.fill(0);
+  for (let j = 1; j <= have; j++) {
+    const row = (b * k + ((head - j + k) % k)) * dim;
+    for (let i = 0; i < dim; i++) acc[i] = Math.fround(acc[i] + ring[row + i]);
+  }
+  let sumSq = 0;
+  const offset = b * dim;
+  for (let i = 0; i < dim; i++) {
+    const prediction = Math.fround(acc[i] / count);
+    const diff = Math.fround(Math.fround(yt[offset + i]) - prediction);
+    sumSq += Math.fround(diff * diff);
+  }
+  return sumSq;
+}
+
+/** `squaredErrorFloat32` in float64, without rounding. */
+function squaredErrorFloat64(
+  ring: Float32Array | Float64Array,
+  acc: Float64Array,
+  yt: Float32Array | Float64Array,
+  b: number,
+  dim: number,
+  k: number,
+  head: number,
+  have: number,
+  count: number,
+): number {
+  acc.fill(0);
+  for (let j = 1; j <= have; j++) {
+    const row = (b * k + ((head - j + k) % k)) * dim;
+    for (let i = 0; i < dim; i++) acc[i] += ring[row + i];
+  }
+  let sumSq = 0;
+  const offset = b * dim;
+  for (let i = 0; i < dim; i++) {
+    const diff = yt[offset + i] - acc[i] / count;
+    sumSq += diff * diff;
+  }
+  return sumSq;
+}
+
+/**
  * The recurrent form of `innovationScores`, for token-by-token decoding of `batch` sequences.
  * Keeps the last k outputs of each sequence in a ring (constant memory) and scores each new output
  * y_t exactly as the parallel form does: the same summation order (y_{t−1} first, then y_{t−2},
@@ -144,21 +202,11 @@ export class InnovationTracker {
     const t = this.seen;
     const have = Math.min(k, t);
     const count = predictorCount(t, k);
-    const acc = this.sums;
+    // Separate float32 and float64 loops: a rounding function called through a variable that has
+    // seen both would make every call site polymorphic (about 10× slower once both dtypes ran).
+    const squaredError = this.dtype === "float32" ? squaredErrorFloat32 : squaredErrorFloat64;
     for (let b = 0; b < batch; b++) {
-      const base = b * k * dim;
-      // Per feature, y_{t−1} first, then y_{t−2}, …: the parallel form's summation order.
-      acc.fill(0);
-      for (let j = 1; j <= have; j++) {
-        const row = base + ((this.head - j + k) % k) * dim;
-        for (let i = 0; i < dim; i++) acc[i] = round(acc[i] + ring[row + i]);
-      }
-      let sumSq = 0; // the reduce kernel accumulates in float64 and rounds once on store
-      for (let i = 0; i < dim; i++) {
-        const prediction = round(acc[i] / count);
-        const diff = round(round(yt[b * dim + i]) - prediction);
-        sumSq += round(diff * diff);
-      }
+      const sumSq = squaredError(ring, this.sums, yt, b, dim, k, this.head, have, count);
       result[b] = round(Math.sqrt(round(sumSq)));
     }
     for (let b = 0; b < batch; b++) {
