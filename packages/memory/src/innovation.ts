@@ -68,12 +68,12 @@ export function innovationScores(y: Tensor, options: InnovationOptions = {}): Te
 }
 
 /**
- * Σ_i (y_t,i − ŷ_t,i)² for sequence b, with ŷ_t the mean of its last `have` outputs in the ring
+ * ε_t = ‖y_t − ŷ_t‖₂ of sequence b, with ŷ_t the mean of its last `have` outputs in the ring
  * (y_{t−1} first, then y_{t−2}, …: the parallel form's summation order) and every operation
- * rounded to float32 as the kernels round it; the sum itself accumulates in float64 (the reduce
- * kernel rounds once, on store). `acc` is scratch of `dim` values.
+ * rounded to float32 as the kernels round it; the sum of squares accumulates in float64 (the
+ * reduce kernel rounds once, on store). `acc` is scratch of `dim` values.
  */
-function squaredErrorFloat32(
+function innovationFloat32(
   ring: Float32Array | Float64Array,
   acc: Float64Array,
   yt: Float32Array | Float64Array,
@@ -96,11 +96,11 @@ function squaredErrorFloat32(
     const diff = Math.fround(Math.fround(yt[offset + i]) - prediction);
     sumSq += Math.fround(diff * diff);
   }
-  return sumSq;
+  return Math.fround(Math.sqrt(Math.fround(sumSq)));
 }
 
-/** `squaredErrorFloat32` in float64, without rounding. */
-function squaredErrorFloat64(
+/** `innovationFloat32` in float64, without rounding. */
+function innovationFloat64(
   ring: Float32Array | Float64Array,
   acc: Float64Array,
   yt: Float32Array | Float64Array,
@@ -122,7 +122,7 @@ function squaredErrorFloat64(
     const diff = yt[offset + i] - acc[i] / count;
     sumSq += diff * diff;
   }
-  return sumSq;
+  return Math.sqrt(sumSq);
 }
 
 /**
@@ -143,7 +143,6 @@ export class InnovationTracker {
   readonly dtype: InnovationDType;
   /** The last k outputs per sequence, [batch, k, dim]; slot `head` receives the next output. */
   private readonly ring: Float32Array | Float64Array;
-  private readonly round: (x: number) => number;
   /** Per-feature running sums of the predictor (scratch of `score`). */
   private readonly sums: Float64Array;
   private head = 0;
@@ -171,7 +170,6 @@ export class InnovationTracker {
     this.dtype = dtype;
     const size = batch * predictorLength * dim;
     this.ring = dtype === "float32" ? new Float32Array(size) : new Float64Array(size);
-    this.round = dtype === "float32" ? Math.fround : (x: number) => x;
     this.sums = new Float64Array(dim);
   }
 
@@ -187,7 +185,7 @@ export class InnovationTracker {
    * given.
    */
   score(yt: Float32Array | Float64Array, out?: Float64Array): Float64Array {
-    const { batch, dim, predictorLength: k, ring, round } = this;
+    const { batch, dim, predictorLength: k, ring } = this;
     if (yt.length !== batch * dim) {
       throw new RangeError(
         `InnovationTracker.score: y_t must hold batch · dim = ${batch} · ${dim} = ${batch * dim} values, got ${yt.length}.`,
@@ -204,10 +202,9 @@ export class InnovationTracker {
     const count = predictorCount(t, k);
     // Separate float32 and float64 loops: a rounding function called through a variable that has
     // seen both would make every call site polymorphic (about 10× slower once both dtypes ran).
-    const squaredError = this.dtype === "float32" ? squaredErrorFloat32 : squaredErrorFloat64;
+    const innovation = this.dtype === "float32" ? innovationFloat32 : innovationFloat64;
     for (let b = 0; b < batch; b++) {
-      const sumSq = squaredError(ring, this.sums, yt, b, dim, k, this.head, have, count);
-      result[b] = round(Math.sqrt(round(sumSq)));
+      result[b] = innovation(ring, this.sums, yt, b, dim, k, this.head, have, count);
     }
     for (let b = 0; b < batch; b++) {
       const to = (b * k + this.head) * dim;
