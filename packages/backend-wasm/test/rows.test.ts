@@ -203,6 +203,20 @@ describe("crossEntropy", () => {
   });
 });
 
+/** An rmsNormBackward call on random inputs of `rows` × `cols`. */
+function backwardCall(rows: number, cols: number): Call {
+  return {
+    inputs: {
+      x: normal(rows * cols),
+      weight: uniform(cols, 0.5, 1.5),
+      rstd: uniform(rows, 0.5, 2),
+      dy: normal(rows * cols),
+    },
+    outputs: { dx: [rows * cols, "float32"], dweight: [cols, "float32"] },
+    args: { rows, cols },
+  };
+}
+
 describe("rmsNorm", () => {
   it.each([
     [1024, 128],
@@ -225,30 +239,11 @@ describe("rmsNorm", () => {
     [33, 1],
     [4099, 20],
   ])("backward: dx and dweight at rows %i, cols %i", (rows, cols) => {
-    compare("rmsNormBackward", {
-      inputs: {
-        x: normal(rows * cols),
-        weight: uniform(cols, 0.5, 1.5),
-        rstd: uniform(rows, 0.5, 2),
-        dy: normal(rows * cols),
-      },
-      outputs: { dx: [rows * cols, "float32"], dweight: [cols, "float32"] },
-      args: { rows, cols },
-    });
+    compare("rmsNormBackward", backwardCall(rows, cols));
   });
 
   it("gives the same dweight on one thread and on two", () => {
-    const [rows, cols] = [3000, 100];
-    const call: Call = {
-      inputs: {
-        x: normal(rows * cols),
-        weight: uniform(cols, 0.5, 1.5),
-        rstd: uniform(rows, 0.5, 2),
-        dy: normal(rows * cols),
-      },
-      outputs: { dx: [rows * cols, "float32"], dweight: [cols, "float32"] },
-      args: { rows, cols },
-    };
+    const call = backwardCall(3000, 100);
     expect(run(threaded, "rmsNormBackward", call).dweight).toEqual(
       run(single, "rmsNormBackward", call).dweight,
     );
