@@ -32,6 +32,8 @@
 //             memset), dQ added with atomics; (4) the same kernel with 16-slot memory tiles, one
 //             block per (b, kv head, chunk, slot tile), over the queries of that chunk, writing
 //             dMemK/dMemV.
+//   decode    at most 4 queries per head with float4 rows: the split-key kernels of
+//             attention_decode.cu instead of the forward above.
 //   Head dims are padded to DH in {16, 32, 64, 128, 256} in shared memory (zero-filled), so any
 //   Dh <= 256 works; global accesses are float4 when Dh % 4 == 0 (VEC4), else scalar.
 #include <cuda_runtime.h>
@@ -43,6 +45,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "attention_decode.cuh"
 #include "common.cuh"
 
 namespace {
@@ -237,19 +240,7 @@ __device__ __forceinline__ void atomicAddCols(float* row, int tx, const float (&
 // Forward
 // ---------------------------------------------------------------------------------------------
 
-struct ForwardParams {
-  const float* q;
-  const float* k;
-  const float* v;
-  const float* memK;
-  const float* memV;
-  const int* memMask;
-  float* out;
-  float* lse;
-  int batch, heads, kvHeads, group, queryLength, keyLength, headDim, window, queryOffset;
-  int hasMemory, chunks, slots, chunkSize;
-  float scaleLog2;  // scale * log2(e): scores live in the log2 domain
-};
+using ForwardParams = bmojo::AttentionForwardParams;
 
 /** Query rows per forward block. */
 constexpr int kForwardRows = 64;
@@ -1016,6 +1007,9 @@ void kernel_attention(bmojo::Args& a) {
 
   const bool vec4 = s.headDim % 4 == 0 && aligned16(p.q) && aligned16(p.k) && aligned16(p.v) &&
                     aligned16(p.out) && (!p.hasMemory || (aligned16(p.memK) && aligned16(p.memV)));
+  // One query per head (decoding): the split-key kernels fill the GPU where the tiled kernel
+  // would run one block per head.
+  if (bmojo::attentionDecode(p, vec4)) return;
   const int dh = s.headDim;
   if (dh <= 16) {
     launchForward<16, 64, 2>(p, vec4);

@@ -29,6 +29,9 @@ size_t bufferBytes(int64_t id);
 void* acquireScratch(size_t bytes);
 void releaseScratch(void* ptr);
 
+/** Streaming multiprocessors of the current device (132 when the query fails). */
+int smCount();
+
 /** Scratch device memory from the caching allocator, released on scope exit. Release is safe as
  *  soon as the kernels using it are enqueued: reuse is ordered on the one stream. */
 class Scratch {

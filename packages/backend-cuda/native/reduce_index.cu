@@ -49,20 +49,7 @@ using bmojo::requireElems;
 
 using bmojo::Scratch;
 
-int smCount() {
-  static const int count = [] {
-    int device = 0;
-    int n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-        n <= 0) {
-      cudaGetLastError();  // clear a sticky-free error from the query
-      n = 132;             // H100/H200
-    }
-    return n;
-  }();
-  return count;
-}
+using bmojo::smCount;
 
 /**
  * Division by a fixed divisor d (1 ≤ d ≤ 2^31 − 1) for dividends n ≤ 2^31 − 1 (see

@@ -154,6 +154,21 @@ void releaseScratch(void* ptr) {
   g.scratch.erase(it);
 }
 
+int smCount() {
+  static const int count = [] {
+    int device = 0;
+    int n = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        n <= 0) {
+      cudaGetLastError();  // clear a sticky-free error from the query
+      n = 132;             // H100/H200
+    }
+    return n;
+  }();
+  return count;
+}
+
 }  // namespace bmojo
 
 // ---------------------------------------------------------------------------------------------

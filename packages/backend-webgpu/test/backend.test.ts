@@ -55,13 +55,14 @@ describe.skipIf(reason !== null)(`on ${backend?.adapter.description ?? "no adapt
   }, 600_000);
 
   it("passes the attention cases with forced key splits and a small workgroup-memory budget", async () => {
-    for (const [splits, sharedBytes] of [
-      [3, 0],
-      [0, 600],
-    ]) {
+    // 600 bytes hold the smallest tiles of head dims below 10 only (larger ones say so).
+    for (const [splits, sharedBytes, filter] of [
+      [3, 0, /attention/],
+      [0, 600, /^(?!.* Dh=\d\d).*attention/],
+    ] as const) {
       Object.assign(attentionTuning, { splits, sharedBytes });
       try {
-        const report = await runConformance(backend as WebGpuBackend, { filter: "attention" });
+        const report = await runConformance(backend as WebGpuBackend, { filter });
         expect(report.failed, `splits ${splits}, sharedBytes ${sharedBytes}`).toBe(0);
         expect(report.passed).toBeGreaterThan(20);
       } finally {

@@ -1353,6 +1353,11 @@ const ATTENTION_SHAPES: readonly AttentionShape[] = [
   attentionShape([1, 4, 1, 9, 9, 3], 0),
   attentionShape([2, 2, 2, 3, 10, 5], 7),
   attentionShape([1, 2, 2, 1, 6, 4], 5), // one decode query
+  // Decode steps over long key ranges (backends split the keys across blocks and merge):
+  // GQA with three queries, Dh 256, and a Dh padded to the next power of two.
+  attentionShape([2, 4, 2, 3, 300, 64], 297),
+  attentionShape([1, 2, 1, 1, 200, 256], 199),
+  attentionShape([1, 3, 3, 2, 150, 48], 140),
 ];
 
 /** Memory layouts: chunkSize, slots, and whether one more chunk than the queries read exists. */
@@ -1402,7 +1407,9 @@ function attentionCases(): ConformanceCase[] {
       const kvSize = batch * kvHeads * keyLength * headDim;
       const dims = `B=${batch} H=${heads} Hkv=${kvHeads} Lq=${queryLength} Lk=${keyLength} Dh=${headDim} queryOffset=${queryOffset}`;
       const scale = 1 / Math.sqrt(headDim);
-      const windows = [...new Set([1, 3, keyLength])];
+      // Long key ranges add a window between the short ones and the whole range.
+      const middle = keyLength > 12 ? [Math.floor(keyLength / 3)] : [];
+      const windows = [...new Set([1, 3, ...middle, keyLength])];
       for (const window of windows) {
         for (const mem of ATTENTION_MEMORIES) {
           const firstRead = mem === null ? 0 : Math.floor(queryOffset / mem.chunkSize);
