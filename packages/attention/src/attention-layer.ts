@@ -21,7 +21,7 @@ import {
 } from "./config.js";
 import { mergeHeads, splitHeads, splitMemoryHeads } from "./heads.js";
 import { FullKVCache, type KVCache, RingKVCache } from "./kv-cache.js";
-import { applyRope } from "./rope.js";
+import { applyRope, reserveRope } from "./rope.js";
 
 /** Options of the parallel forward. */
 export interface AttentionForwardOptions {
@@ -175,9 +175,13 @@ export class Attention extends Module {
       dtype,
       backend: weight.backend,
     } as const;
-    return this.window >= maxLength
-      ? new FullKVCache({ ...options, capacity: maxLength })
-      : new RingKVCache({ ...options, capacity: this.window });
+    if (this.window < maxLength) return new RingKVCache({ ...options, capacity: this.window });
+    const cache = new FullKVCache({ ...options, capacity: maxLength });
+    // Every position the cache can hold gets its RoPE rows now, not in the middle of decoding.
+    if (this.config.rope) {
+      reserveRope(options.backend, dtype, this.headDim, this.config.ropeTheta, maxLength);
+    }
+    return cache;
   }
 
   /**

@@ -31,7 +31,10 @@ export function ropeAngle(pos: number, i: number, headDim: number, theta: number
   return pos * theta ** ((-2 * i) / headDim);
 }
 
-/** The table for (headDim, theta) covering at least positions 0 … length−1 (doubling growth). */
+/**
+ * The table for (headDim, theta) covering at least positions 0 … length−1 (doubling growth; a
+ * grown table keeps the rows it had and computes only the new ones).
+ */
 function ropeTable(headDim: number, theta: number, length: number): RopeTable {
   const key = `${headDim}:${theta}`;
   const cached = tables.get(key);
@@ -40,9 +43,15 @@ function ropeTable(headDim: number, theta: number, length: number): RopeTable {
   const half = headDim / 2;
   const cos = new Float64Array(size * half);
   const sin = new Float64Array(size * half);
-  for (let pos = 0; pos < size; pos++) {
+  if (cached !== undefined) {
+    cos.set(cached.cos);
+    sin.set(cached.sin);
+  }
+  // theta^(−2i/Dh) once per pair: pos · frequency[i] is ropeAngle(pos, i, …) exactly.
+  const frequency = Float64Array.from({ length: half }, (_, i) => ropeAngle(1, i, headDim, theta));
+  for (let pos = cached?.length ?? 0; pos < size; pos++) {
     for (let i = 0; i < half; i++) {
-      const angle = ropeAngle(pos, i, headDim, theta);
+      const angle = pos * frequency[i];
       cos[pos * half + i] = Math.cos(angle);
       sin[pos * half + i] = Math.sin(angle);
     }
@@ -81,6 +90,20 @@ export function applyRope(x: Tensor, positionOffset: number, theta = DEFAULT_ROP
   }
   const { cos, sin } = deviceTables(x.backend, x.dtype, headDim, theta, positionOffset + length);
   return rope(x, cos, sin, positionOffset);
+}
+
+/**
+ * Uploads the tables for positions 0 … positions−1 now (a decoding cache of that many slots calls
+ * it when it is made), so that decoding never stops to grow and re-upload them.
+ */
+export function reserveRope(
+  backend: Backend,
+  dtype: "float32" | "float64",
+  headDim: number,
+  theta: number,
+  positions: number,
+): void {
+  deviceTables(backend, dtype, headDim, theta, positions);
 }
 
 interface DeviceTables {
