@@ -33,20 +33,23 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
 }
 
 function resolveReshape(x: Tensor, shape: Shape): number[] {
-  const unknowns = shape.filter((d) => d === -1).length;
-  const invalid = unknowns > 1 || shape.some((d) => !Number.isInteger(d) || d < -1);
-  const known = sizeOf(shape.filter((d) => d !== -1));
-  const resolved =
-    !invalid && unknowns === 1 && known > 0 && x.size % known === 0
-      ? shape.map((d) => (d === -1 ? x.size / known : d))
-      : [...shape];
-  if (invalid || resolved.includes(-1) || sizeOf(resolved) !== x.size) {
-    throw new RangeError(
-      `reshape: cannot reshape ${formatShape(x.shape)} (${x.size} elements) to ${formatShape(shape)}; ` +
-        "the sizes must match, with at most one -1.",
-    );
+  // One pass: the product of the given sizes, the -1 count, and whether every entry is valid.
+  let known = 1;
+  let unknowns = 0;
+  let valid = true;
+  for (const d of shape) {
+    if (d === -1) unknowns++;
+    else if (Number.isInteger(d) && d >= 0) known *= d;
+    else valid = false;
   }
-  return resolved;
+  if (valid && unknowns === 0 && known === x.size) return shape.slice();
+  if (valid && unknowns === 1 && known > 0 && x.size % known === 0) {
+    return shape.map((d) => (d === -1 ? x.size / known : d));
+  }
+  throw new RangeError(
+    `reshape: cannot reshape ${formatShape(x.shape)} (${x.size} elements) to ${formatShape(shape)}; ` +
+      "the sizes must match, with at most one -1.",
+  );
 }
 
 /** Reorders axes; the default reverses them. */
