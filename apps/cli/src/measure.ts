@@ -154,6 +154,8 @@ export interface SpeedResult {
   prefillTokensPerSecond: number;
   decodeMsPerStep: number;
   decodeTokensPerSecond: number;
+  /** Decode tokens/s of every timed run, in run order (the median is decodeTokensPerSecond). */
+  decodeTokensPerSecondRuns: number[];
   prefillStateBytes: number;
   stateBytes: number;
   /** Peak bytes of tensor buffers during the prefill and the decode steps (maxima over runs). */
@@ -163,29 +165,43 @@ export interface SpeedResult {
   decodeProfile: DecodeProfile;
 }
 
+/**
+ * Measures each model `repeats` times, interleaved (run r of every model before run r + 1 of
+ * any), so that a slow stretch of the machine lands on every model alike rather than on one; each
+ * model is warmed up first, and profiled in a separate pass after its timed runs.
+ */
 export async function measureSpeed(
-  model: LanguageModel,
+  models: readonly LanguageModel[],
   options: { length: number; batch: number; decodeSteps: number; repeats: number; seed: number },
-): Promise<SpeedResult> {
+): Promise<SpeedResult[]> {
   const { length, batch, decodeSteps, repeats } = options;
   const rng = new Random(options.seed);
-  const shortLength = Math.min(length, 2 * model.config.window);
-  await measureOnce(model, rng, shortLength, batch, 2);
-  const runs: Measurement[] = [];
-  for (let r = 0; r < repeats; r++)
-    runs.push(await measureOnce(model, rng, length, batch, decodeSteps));
-  const decodeProfile = await profileDecode(model, rng, shortLength, batch, decodeSteps);
-  const prefillMs = median(runs.map((x) => x.prefillMs));
-  const decodeMs = median(runs.map((x) => x.decodeMs));
-  return {
-    prefillMs,
-    prefillTokensPerSecond: (batch * length * 1000) / prefillMs,
-    decodeMsPerStep: decodeMs / decodeSteps,
-    decodeTokensPerSecond: (batch * decodeSteps * 1000) / decodeMs,
-    prefillStateBytes: runs[0].prefillStateBytes,
-    stateBytes: runs[0].stateBytes,
-    prefillPeakBytes: Math.max(...runs.map((x) => x.prefillPeakBytes)),
-    decodePeakBytes: Math.max(...runs.map((x) => x.decodePeakBytes)),
-    decodeProfile,
-  };
+  const shortLength = (model: LanguageModel) => Math.min(length, 2 * model.config.window);
+  for (const model of models) await measureOnce(model, rng, shortLength(model), batch, 2);
+  const runs: Measurement[][] = models.map(() => []);
+  for (let r = 0; r < repeats; r++) {
+    for (const [i, model] of models.entries()) {
+      runs[i].push(await measureOnce(model, rng, length, batch, decodeSteps));
+    }
+  }
+  const results: SpeedResult[] = [];
+  for (const [i, model] of models.entries()) {
+    const decodeProfile = await profileDecode(model, rng, shortLength(model), batch, decodeSteps);
+    const own = runs[i];
+    const prefillMs = median(own.map((x) => x.prefillMs));
+    const decodeMs = median(own.map((x) => x.decodeMs));
+    results.push({
+      prefillMs,
+      prefillTokensPerSecond: (batch * length * 1000) / prefillMs,
+      decodeMsPerStep: decodeMs / decodeSteps,
+      decodeTokensPerSecond: (batch * decodeSteps * 1000) / decodeMs,
+      decodeTokensPerSecondRuns: own.map((x) => (batch * decodeSteps * 1000) / x.decodeMs),
+      prefillStateBytes: own[0].prefillStateBytes,
+      stateBytes: own[0].stateBytes,
+      prefillPeakBytes: Math.max(...own.map((x) => x.prefillPeakBytes)),
+      decodePeakBytes: Math.max(...own.map((x) => x.decodePeakBytes)),
+      decodeProfile,
+    });
+  }
+  return results;
 }

@@ -26,7 +26,7 @@ describe("bmojo experiment speed", () => {
       "--decode-steps",
       "2",
       "--repeats",
-      "1",
+      "2",
       "--out-dir",
       dir,
     ]);
@@ -38,6 +38,8 @@ describe("bmojo experiment speed", () => {
     expect(rows.map((l) => l.split("|")[1].trim())).toEqual(MODELS);
     expect(md).toContain("command: `bmojo experiment speed --size tiny");
     expect(md).toContain("## Kernels per decode step");
+    expect(md).toMatch(/\| decode tokens\/s, runs \|/);
+    expect(md).toMatch(/^\| bmojo .*\| [\d.]+–[\d.]+ +\|/m);
     expect(md).toMatch(/^\| selectiveScanStep +\| +\| [\d.]+ × [\d.]+ µs/m); // not in the transformer
     expect(md).toContain("Node v");
 
@@ -53,6 +55,14 @@ describe("bmojo experiment speed", () => {
       ]) {
         expect(row[key], `${row.model}.${key}`).toBeGreaterThan(0);
       }
+      // Two timed runs per model; the median lies between them.
+      expect(row.decodeTokensPerSecondRuns).toHaveLength(2);
+      expect(row.decodeTokensPerSecond).toBeGreaterThanOrEqual(
+        Math.min(...row.decodeTokensPerSecondRuns),
+      );
+      expect(row.decodeTokensPerSecond).toBeLessThanOrEqual(
+        Math.max(...row.decodeTokensPerSecondRuns),
+      );
       expect(row.decodeProfile.kernelsPerStep).toBeGreaterThan(0);
       expect(row.decodePeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);
       expect(row.prefillPeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);

@@ -75,25 +75,28 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
   const report = await initBackend(f.backend);
   println(io.stderr, describeBackend(report));
   const plans: (PlanName | undefined)[] = f.layers !== undefined ? [undefined] : f.preset;
-  const rows: BenchRow[] = [];
-  for (const plan of plans) {
+  const setups = plans.map((plan) => {
     const flags = { ...f, preset: plan ?? "bmojo" };
     const { config } = modelConfigFromFlags(flags, given, {
       seed: f.seed,
       maxLength: Math.max(4096, f.length + f.decodeSteps + 1),
     });
-    const model = new LanguageModel(config);
-    try {
-      const m = await measureSpeed(model, {
-        length: f.length,
-        batch: f.batch,
-        decodeSteps: f.decodeSteps,
-        repeats: f.repeats,
-        seed: f.seed,
-      });
-      const label = modelLabel(flags);
+    return { label: modelLabel(flags), config };
+  });
+  const models = setups.map(({ config }) => new LanguageModel(config));
+  const rows: BenchRow[] = [];
+  try {
+    const measured = await measureSpeed(models, {
+      length: f.length,
+      batch: f.batch,
+      decodeSteps: f.decodeSteps,
+      repeats: f.repeats,
+      seed: f.seed,
+    });
+    for (const [i, m] of measured.entries()) {
+      const model = models[i];
       rows.push({
-        model: label,
+        model: setups[i].label,
         blocks: model.config.layers.length,
         parameters: model.numParameters(),
         length: f.length,
@@ -108,10 +111,10 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
         prefillPeakBytes: m.prefillPeakBytes,
         decodePeakBytes: m.decodePeakBytes,
       });
-      println(io.stderr, `measured ${label}`);
-    } finally {
-      model.dispose();
+      println(io.stderr, `measured ${setups[i].label}`);
     }
+  } finally {
+    for (const model of models) model.dispose();
   }
   if (f.json) {
     println(io.stdout, JSON.stringify({ command: "bench", backend: report.backend, rows }));
@@ -160,7 +163,8 @@ export const benchCommand: Command = {
   description: [
     "Builds each model with random weights, prefills --length random tokens per sequence into a",
     "fresh recurrent cache (timed), then times --decode-steps one-token steps; the median of",
-    "--repeats measurements is reported, after an untimed warm-up. Also reports parameters and the",
+    "--repeats measurements is reported, after an untimed warm-up (several presets' runs are",
+    "interleaved, so a slow stretch of the machine lands on each alike). Also reports parameters and the",
     "bytes of inference state the cache holds after the prefill and the steps.",
   ].join("\n"),
   flags: benchFlags,

@@ -70,6 +70,8 @@ export interface SpeedRow {
   prefillTokensPerSecond: number;
   decodeMsPerStep: number;
   decodeTokensPerSecond: number;
+  /** Decode tokens/s of each timed run (the median is decodeTokensPerSecond). */
+  decodeTokensPerSecondRuns: number[];
   /** Bytes of inference state per sequence right after the prefill. */
   stateBytes: number;
   /** Peak bytes of tensor buffers on the backend during the prefill and during decoding. */
@@ -151,17 +153,19 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       `${plan}: ${config.numLayers} blocks, d_model ${config.dModel}, ${grouped(parameterCount(config))} parameters`,
     );
   }
+  const models = configs.map(({ config }) => new LanguageModel(config));
   const rows: SpeedRow[] = [];
-  for (const { plan, config } of configs) {
-    const model = new LanguageModel(config);
-    try {
-      const m = await measureSpeed(model, {
-        length: f.length,
-        batch: 1,
-        decodeSteps: f.decodeSteps,
-        repeats: f.repeats,
-        seed: f.seed,
-      });
+  try {
+    const measured = await measureSpeed(models, {
+      length: f.length,
+      batch: 1,
+      decodeSteps: f.decodeSteps,
+      repeats: f.repeats,
+      seed: f.seed,
+    });
+    for (const [i, m] of measured.entries()) {
+      const { plan } = configs[i];
+      const model = models[i];
       rows.push({
         model: plan,
         blocks: model.config.layers.length,
@@ -171,6 +175,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
         prefillTokensPerSecond: m.prefillTokensPerSecond,
         decodeMsPerStep: m.decodeMsPerStep,
         decodeTokensPerSecond: m.decodeTokensPerSecond,
+        decodeTokensPerSecondRuns: m.decodeTokensPerSecondRuns,
         stateBytes: m.prefillStateBytes,
         prefillPeakBytes: m.prefillPeakBytes,
         decodePeakBytes: m.decodePeakBytes,
@@ -178,11 +183,11 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       });
       println(
         io.stderr,
-        `measured ${plan}: prefill ${fmt(m.prefillMs, 1)} ms, decode ${fmt(m.decodeTokensPerSecond, 1)} tok/s`,
+        `measured ${plan}: prefill ${fmt(m.prefillMs, 1)} ms, decode ${fmt(m.decodeTokensPerSecond, 1)} tok/s (runs ${m.decodeTokensPerSecondRuns.map((x) => fmt(x, 1)).join(", ")})`,
       );
-    } finally {
-      model.dispose();
     }
+  } finally {
+    for (const model of models) model.dispose();
   }
   const wallSeconds = (performance.now() - started) / 1000;
   const params = rows.map((r) => r.parameters);
@@ -196,6 +201,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       "prefill ms",
       "prefill tokens/s",
       "decode tokens/s",
+      "decode tokens/s, runs",
       "kernels / decode step",
       "state bytes/sequence",
       "peak MiB prefill / decode",
@@ -207,6 +213,9 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       fmt(r.prefillMs, 1),
       fmt(r.prefillTokensPerSecond, 1),
       fmt(r.decodeTokensPerSecond, 1),
+      r.decodeTokensPerSecondRuns.length > 1
+        ? `${fmt(Math.min(...r.decodeTokensPerSecondRuns), 1)}–${fmt(Math.max(...r.decodeTokensPerSecondRuns), 1)}`
+        : "",
       fmt(r.decodeProfile.kernelsPerStep, 1),
       grouped(r.stateBytes),
       `${fmt(r.prefillPeakBytes / MIB, 1)} / ${fmt(r.decodePeakBytes / MIB, 1)}`,
@@ -231,7 +240,8 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
     "",
     `Prefill of one sequence of ${f.length} random tokens with random weights, timed until the last`,
     `position's logits are on the host (median of ${f.repeats} after an untimed warm-up), then`,
-    `${f.decodeSteps} one-token decode steps after it. Models of the`,
+    `${f.decodeSteps} one-token decode steps after it; the models' runs are interleaved (run r of`,
+    "each before run r + 1 of any), and the range of the decode runs is its own column. Models of the",
     `\`${f.size}\` presets at matched parameter count (numLayers chosen per plan; largest/smallest − 1 =`,
     `${(spread * 100).toFixed(1)}%). State bytes: inference state per sequence right after the prefill`,
     "(full attention's KV cache is allocated for the model's maximum length). Peak MiB: the most",
