@@ -11,6 +11,7 @@ import {
   type KernelStats,
   Random,
   type Tensor,
+  bytesPerElement,
   memory,
   profileKernels,
   resetPeakMemory,
@@ -48,7 +49,8 @@ export interface Measurement {
   stateBytes: number;
   /**
    * The most bytes of tensor buffers the backend held during the prefill, and during the decode
-   * steps (weights and caches included; `memory().peakBytes` of @bmojo/tensor).
+   * steps, above what it held when the measurement began (`memory().peakBytes` of @bmojo/tensor
+   * minus `numBytes` then): this run's tokens, cache and activations, not the weights.
    */
   prefillPeakBytes: number;
   decodePeakBytes: number;
@@ -68,6 +70,7 @@ export async function measureOnce(
   profiler?: (backend: Backend) => KernelProfiler,
 ): Promise<Measurement> {
   const vocab = model.config.vocabSize;
+  const held = memory().numBytes;
   const ids = tensor(rng.intArray(batch * length, 0, vocab), [batch, length], { dtype: "int32" });
   const cache = model.createCache(batch);
   let profiling: KernelProfiler | null = null;
@@ -77,7 +80,7 @@ export async function measureOnce(
     const started = performance.now();
     await readLastAndDispose(await model.prefill(ids, cache));
     const prefillMs = performance.now() - started;
-    const prefillPeakBytes = memory(backend).peakBytes;
+    const prefillPeakBytes = memory(backend).peakBytes - held;
     const prefillStateBytes = model.cacheBytes(cache);
     profiling = profiler?.(backend) ?? null;
     resetPeakMemory(backend);
@@ -94,7 +97,7 @@ export async function measureOnce(
       prefillStateBytes,
       stateBytes: model.cacheBytes(cache),
       prefillPeakBytes,
-      decodePeakBytes: memory(backend).peakBytes,
+      decodePeakBytes: memory(backend).peakBytes - held,
     };
   } finally {
     profiling?.stop();
@@ -148,6 +151,11 @@ export async function profileDecode(
   };
 }
 
+/** Bytes of a model's parameter buffers. */
+function parameterBytes(model: LanguageModel): number {
+  return model.namedParameters().reduce((sum, [, t]) => sum + t.size * bytesPerElement(t.dtype), 0);
+}
+
 /** Medians over `repeats` measurements, after a short untimed warm-up (JIT, buffer pools). */
 export interface SpeedResult {
   prefillMs: number;
@@ -158,7 +166,12 @@ export interface SpeedResult {
   decodeTokensPerSecondRuns: number[];
   prefillStateBytes: number;
   stateBytes: number;
-  /** Peak bytes of tensor buffers during the prefill and the decode steps (maxima over runs). */
+  /**
+   * Peak bytes of tensor buffers during the prefill and the decode steps (maxima over runs): the
+   * model's own resident bytes (weights, and what its warm-up kept, e.g. stacked decode weights)
+   * plus each run's peak above what the backend held before it, so that other models alive in the
+   * same process do not count.
+   */
   prefillPeakBytes: number;
   decodePeakBytes: number;
   /** What one decode step runs (a separate profiled pass). */
@@ -177,7 +190,13 @@ export async function measureSpeed(
   const { length, batch, decodeSteps, repeats } = options;
   const rng = new Random(options.seed);
   const shortLength = (model: LanguageModel) => Math.min(length, 2 * model.config.window);
-  for (const model of models) await measureOnce(model, rng, shortLength(model), batch, 2);
+  // Warm-ups one model at a time: what each one keeps is its own resident memory.
+  const resident: number[] = [];
+  for (const model of models) {
+    const before = memory().numBytes;
+    await measureOnce(model, rng, shortLength(model), batch, 2);
+    resident.push(parameterBytes(model) + memory().numBytes - before);
+  }
   const runs: Measurement[][] = models.map(() => []);
   for (let r = 0; r < repeats; r++) {
     for (const [i, model] of models.entries()) {
@@ -198,8 +217,8 @@ export async function measureSpeed(
       decodeTokensPerSecondRuns: own.map((x) => (batch * decodeSteps * 1000) / x.decodeMs),
       prefillStateBytes: own[0].prefillStateBytes,
       stateBytes: own[0].stateBytes,
-      prefillPeakBytes: Math.max(...own.map((x) => x.prefillPeakBytes)),
-      decodePeakBytes: Math.max(...own.map((x) => x.decodePeakBytes)),
+      prefillPeakBytes: resident[i] + Math.max(...own.map((x) => x.prefillPeakBytes)),
+      decodePeakBytes: resident[i] + Math.max(...own.map((x) => x.decodePeakBytes)),
       decodeProfile,
     });
   }

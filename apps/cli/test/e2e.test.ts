@@ -521,6 +521,15 @@ describe("bench", () => {
         expect(peak).toBeGreaterThanOrEqual(4 * row.parameters + row.stateBytes);
     }
     expect(out.rows[1].parameters).toBe(44576);
+    // The presets' runs are interleaved, yet each peak counts only its own model's buffers:
+    // B'MOJO measured alone holds exactly the bytes it held next to Mamba.
+    const alone = await bmojo([...args.map((a) => (a === "mamba,bmojo" ? "bmojo" : a)), "--json"]);
+    expect(alone.code, alone.stderr).toBe(0);
+    const [own] = json<{ rows: { prefillPeakBytes: number; decodePeakBytes: number }[] }>(
+      alone.stdout,
+    ).rows;
+    expect(own.prefillPeakBytes).toBe(out.rows[1].prefillPeakBytes);
+    expect(own.decodePeakBytes).toBe(out.rows[1].decodePeakBytes);
     const table = await bmojo(args);
     expect(table.stdout).toMatch(
       /model +blocks +params +length +batch +prefill ms +prefill tok\/s +decode ms\/step +decode tok\/s +kernels\/step +state KiB +peak MiB/,
