@@ -38,25 +38,52 @@ interface SpeedRow {
   decodeTokensPerSecond: number;
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
 const read = <T>(file: string): T => JSON.parse(readFileSync(join(rawDir, file), "utf8")) as T;
 const oursKernels = read<{ rows: OursRow[] }>("ours-kernels.json").rows;
-const oursTrain = read<{ rows: OursRow[] }>("ours-train.json").rows;
+/**
+ * Training: the TF32 rows are the median of the two runs of the latest call that timed them
+ * (call 22, this build); the bf16 rows come from the earlier call of ours-train.json.
+ */
+const trainCall = "train-2026-11-29/call22";
+const trainRuns = ["train-1.json", "train-2.json"].map(
+  (f) => read<{ rows: OursRow[] }>(join(trainCall, f)).rows,
+);
+const oursTrain = read<{ rows: OursRow[] }>("ours-train.json").rows.map((row) => {
+  if (row.backend !== "cuda") return row;
+  const rates = trainRuns.map((rows) => {
+    const again = rows.find((r) => r.name === row.name && r.backend === row.backend);
+    if (again === undefined) throw new Error(`no training row ${row.name} in ${trainCall}`);
+    return again.rate;
+  });
+  return { ...row, rate: median(rates) };
+});
 const torchKernels = read<{ roofline: TorchRow[]; kernels: TorchRow[] }>("pytorch-kernels.json");
 const torchModels = read<{ models: { plan: string; measurements: TorchRow[] }[] }>(
   "pytorch-models.json",
 );
 /**
- * Prefill and decode: three runs of `bmojo experiment speed` and the PyTorch anchor's eager
- * batch-1 prefill and decode, all in one call on the GPU machine (its host's speed moves between
- * calls, and decode at batch 1 is bound by the host).
+ * Prefill and decode, per call on the GPU machine: two processes of `bmojo experiment speed`
+ * (five interleaved runs each) around the PyTorch anchor's eager batch-1 prefill and decode. The
+ * host's speed moves between calls, and decode at batch 1 is bound by the host on both sides, so
+ * each call's ratio is its own row.
  */
-const decodeCall = "decode-2026-11-29/call13";
-const speedRuns = readdirSync(join(rawDir, decodeCall))
-  .filter((f) => f.startsWith("speed-") && f.endsWith(".json"))
-  .map((f) => read<{ rows: SpeedRow[] }>(join(decodeCall, f)).rows);
-const torchDecode = read<{ models: { plan: string; measurements: TorchRow[] }[] }>(
-  join(decodeCall, "pytorch-decode.json"),
-);
+const decodeCalls = ["decode-2026-11-29/call21", "decode-2026-11-29/call23"].map((dir) => ({
+  dir,
+  label: dir.split("/")[1].replace("call", "call "),
+  speedRuns: readdirSync(join(rawDir, dir))
+    .filter((f) => f.startsWith("speed-") && f.endsWith(".json"))
+    .map((f) => read<{ rows: SpeedRow[] }>(join(dir, f)).rows),
+  torch: read<{ models: { plan: string; measurements: TorchRow[] }[] }>(
+    join(dir, "pytorch-decode.json"),
+  ),
+}));
+type DecodeCall = (typeof decodeCalls)[number];
 
 /** Our row whose name starts with `prefix`, measured on `backend` (default: any). */
 function ours(rows: OursRow[], prefix: string, backend?: string): OursRow {
@@ -88,17 +115,12 @@ function torchModel(
     throw new Error(`no PyTorch model row ${plan} "${prefix}" ${dtype} ${mode}`);
   return row;
 }
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
-/** The model's prefill ms and decode tokens/s: medians over the speed runs of the decode call. */
-function speedOf(model: string): SpeedRow {
-  const rows = speedRuns.map((run) => {
+/** The model's prefill ms and decode tokens/s: medians over the speed runs of one call. */
+function speedOf(call: DecodeCall, model: string): SpeedRow {
+  const rows = call.speedRuns.map((run) => {
     const row = run.find((r) => r.model === model);
-    if (row === undefined) throw new Error(`no speed row for ${model} in ${decodeCall}`);
+    if (row === undefined) throw new Error(`no speed row for ${model} in ${call.dir}`);
     return row;
   });
   return {
@@ -242,29 +264,33 @@ add({
   anchorName: "PyTorch compiled Transformer, bf16",
   unit: "tokens/s",
 });
-for (const plan of ["bmojo", "transformer", "mamba"]) {
-  add({
-    group: "prefill",
-    what: `${plan}: prefill 2048 tokens, batch 1`,
-    precision: "fp32, TF32 matmuls",
-    ours: speedOf(plan).prefillMs,
-    anchor: torchModel(plan, "prefill 2048 tokens, batch 1", "fp32", "eager", torchDecode)
-      .median_ms,
-    anchorName: "PyTorch eager",
-    unit: "ms",
-  });
+for (const call of decodeCalls) {
+  for (const plan of ["bmojo", "transformer", "mamba"]) {
+    add({
+      group: "prefill",
+      what: `${plan}: prefill 2048 tokens, batch 1 (${call.label})`,
+      precision: "fp32, TF32 matmuls",
+      ours: speedOf(call, plan).prefillMs,
+      anchor: torchModel(plan, "prefill 2048 tokens, batch 1", "fp32", "eager", call.torch)
+        .median_ms,
+      anchorName: "PyTorch eager",
+      unit: "ms",
+    });
+  }
 }
-for (const plan of ["bmojo", "transformer", "mamba"]) {
-  add({
-    group: "decode",
-    what: `${plan}: decode after 2048 tokens, batch 1`,
-    precision: "fp32, TF32 matmuls",
-    ours: speedOf(plan).decodeTokensPerSecond,
-    anchor: torchModel(plan, "decode", "fp32", "eager", torchDecode).tokens_per_s as number,
-    anchorName: "PyTorch eager",
-    unit: "tokens/s",
-    goal: "≥ 10×",
-  });
+for (const call of decodeCalls) {
+  for (const plan of ["bmojo", "transformer", "mamba"]) {
+    add({
+      group: "decode",
+      what: `${plan}: decode after 2048 tokens, batch 1 (${call.label})`,
+      precision: "fp32, TF32 matmuls",
+      ours: speedOf(call, plan).decodeTokensPerSecond,
+      anchor: torchModel(plan, "decode", "fp32", "eager", call.torch).tokens_per_s as number,
+      anchorName: "PyTorch eager",
+      unit: "tokens/s",
+      goal: "≥ 10×",
+    });
+  }
 }
 
 const roof = {
@@ -339,42 +365,59 @@ ${table}
   log-space scan with a hand-written backward, SDPA with the B'MOJO mask in a chunked layout (2×
   less work than the dense mask), fused AdamW, torch.compile. Its logits and gradients on our
   checkpoint equal ours (check_logits.py: max |Δlogit| 1.7e-6, worst gradient 3.7e-6 relative).
-- Our kernel and training rows come from one call on the GPU machine (\`gpu-bench.mjs\`); the
-  PyTorch kernel and training rows from two earlier calls on the same kind of machine. The
-  prefill and decode rows (ours: the median of three \`bmojo experiment speed\` runs; PyTorch:
-  eager, TF32, batch 1) come from one later call, [cuda-h200/decode-2026-11-29/call13](cuda-h200/decode-2026-11-29/call13/),
-  of the build after the decode work of 2026-11-29 (cached A, split views, stacked q/k/v and
-  gate/up products, a fused RoPE kernel) and with B'MOJO's prefill projecting its stored tokens
-  in one product (955 → 563 kernels for this prefill: 25 → 15 ms). The three runs of that call:
-  B'MOJO decoded at 349, 597 and 418 tokens/s (6.9–11.9× PyTorch eager's 50), Mamba at 452, 613
-  and 708 (8.6–13.4× its 53), the Transformer at 309–316 (4.1× its 76). Call 7 (an earlier
-  build) also timed training: B'MOJO 119k tokens/s (the table's 130k is the earlier call), the
-  Transformer 121k (103k before the fused RoPE); three more runs in one later call (call9) gave
-  B'MOJO 121–127k and Mamba 120–122k (the table's Mamba row: 121k), so B'MOJO's training may
-  have lost up to ~5% with the decode work, or the host moved.
-- Long context (Figure 4's claim that B'MOJO prefills fastest): at 16,384 tokens, in the same
-  call, B'MOJO prefilled in 66 ms, Mamba in 80 ms and the Transformer in 257 ms, and decoded at
-  501, 546 and 46 tokens/s ([call13/long-16384](cuda-h200/decode-2026-11-29/call13/long-16384/speed-cuda.md),
-  one run). At 2,048 tokens the Transformer is still the fastest to prefill (7.1 ms against 15.3
-  for B'MOJO and 11.8 for Mamba): B'MOJO's extra work over attention is linear, attention's
-  quadratic, and the crossing lies between the two lengths.
-- Peak memory at batch 1 (tensor buffers, weights and caches included; [call15](cuda-h200/decode-2026-11-29/call15/speed-cuda.md),
-  the build of call 13 with \`memory().peakBytes\` reported): while decoding after 2,048 tokens,
-  B'MOJO 696 MiB, Mamba 524 MiB, the Transformer 1,026 MiB (its KV cache is sized for 4,096
-  positions); while prefilling, 958, 786 and 1,288 MiB. PyTorch eager's decode peaks in call 13
-  (\`torch.cuda.max_memory_allocated\` after a reset before the decode steps) were 1.89, 1.87 and
-  1.96 GiB: ours is 0.36×, 0.27× and 0.51× of those. Their figure also counts the prompt's logits
-  [1, 2048, 32000] it still holds (250 MiB), and ours leaves out our backend's scratch blocks.
+- Our kernel rows come from one call on the GPU machine (\`gpu-bench.mjs\`); the PyTorch kernel
+  and training rows from two earlier calls on the same kind of machine. Our TF32 training rows are
+  the median of two runs in one later call, [train-2026-11-29/call22](cuda-h200/train-2026-11-29/call22/),
+  of this build: B'MOJO 125.6k and 126.8k tokens/s, the Transformer 120.4k and 120.1k, Mamba
+  121.1k and 120.7k (our bf16 rows are the earlier call's). The earlier table's 130k for B'MOJO
+  was one call; its runs since (calls 7, 9 and 22) lie at 119–127k, so the suspected ~5%
+  regression is within the spread between calls, not something this build lost.
+- Prefill and decode: each call ran two processes of \`bmojo experiment speed\` (five timed runs
+  per model, the models interleaved) around the PyTorch anchor's eager batch-1 prefill and
+  decode, and each call's ratio is its own row, because the host's speed moves between calls and
+  both sides are bound by it at batch 1: PyTorch eager decoded B'MOJO at 88 tokens/s in call 21
+  and 61 in call 23, Mamba at 70 and 92 ([call21](cuda-h200/decode-2026-11-29/call21/),
+  [call23](cuda-h200/decode-2026-11-29/call23/)). Our decode runs: B'MOJO 542–791 tokens/s in
+  call 21 and 453–577 in call 23, the Transformer 511–738 and 414–555, Mamba 606–822 and
+  525–653. The build is the one after the decode-attention kernels and the unfrozen tensor shapes
+  (below); call 13's build (the table before this one) decoded B'MOJO at 418, the Transformer at
+  315 and Mamba at 613 tokens/s in the median, against 50, 76 and 53 for PyTorch eager then.
+- Long context (Figure 4's claim that B'MOJO prefills fastest): at 16,384 tokens B'MOJO
+  prefilled in 65 ms (call 21; 79 ms in call 23), Mamba in 79 and 80 ms, the Transformer in 174
+  and 175 ms, and decoded at 602 / 397, 756 / 505 and 461 / 329 tokens/s
+  ([call21/long-16384](cuda-h200/decode-2026-11-29/call21/long-16384/speed-cuda.md), two runs
+  each). At 2,048 tokens the Transformer is still the fastest to prefill (6.9 ms against 12–15 for
+  B'MOJO and 11.8 for Mamba): B'MOJO's extra work over attention is linear, attention's
+  quadratic, and the crossing lies between the two lengths. The Transformer's decode at 16k
+  (46 tokens/s in call 13) had two causes: the tiled attention kernel ran one block per head for
+  a single query (now split-key decode kernels), and the RoPE tables were regrown and re-uploaded
+  in the middle of the timed steps (now reserved when the cache is made). Its 16k prefill took
+  174–175 ms in both calls against 257 ms in call 13; nothing on that path changed that we can
+  point to, so read the difference as the spread between calls.
+- Peak memory at batch 1 (tensor buffers, weights and caches included;
+  [call23/speed-B.md](cuda-h200/decode-2026-11-29/call23/speed-B.md)): while decoding after
+  2,048 tokens, B'MOJO 695 MiB, Mamba 523 MiB, the Transformer 1,026 MiB (its KV cache is sized
+  for 4,096 positions); while prefilling, 957, 785 and 1,288 MiB. PyTorch eager's decode peaks
+  in the same call (\`torch.cuda.max_memory_allocated\` after a reset before the decode steps)
+  were 1.89, 1.87 and 1.96 GiB: ours is 0.36×, 0.27× and 0.51× of those. Their figure also
+  counts the prompt's logits [1, 2048, 32000] it still holds (250 MiB), and ours leaves out our
+  backend's scratch blocks. (Call 21's peaks counted the other models alive in the same process;
+  since then each model's peak counts its own buffers only, which call 23 shows.)
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
-- Decode at batch 1 is bound by the host. \`bmojo experiment speed\` now profiles one pass of
-  decode steps (the kernel table of [call13/speed-B.md](cuda-h200/decode-2026-11-29/call13/speed-B.md)):
-  B'MOJO 130m runs 168 kernels per token (20 per block), each costing 4.4–5.4 µs of host time
-  inside the kernel call (marshalling, the N-API call, the launch; the index-checking gather
-  30 µs, as it waits for the device), 0.83 ms per token in all, about a third of a 2.4 ms step;
-  the rest is the op layer in JavaScript and the reads of each layer's SSM output and of the
-  logits. The ≥ 10× goal is met by Mamba in the median (11.6×) and by B'MOJO in one run of three
-  (8.3× median); making it certain needs the JavaScript per token gone, i.e. the step captured
-  once and replayed (CUDA graphs with device-side positions and a device-side eidetic store).
+- Decode at batch 1 is bound by the host. \`bmojo experiment speed\` profiles one pass of decode
+  steps (the kernel table of [call21/speed-B.md](cuda-h200/decode-2026-11-29/call21/speed-B.md)):
+  B'MOJO 130m runs 164 kernels per token (20 per block), each costing 5–7 µs of host time inside
+  the kernel call with the profiler on (marshalling, the N-API call, the launch; the
+  index-checking gather 35 µs, as it waits for the device), 1.0 ms per token in all, about
+  three quarters of its 1.3–1.4 ms step in that call; an ad hoc CPU profile on the GPU host
+  (call 20, the same kernels and shapes) puts 58% of the step in kernel calls. Two changes of this build took B'MOJO from 418 to
+  697–745 tokens/s in the median (the host also ran faster: PyTorch eager rose from 50 to 88):
+  tensor shapes are no longer frozen (V8's slow paths on frozen arrays cost about a third of a
+  step's JavaScript), and the decode attention is split over the keys. The ≥ 10× goal is not met
+  in these calls: B'MOJO 8.2× and 8.9×, Mamba 11.5× and 6.9×, the Transformer 5.0× and 4.1×.
+  What is left is launches (about 165 per token at 5 µs) and the JavaScript around them; making
+  10× certain needs fewer launches per token (fused block kernels) or the step captured once and
+  replayed (CUDA graphs with device-side positions and a device-side eidetic store).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
   storing every tensor in fp32; PyTorch's autocast also keeps activations in bf16, halving the
   memory traffic of everything around the matmuls. bf16 storage in our backend (a bf16 dtype in
