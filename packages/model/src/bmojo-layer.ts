@@ -433,7 +433,9 @@ export class BMojoLayer extends Module {
         assignSlice(cache.memV, pick(cache.storeV), [0, 0, mf, 0]);
       }
     });
-    assign(cache.memMask, tensor(mask, [batch, this.slots], { backend: cache.memMask.backend }));
+    const hostMask = tensor(mask, [batch, this.slots], { backend: cache.memMask.backend });
+    assign(cache.memMask, hostMask);
+    hostMask.dispose();
   }
 
   /**
