@@ -236,43 +236,85 @@ export class Attention extends Module {
    */
   step(x: Tensor, cache: KVCache, options: AttentionStepOptions = {}): AttentionStepResult {
     this.assertTokens("step", x, 2);
-    const [batch, width] = x.shape;
+    const batch = x.shape[0];
     this.assertCache("step", cache, batch);
     cache.assertRoom(1);
-    const position = cache.position;
     return tidy(() => {
-      const { q, k, v } = this.project(reshape(x, [batch, 1, width]), position, true);
-      cache.append(k, v);
-      // Slot order does not matter to the softmax: the query sees every valid slot. A full cache
-      // keeps absolute positions (slot = position), so the window applies as usual; in a ring the
-      // valid slots are 0 … min(p, window−1), all inside the window of a query placed last.
-      const queryOffset = Math.min(position, cache.capacity - 1);
-      const { out } = attention(q, cache.k, cache.v, {
-        window: this.window,
-        queryOffset,
-        memory: options.memory && stepMemory(options.memory, cache.capacity),
-      });
-      const merged = this.o_proj.forward(mergeHeads(out));
-      return { out: reshape(merged, [batch, width]), k, v };
+      this.qkv ??= new StackedLinears([this.q_proj, this.k_proj, this.v_proj]);
+      const [q, k, v] = this.qkv.forward(x);
+      return this.stepFrom(q, k, v, cache, options);
     });
   }
 
   /**
-   * q [B, H, L, Dh], k, v [B, Hkv, L, Dh] of x [B, L, d], RoPE (if on) from position `start`.
-   * A decode step (`stacked`) runs the three projections as one product (no gradient).
+   * \`step\` from the token's projections q [B, H·Dh], k, v [B, Hkv·Dh] (before RoPE), computed by
+   * the caller: e.g. in one product with other projections of the same input, as B'MOJO's decode
+   * step does with its SSM's input projection.
    */
-  private project(x: Tensor, start: number, stacked = false): Projections {
-    let qf: Tensor;
-    let kf: Tensor;
-    let vf: Tensor;
-    if (stacked) {
-      this.qkv ??= new StackedLinears([this.q_proj, this.k_proj, this.v_proj]);
-      [qf, kf, vf] = this.qkv.forward(x);
-    } else {
-      qf = this.q_proj.forward(x);
-      kf = this.k_proj.forward(x);
-      vf = this.v_proj.forward(x);
+  stepProjected(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    cache: KVCache,
+    options: AttentionStepOptions = {},
+  ): AttentionStepResult {
+    const { heads, kvHeads, headDim } = this.config;
+    const batch = q.shape[0];
+    const wants: [string, Tensor, number][] = [
+      ["q", q, heads * headDim],
+      ["k", k, kvHeads * headDim],
+      ["v", v, kvHeads * headDim],
+    ];
+    for (const [name, t, width] of wants) {
+      if (t.rank !== 2 || t.shape[0] !== batch || t.shape[1] !== width) {
+        throw new RangeError(
+          `Attention.stepProjected: ${name} must be [batch, ${width}] with q's batch ${batch}, got [${t.shape.join(", ")}].`,
+        );
+      }
     }
+    this.assertCache("stepProjected", cache, batch);
+    cache.assertRoom(1);
+    return tidy(() => this.stepFrom(q, k, v, cache, options));
+  }
+
+  /** The decode step after the projections (flat q [B, H·Dh], k, v [B, Hkv·Dh]). */
+  private stepFrom(
+    qf: Tensor,
+    kf: Tensor,
+    vf: Tensor,
+    cache: KVCache,
+    options: AttentionStepOptions,
+  ): AttentionStepResult {
+    const batch = qf.shape[0];
+    const position = cache.position;
+    const flat = (t: Tensor) => reshape(t, [batch, 1, t.shape[1]]);
+    const { q, k, v } = this.headsOf(flat(qf), flat(kf), flat(vf), position);
+    cache.append(k, v);
+    // Slot order does not matter to the softmax: the query sees every valid slot. A full cache
+    // keeps absolute positions (slot = position), so the window applies as usual; in a ring the
+    // valid slots are 0 … min(p, window−1), all inside the window of a query placed last.
+    const queryOffset = Math.min(position, cache.capacity - 1);
+    const { out } = attention(q, cache.k, cache.v, {
+      window: this.window,
+      queryOffset,
+      memory: options.memory && stepMemory(options.memory, cache.capacity),
+    });
+    const merged = this.o_proj.forward(mergeHeads(out));
+    return { out: reshape(merged, [batch, this.config.dModel]), k, v };
+  }
+
+  /** q [B, H, L, Dh], k, v [B, Hkv, L, Dh] of x [B, L, d], RoPE (if on) from position `start`. */
+  private project(x: Tensor, start: number): Projections {
+    return this.headsOf(
+      this.q_proj.forward(x),
+      this.k_proj.forward(x),
+      this.v_proj.forward(x),
+      start,
+    );
+  }
+
+  /** Projections [B, L, ·] → heads split, RoPE (if on) from position `start`. */
+  private headsOf(qf: Tensor, kf: Tensor, vf: Tensor, start: number): Projections {
     let q = splitHeads(qf, this.heads);
     let k = splitHeads(kf, this.kvHeads);
     const v = splitHeads(vf, this.kvHeads);

@@ -188,6 +188,37 @@ describe("recurrent decoding equals the parallel form", () => {
   });
 });
 
+describe("stepProjected", () => {
+  it("from the layer's own q, k, v projections equals step, token by token", () => {
+    const s = setup({ dModel: 16, heads: 4, kvHeads: 2, window: 5, rope: true }, "float64", true);
+    const viaStep = s.layer.createCache(B, L);
+    const viaProjections = s.layer.createCache(B, L);
+    for (let p = 0; p < 9; p++) {
+      tidy(() => {
+        const xt = reshape(slice(s.x, [0, p, 0], [B, 1, -1]), [B, -1]);
+        const memory = chunkSlots(s.memory!, p);
+        const a = s.layer.step(xt, viaStep, { memory });
+        const [q, k, v] = [s.layer.q_proj, s.layer.k_proj, s.layer.v_proj].map((l) =>
+          l.forward(xt),
+        );
+        const b = s.layer.stepProjected(q, k, v, viaProjections, { memory });
+        for (const key of ["out", "k", "v"] as const)
+          expect(maxAbsDiff(a[key].dataSync(), b[key].dataSync()), `${key} at ${p}`).toBe(0);
+      });
+    }
+    expect(maxAbsDiff(viaStep.k.dataSync(), viaProjections.k.dataSync())).toBe(0);
+  });
+
+  it("names the projection whose shape is wrong", () => {
+    const s = setup({ dModel: 16, heads: 4, kvHeads: 2, window: 5 }, "float32", false);
+    const cache = s.layer.createCache(B, L);
+    const rng = new Random(3);
+    expect(() =>
+      s.layer.stepProjected(rng.normal([B, 16]), rng.normal([B, 16]), rng.normal([B, 8]), cache),
+    ).toThrow("Attention.stepProjected: k must be [batch, 8] with q's batch 2, got [2, 16].");
+  });
+});
+
 describe("cache sizes", () => {
   it("a ring cache holds window slots: the same bytes after 10 and after 200 steps", () => {
     const layer = new Attention(

@@ -11,7 +11,7 @@ import {
   innovationScores,
   selectEideticBatch,
 } from "@bmojo/memory";
-import { Module, type InitOptions } from "@bmojo/nn";
+import { type InitOptions, Module, StackedLinears } from "@bmojo/nn";
 import { Mamba, type MambaState, disposeState, stateBytes } from "@bmojo/ssm";
 import {
   type Tensor,
@@ -93,6 +93,8 @@ export class BMojoLayer extends Module {
   readonly attn: Attention;
   /** The selection made by the latest parallel forward (for inspection). */
   lastSelection: ChunkSelection | null = null;
+  /** The decode step's SSM input projection and attention q/k/v, as one product. */
+  private inputs: StackedLinears | null = null;
 
   constructor(
     readonly config: BMojoLayerConfig,
@@ -116,6 +118,12 @@ export class BMojoLayer extends Module {
         init,
       ),
     );
+  }
+
+  /** Disposes the parameters and the decode step's stacked input projections. */
+  override dispose(): void {
+    this.inputs?.dispose();
+    super.dispose();
   }
 
   private get slots(): number {
@@ -446,11 +454,25 @@ export class BMojoLayer extends Module {
   async step(u: Tensor, cache: BMojoCache): Promise<Tensor> {
     const { window: w, fadingTokens: mf, dModel } = this.config;
     const batch = u.shape[0];
+    if (u.rank !== 2 || u.shape[1] !== dModel || batch !== cache.stores.length) {
+      throw new RangeError(
+        `BMojoLayer.step: u must be [batch, dModel] = [${cache.stores.length}, ${dModel}] (the cache's batch), got [${u.shape.join(", ")}].`,
+      );
+    }
     await this.settle(cache);
     if (cache.position % w === 0) this.refreshMemory(cache);
-    const y = this.ssm.step(u, cache.ssm);
-    const { out, k, v } = this.attn.step(u, cache.kv, {
-      memory: { k: cache.memK, v: cache.memV, mask: cache.memMask },
+    const { y, out, k, v } = tidy(() => {
+      // The SSM and the attention read the same u: their four input projections as one product.
+      this.inputs ??= new StackedLinears([
+        this.ssm.in_proj,
+        this.attn.q_proj,
+        this.attn.k_proj,
+        this.attn.v_proj,
+      ]);
+      const [xz, qf, kf, vf] = this.inputs.forward(u);
+      const y = this.ssm.stepProjected(xz, cache.ssm);
+      const memory = { k: cache.memK, v: cache.memV, mask: cache.memMask };
+      return { y, ...this.attn.stepProjected(qf, kf, vf, cache.kv, { memory }) };
     });
     cache.pending = { y, k, v, position: cache.position };
     if (mf > 0) {

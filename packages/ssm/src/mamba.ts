@@ -317,19 +317,37 @@ export class Mamba extends Module {
   step(u: Tensor, state: MambaState): Tensor {
     this.assertInput("step", u, 2, "[batch, dModel]");
     this.assertState("step", state, u.shape[0]);
-    return tidy(() => {
-      const { dInner: E, dState: N, dtRank: R } = this.config;
-      const [x, z] = split(this.in_proj.forward(u), [E, E], 1);
-      const xc = this.conv1d.step(x, state.conv);
-      const [dtLow, B, C] = split(this.x_proj.forward(xc), [R, N, N], 1);
-      const y = selectiveScanStep(state.ssm, xc, this.deltaLow(dtLow), this.decodeA(), B, C, {
-        D: this.D,
-        z,
-        deltaBias: this.dt_proj.bias,
-        deltaSoftplus: true,
-      });
-      return this.out_proj.forward(y);
+    return tidy(() => this.stepFrom(this.in_proj.forward(u), state));
+  }
+
+  /**
+   * \`step\` from the token's input projection xz = in_proj(u) [B, 2·dInner], computed by the
+   * caller: e.g. in one product with other projections of the same input, as B'MOJO's decode step
+   * does with its attention's q, k and v.
+   */
+  stepProjected(xz: Tensor, state: MambaState): Tensor {
+    const width = 2 * this.config.dInner;
+    if (xz.rank !== 2 || xz.shape[1] !== width) {
+      throw new RangeError(
+        `${OWNER}.stepProjected: xz must be [batch, ${width}] (in_proj's output), got ${formatShape(xz.shape)}.`,
+      );
+    }
+    this.assertState("stepProjected", state, xz.shape[0]);
+    return tidy(() => this.stepFrom(xz, state));
+  }
+
+  private stepFrom(xz: Tensor, state: MambaState): Tensor {
+    const { dInner: E, dState: N, dtRank: R } = this.config;
+    const [x, z] = split(xz, [E, E], 1);
+    const xc = this.conv1d.step(x, state.conv);
+    const [dtLow, B, C] = split(this.x_proj.forward(xc), [R, N, N], 1);
+    const y = selectiveScanStep(state.ssm, xc, this.deltaLow(dtLow), this.decodeA(), B, C, {
+      D: this.D,
+      z,
+      deltaBias: this.dt_proj.bias,
+      deltaSoftplus: true,
     });
+    return this.out_proj.forward(y);
   }
 
   /** A zero state for `batch` sequences (the state before the first token). */

@@ -138,6 +138,19 @@ describe("Mamba config validation", () => {
     expect(resolveMambaConfig({ dModel: 6, expand: 1.5 }).dInner).toBe(9);
   });
 
+  it("stepProjected from in_proj's output equals step, token by token", () => {
+    const m = new Mamba({ dModel: 8, dState: 4 }, { rng: new Random(5), dtype: "float64" });
+    const rng = new Random(6);
+    const [viaStep, viaProjection] = [m.createState(2), m.createState(2)];
+    for (let t = 0; t < 6; t++) {
+      const u = rng.normal([2, 8], { dtype: "float64" });
+      const a = m.step(u, viaStep).dataSync();
+      const b = m.stepProjected(m.in_proj.forward(u), viaProjection).dataSync();
+      expect(Array.from(b)).toEqual(Array.from(a));
+    }
+    expect(Array.from(viaProjection.ssm.dataSync())).toEqual(Array.from(viaStep.ssm.dataSync()));
+  });
+
   it("checks inputs and states with messages that say what to pass", () => {
     const m = new Mamba({ dModel: 4, dState: 2 }, { rng: new Random(0) });
     const rng = new Random(1);
@@ -152,6 +165,9 @@ describe("Mamba config validation", () => {
       "Mamba.step: state.conv must be float32 [2, 3, 8], got float32 [3, 3, 8]",
     );
     expect(() => m.forward(rng.normal([2, 3, 4]), { state })).toThrow("Mamba.forward: state.conv");
+    expect(() => m.stepProjected(rng.normal([3, 8]), state)).toThrow(
+      "Mamba.stepProjected: xz must be [batch, 16] (in_proj's output), got [3, 8].",
+    );
     expect(() => m.createState(0)).toThrow("Mamba: batch must be a positive integer, got 0.");
   });
 });
