@@ -68,12 +68,16 @@ const torchModels = read<{ models: { plan: string; measurements: TorchRow[] }[] 
   "pytorch-models.json",
 );
 /**
- * Prefill and decode, per call on the GPU machine: two processes of `bmojo experiment speed`
- * (five interleaved runs each) around the PyTorch anchor's eager batch-1 prefill and decode. The
- * host's speed moves between calls, and decode at batch 1 is bound by the host on both sides, so
- * each call's ratio is its own row.
+ * Prefill and decode, per call on the GPU machine: one or two processes of `bmojo experiment
+ * speed` (five interleaved runs each) and the PyTorch anchor's eager batch-1 prefill and decode.
+ * The host's speed moves between calls, and decode at batch 1 is bound by the host on both sides,
+ * so each call's ratio is its own row.
  */
-const decodeCalls = ["decode-2026-11-29/call21", "decode-2026-11-29/call23"].map((dir) => ({
+const decodeCalls = [
+  "decode-2026-11-29/call21",
+  "decode-2026-11-29/call23",
+  "decode-2026-11-29/call25",
+].map((dir) => ({
   dir,
   label: dir.split("/")[1].replace("call", "call "),
   speedRuns: readdirSync(join(rawDir, dir))
@@ -372,16 +376,20 @@ ${table}
   121.1k and 120.7k (our bf16 rows are the earlier call's). The earlier table's 130k for B'MOJO
   was one call; its runs since (calls 7, 9 and 22) lie at 119–127k, so the suspected ~5%
   regression is within the spread between calls, not something this build lost.
-- Prefill and decode: each call ran two processes of \`bmojo experiment speed\` (five timed runs
-  per model, the models interleaved) around the PyTorch anchor's eager batch-1 prefill and
-  decode, and each call's ratio is its own row, because the host's speed moves between calls and
-  both sides are bound by it at batch 1: PyTorch eager decoded B'MOJO at 88 tokens/s in call 21
-  and 61 in call 23, Mamba at 70 and 92 ([call21](cuda-h200/decode-2026-11-29/call21/),
-  [call23](cuda-h200/decode-2026-11-29/call23/)). Our decode runs: B'MOJO 542–791 tokens/s in
-  call 21 and 453–577 in call 23, the Transformer 511–738 and 414–555, Mamba 606–822 and
-  525–653. The build is the one after the decode-attention kernels and the unfrozen tensor shapes
-  (below); call 13's build (the table before this one) decoded B'MOJO at 418, the Transformer at
-  315 and Mamba at 613 tokens/s in the median, against 50, 76 and 53 for PyTorch eager then.
+- Prefill and decode: calls 21 and 23 ran two processes of \`bmojo experiment speed\` (five timed
+  runs per model, the models interleaved) around the PyTorch anchor's eager batch-1 prefill and
+  decode, call 25 one process before it; each call's ratio is its own row, because the host's
+  speed moves between calls and both sides are bound by it at batch 1: PyTorch eager decoded
+  B'MOJO at 88, 61 and 53 tokens/s in calls 21, 23 and 25, Mamba at 70, 92 and 56
+  ([call21](cuda-h200/decode-2026-11-29/call21/), [call23](cuda-h200/decode-2026-11-29/call23/),
+  [call25](cuda-h200/decode-2026-11-29/call25/)). Our decode runs: B'MOJO 542–791 tokens/s in
+  call 21, 453–577 in call 23 and 417–482 in call 25; the Transformer 511–738, 414–555 and
+  364–460; Mamba 606–822, 525–653 and 528–659. Calls 21 and 23 are of the build with the
+  decode-attention kernels and the unfrozen tensor shapes (below); call 25 adds B'MOJO's decode
+  step running its SSM's in_proj and its attention's q/k/v as one product (164 → 156 kernels per
+  token; its decode peak 695 → 767 MiB, the stacked copy of in_proj). Call 13's build (the table
+  before this one) decoded B'MOJO at 418, the Transformer at 315 and Mamba at 613 tokens/s in
+  the median, against 50, 76 and 53 for PyTorch eager then.
 - Long context (Figure 4's claim that B'MOJO prefills fastest): at 16,384 tokens B'MOJO
   prefilled in 65 ms (call 21; 79 ms in call 23), Mamba in 79 and 80 ms, the Transformer in 174
   and 175 ms, and decoded at 602 / 397, 756 / 505 and 461 / 329 tokens/s
@@ -395,29 +403,32 @@ ${table}
   174–175 ms in both calls against 257 ms in call 13; nothing on that path changed that we can
   point to, so read the difference as the spread between calls.
 - Peak memory at batch 1 (tensor buffers, weights and caches included;
-  [call23/speed-B.md](cuda-h200/decode-2026-11-29/call23/speed-B.md)): while decoding after
-  2,048 tokens, B'MOJO 695 MiB, Mamba 523 MiB, the Transformer 1,026 MiB (its KV cache is sized
-  for 4,096 positions); while prefilling, 957, 785 and 1,288 MiB. PyTorch eager's decode peaks
-  in the same call (\`torch.cuda.max_memory_allocated\` after a reset before the decode steps)
-  were 1.89, 1.87 and 1.96 GiB: ours is 0.36×, 0.27× and 0.51× of those. Their figure also
-  counts the prompt's logits [1, 2048, 32000] it still holds (250 MiB), and ours leaves out our
-  backend's scratch blocks. (Call 21's peaks counted the other models alive in the same process;
-  since then each model's peak counts its own buffers only, which call 23 shows.)
+  [call25/speed-A.md](cuda-h200/decode-2026-11-29/call25/speed-A.md)): while decoding after
+  2,048 tokens, B'MOJO 767 MiB (695 in call 23, before its decode step kept a stacked copy of
+  in_proj), Mamba 523 MiB, the Transformer 1,026 MiB (its KV cache is sized for 4,096
+  positions); while prefilling, 1,029, 785 and 1,288 MiB. PyTorch eager's decode peaks in the
+  same call (\`torch.cuda.max_memory_allocated\` after a reset before the decode steps) were
+  1.89, 1.87 and 1.96 GiB: ours is 0.40×, 0.27× and 0.51× of those. Their figure also counts the
+  prompt's logits [1, 2048, 32000] it still holds (250 MiB), and ours leaves out our backend's
+  scratch blocks. (Call 21's peaks counted the other models alive in the same process; since
+  then each model's peak counts its own buffers only.)
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
 - Decode at batch 1 is bound by the host. \`bmojo experiment speed\` profiles one pass of decode
-  steps (the kernel table of [call21/speed-B.md](cuda-h200/decode-2026-11-29/call21/speed-B.md)):
-  B'MOJO 130m runs 164 kernels per token (20 per block), each costing 5–7 µs of host time inside
-  the kernel call with the profiler on (marshalling, the N-API call, the launch; the
-  index-checking gather 35 µs, as it waits for the device), 1.0 ms per token in all, about
-  three quarters of its 1.3–1.4 ms step in that call; an ad hoc CPU profile on the GPU host
-  (call 20, the same kernels and shapes) puts 58% of the step in kernel calls. Two changes of this build took B'MOJO from 418 to
-  697–745 tokens/s in the median (the host also ran faster: PyTorch eager rose from 50 to 88):
-  tensor shapes are no longer frozen (V8's slow paths on frozen arrays cost about a third of a
-  step's JavaScript), and the decode attention is split over the keys. The ≥ 10× goal is not met
-  in these calls: B'MOJO 8.2× and 8.9×, Mamba 11.5× and 6.9×, the Transformer 5.0× and 4.1×.
-  What is left is launches (about 165 per token at 5 µs) and the JavaScript around them; making
-  10× certain needs fewer launches per token (fused block kernels) or the step captured once and
-  replayed (CUDA graphs with device-side positions and a device-side eidetic store).
+  steps (the kernel table of [call25/speed-A.md](cuda-h200/decode-2026-11-29/call25/speed-A.md)):
+  B'MOJO 130m runs 156 kernels per token (19 per block), each costing about 5–7 µs of host time
+  inside the kernel call with the profiler on (marshalling, the N-API call, the launch; the
+  index-checking gather ~35 µs, as it waits for the device), about 1 ms per token in all, most
+  of a 1.3–2.1 ms step; an ad hoc CPU profile on the GPU host (call 20) puts 58% of the step in
+  kernel calls. What took B'MOJO from 418 tokens/s (call 13) to 697–745 in call 21's medians (the
+  host also ran faster there: PyTorch eager rose from 50 to 88): tensor shapes no longer frozen
+  (V8's slow paths on frozen arrays cost about a third of a step's JavaScript), the split-key
+  decode attention, and for the Transformer RoPE tables no longer regrown mid-decode. The ≥ 10×
+  goal is not met: B'MOJO 8.2×, 8.9× and 8.8× in the three calls, Mamba 11.5×, 6.9× and 10.1×,
+  the Transformer 5.0×, 4.1× and 4.1×. An ad hoc A/B (call 24) of read events that block
+  instead of spin while a read waits was not faster. What is left is launches (about 155–185
+  per token at ~5 µs) and the JavaScript around them; making 10× certain needs fewer launches
+  per token (fused block kernels) or the step captured once and replayed (CUDA graphs with
+  device-side positions and a device-side eidetic store).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
   storing every tensor in fp32; PyTorch's autocast also keeps activations in bf16, halving the
   memory traffic of everything around the matmuls. bf16 storage in our backend (a bf16 dtype in
