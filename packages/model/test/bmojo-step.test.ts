@@ -2,17 +2,9 @@
 import { getBackend, memory, profileKernels, tensor } from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
 import { type BMojoLayer, LanguageModel } from "../src/index.js";
+import { SMALL } from "./helpers.js";
 
-const config = {
-  vocabSize: 23,
-  dModel: 16,
-  heads: 2,
-  window: 4,
-  bmojo: { eideticTokens: 3, fadingTokens: 2 },
-  ssm: { dState: 4 },
-  layers: "bmojo:nomlp",
-  seed: 3,
-};
+const config = { ...SMALL, layers: "bmojo:nomlp", seed: 3 };
 
 describe("BMojoLayer.step", () => {
   it("runs in_proj, q, k and v as one product: 5 matmuls per layer (and the logits' one)", async () => {

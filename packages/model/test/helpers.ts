@@ -50,3 +50,13 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
   return worst;
 }
+
+/** A small config of every block kind's knobs: 2 heads of 8, window 4, 3 eidetic + 2 fading tokens. */
+export const SMALL = {
+  vocabSize: 23,
+  dModel: 16,
+  heads: 2,
+  window: 4,
+  bmojo: { eideticTokens: 3, fadingTokens: 2 },
+  ssm: { dState: 4 },
+};

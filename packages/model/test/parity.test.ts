@@ -5,16 +5,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { LanguageModel, type ModelConfig, PLAN_NAMES, preset } from "../src/index.js";
-import { maxAbsDiff, randomIds, recurrentLogits } from "./helpers.js";
+import { SMALL, maxAbsDiff, randomIds, recurrentLogits } from "./helpers.js";
 
-const small = {
-  vocabSize: 23,
-  dModel: 16,
-  heads: 2,
-  window: 4,
-  bmojo: { eideticTokens: 3, fadingTokens: 2 },
-  ssm: { dState: 4 },
-};
+const small = SMALL;
 
 const configs: [string, ModelConfig][] = [
   ...(["mamba", "attention", "swa", "bmojo", "bmojo-f"] as const).map(
