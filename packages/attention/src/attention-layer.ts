@@ -247,7 +247,7 @@ export class Attention extends Module {
   }
 
   /**
-   * \`step\` from the token's projections q [B, H·Dh], k, v [B, Hkv·Dh] (before RoPE), computed by
+   * `step` from the token's projections q [B, H·Dh], k, v [B, Hkv·Dh] (before RoPE), computed by
    * the caller: e.g. in one product with other projections of the same input, as B'MOJO's decode
    * step does with its SSM's input projection.
    */

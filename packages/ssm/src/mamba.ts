@@ -321,7 +321,7 @@ export class Mamba extends Module {
   }
 
   /**
-   * \`step\` from the token's input projection xz = in_proj(u) [B, 2·dInner], computed by the
+   * `step` from the token's input projection xz = in_proj(u) [B, 2·dInner], computed by the
    * caller: e.g. in one product with other projections of the same input, as B'MOJO's decode step
    * does with its attention's q, k and v.
    */

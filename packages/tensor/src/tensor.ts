@@ -77,7 +77,7 @@ export class Tensor {
     readonly storage: Storage,
   ) {
     // A copy, not frozen: V8 takes slow paths on frozen arrays (slice, spread, map), which cost a
-    // decode step about a third of its JavaScript time; \`shape\` is readonly in the types.
+    // decode step about a third of its JavaScript time; `shape` is readonly in the types.
     this.shape = shape.slice();
     this.size = sizeOf(shape);
     this.id = engine.newTensorId();
