@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
+  CpuBackend,
+  type KernelTable,
   adamw,
+  addRmsNorm,
   assign,
   assignHost,
   assignSlice,
@@ -10,6 +13,7 @@ import {
   full,
   rmsNorm,
   selectiveScan,
+  siluMul,
   softmax,
   tensor,
   zeros,
@@ -126,6 +130,58 @@ describe("in-place writes", () => {
     expect(cache.dataSync()[7]).toBe(8);
     expect(() => assignHost(cache, [1])).toThrow(
       "assignHost: 1 values for a tensor of 8 elements [2, 4].",
+    );
+  });
+});
+
+describe("addRmsNorm and siluMul: one kernel, or the composition where a backend leaves it out", () => {
+  const composing = new CpuBackend("cpu-composing");
+  const table = composing.kernels as Partial<KernelTable>;
+  delete table.addRmsNorm;
+  delete table.siluMul;
+  const values = (n: number, seed: number) =>
+    Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 1.37) * 2.5);
+
+  for (const dtype of ["float32", "float64"] as const) {
+    it(`give the composition's values bit for bit (${dtype})`, () => {
+      const shape = [3, 40];
+      const on = (backend?: CpuBackend) => {
+        const opts = { dtype, backend };
+        return {
+          x: tensor(values(120, 1), shape, opts),
+          r: tensor(values(120, 2), shape, opts),
+          w: tensor(values(40, 3), [40], opts),
+        };
+      };
+      const fused = on();
+      const composed = on(composing);
+      const a = addRmsNorm(fused.x, fused.r, fused.w);
+      const b = addRmsNorm(composed.x, composed.r, composed.w);
+      expect(Array.from(a.sum.dataSync())).toEqual(Array.from(b.sum.dataSync()));
+      expect(Array.from(a.out.dataSync())).toEqual(Array.from(b.out.dataSync()));
+      expect(Array.from(a.out.dataSync())).toEqual(Array.from(rmsNorm(a.sum, fused.w).dataSync()));
+      expect(Array.from(siluMul(fused.x, fused.r).dataSync())).toEqual(
+        Array.from(siluMul(composed.x, composed.r).dataSync()),
+      );
+    });
+  }
+
+  it("name the argument and the fix on bad input", () => {
+    const x = zeros([2, 4]);
+    expect(() => addRmsNorm(x, zeros([1, 4]), zeros([4]))).toThrow(
+      "addRmsNorm: x [2, 4] and residual [1, 4] must have one shape (no broadcasting).",
+    );
+    expect(() => addRmsNorm(x, x, zeros([3]))).toThrow(
+      "addRmsNorm: weight must have shape [4] for x [2, 4], got [3].",
+    );
+    expect(() => addRmsNorm(x, zeros([2, 4], { dtype: "float64" }), zeros([4]))).toThrow(
+      "addRmsNorm: x is float32 but residual is float64; cast them to one dtype first.",
+    );
+    expect(() => siluMul(x, zeros([4]))).toThrow(
+      "siluMul: gate [2, 4] and up [4] must have one shape (no broadcasting).",
+    );
+    expect(() => siluMul(x, zeros([2, 4], { dtype: "int32" }))).toThrow(
+      "siluMul: gate and up must be float tensors of one dtype, got float32 and int32; cast them first.",
     );
   });
 });

@@ -8,7 +8,8 @@
  * mask buffers are always int32. Backward kernels write every element of every gradient output
  * they are given: an element that receives no gradient (an unseen key, a masked slot) is 0.
  *
- * A backend may leave kernels out: the core then throws `UnsupportedKernelError(kernel, backend)`.
+ * A backend may leave kernels out: the core then composes the op from other kernels where the
+ * kernel is one of OPTIONAL_KERNELS, and otherwise throws `UnsupportedKernelError(kernel, backend)`.
  * The reference `cpu` backend implements all of them and is the specification.
  */
 import type { DType } from "../dtype.js";
@@ -232,6 +233,37 @@ export interface RmsNormArgs {
   eps: number;
 }
 
+/**
+ * The residual add of a pre-norm block and the RMSNorm after it, in one pass over each row:
+ * sum = x + residual (rounded to dtype, as `binary` add writes it), then rmsNorm of sum into out
+ * and rstd exactly as `rmsNorm` would compute them from the stored sum. x, residual, sum, out
+ * [rows, cols]; weight [cols]; rstd [rows]. Optional: the core composes add + rmsNorm where a
+ * backend leaves it out.
+ */
+export interface AddRmsNormArgs {
+  dtype: DType;
+  x: BufferId;
+  residual: BufferId;
+  weight: BufferId;
+  sum: BufferId;
+  out: BufferId;
+  rstd: BufferId;
+  rows: number;
+  cols: number;
+  eps: number;
+}
+/**
+ * SwiGLU's gating: out[i] = silu(gate[i]) · up[i], i < size, with silu(gate[i]) rounded to dtype
+ * before the product (as `unary` silu then `binary` mul compute it). Optional: the core composes
+ * the two where a backend leaves it out.
+ */
+export interface SiluMulArgs {
+  dtype: DType;
+  gate: BufferId;
+  up: BufferId;
+  out: BufferId;
+  size: number;
+}
 /** Gradients of rmsNorm; dweight [cols] is written (summed over rows), not accumulated. */
 export interface RmsNormBackwardArgs {
   dtype: DType;
@@ -515,6 +547,8 @@ export interface KernelTable {
   softmaxBackward(args: SoftmaxBackwardArgs): void;
   rmsNorm(args: RmsNormArgs): void;
   rmsNormBackward(args: RmsNormBackwardArgs): void;
+  addRmsNorm(args: AddRmsNormArgs): void;
+  siluMul(args: SiluMulArgs): void;
   crossEntropy(args: CrossEntropyArgs): void;
   crossEntropyBackward(args: CrossEntropyBackwardArgs): void;
   causalConv1d(args: CausalConv1dArgs): void;
@@ -547,6 +581,8 @@ export const KERNEL_NAMES: readonly KernelName[] = [
   "softmaxBackward",
   "rmsNorm",
   "rmsNormBackward",
+  "addRmsNorm",
+  "siluMul",
   "crossEntropy",
   "crossEntropyBackward",
   "causalConv1d",
@@ -560,3 +596,14 @@ export const KERNEL_NAMES: readonly KernelName[] = [
   "adamw",
   "rope",
 ];
+
+/**
+ * Kernels a backend may leave out without losing an op: the core composes them from others
+ * (rope from slices and arithmetic, addRmsNorm from add and rmsNorm, siluMul from unary silu and
+ * binary mul), with the same values. A backend that has one saves the launches and the passes.
+ */
+export const OPTIONAL_KERNELS: ReadonlySet<KernelName> = new Set<KernelName>([
+  "rope",
+  "addRmsNorm",
+  "siluMul",
+]);

@@ -1,7 +1,8 @@
 /** Elementwise ops: unary maps, broadcasting binary maps, comparisons, where, cast. */
 import type { ArithmeticOp, BinaryOp, ComparisonOp, UnaryOp } from "../backend/kernels.js";
 import { type DType, assertDType, isFloat } from "../dtype.js";
-import { broadcastShapes, broadcastStrides } from "../shape.js";
+import { tidy } from "../engine.js";
+import { broadcastShapes, broadcastStrides, formatShape, shapesEqual } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 import { full } from "./creation.js";
 import {
@@ -75,6 +76,49 @@ export const silu = (x: Tensor): Tensor => unary("silu", x);
 export const softplus = (x: Tensor): Tensor => unary("softplus", x);
 export const relu = (x: Tensor): Tensor => unary("relu", x);
 export const floor = (x: Tensor): Tensor => unary("floor", x);
+
+/**
+ * silu(gate) · up for two float tensors of one shape (SwiGLU's gating): one `siluMul` kernel where
+ * the backend has it, else `silu` then `mul` (the same values: silu is rounded to the dtype before
+ * the product either way). Differentiable in both.
+ */
+export function siluMul(gate: Tensor, up: Tensor): Tensor {
+  const op = "siluMul";
+  const backend = backendOf(op, gate, up);
+  assertFloatPair(op, gate, up);
+  if (!shapesEqual(gate.shape, up.shape)) {
+    throw new RangeError(
+      `${op}: gate ${formatShape(gate.shape)} and up ${formatShape(up.shape)} must have one shape (no broadcasting).`,
+    );
+  }
+  if (backend.kernels.siluMul === undefined) return tidy(() => mul(silu(gate), up));
+  const out = emptyTensor(gate.shape, gate.dtype, backend);
+  if (gate.size > 0) {
+    kernel(
+      backend,
+      op,
+    )({
+      dtype: gate.dtype,
+      gate: gate.storage.id,
+      up: up.storage.id,
+      out: out.storage.id,
+      size: gate.size,
+    });
+  }
+  recordGrad(op, [gate, up], [out], [gate, up], ([dy], [g, u]) => [
+    unaryBackward("silu", g, mul(dy, u)),
+    mul(dy, silu(g)),
+  ]);
+  return out;
+}
+
+function assertFloatPair(op: string, gate: Tensor, up: Tensor): void {
+  if (!isFloat(gate.dtype) || gate.dtype !== up.dtype) {
+    throw new TypeError(
+      `${op}: gate and up must be float tensors of one dtype, got ${gate.dtype} and ${up.dtype}; cast them first.`,
+    );
+  }
+}
 
 /** Turns a number operand into a scalar tensor like the other operand. */
 function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {

@@ -1,9 +1,9 @@
-/** Fused nn routines: softmax, logSoftmax, rmsNorm, crossEntropy. */
+/** Fused nn routines: softmax, logSoftmax, rmsNorm, addRmsNorm, crossEntropy. */
 import { tidy } from "../engine.js";
-import { formatShape, normalizeAxis } from "../shape.js";
+import { formatShape, normalizeAxis, shapesEqual } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 import { full } from "./creation.js";
-import { cast, div, maximum, notEqual, sub } from "./elementwise.js";
+import { add, cast, div, maximum, notEqual, sub } from "./elementwise.js";
 import {
   assertDTypeIs,
   assertFloat,
@@ -121,6 +121,90 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-5): Tensor {
   });
   rstd.dispose();
   return out;
+}
+
+/**
+ * A pre-norm block's residual add and the RMSNorm after it: sum = x + residual and out =
+ * rmsNorm(sum, weight, eps), for x and residual of one shape [..., d]. One `addRmsNorm` kernel
+ * (one pass over each row) where the backend has it, else `add` then `rmsNorm`; the values are the
+ * same either way. Both results are new tensors; gradients flow into x, residual and weight.
+ */
+export function addRmsNorm(
+  x: Tensor,
+  residual: Tensor,
+  weight: Tensor,
+  eps = 1e-5,
+): { sum: Tensor; out: Tensor } {
+  const op = "addRmsNorm";
+  const backend = backendOf(op, x, residual, weight);
+  assertFloat(op, "x", x);
+  const dtype = assertSameDType(op, { x, residual, weight });
+  if (!shapesEqual(x.shape, residual.shape)) {
+    throw new RangeError(
+      `${op}: x ${formatShape(x.shape)} and residual ${formatShape(residual.shape)} must have one shape (no broadcasting).`,
+    );
+  }
+  const cols = x.shape[x.rank - 1];
+  if (x.rank === 0 || weight.rank !== 1 || weight.shape[0] !== cols) {
+    throw new RangeError(
+      `${op}: weight must have shape [${x.rank === 0 ? "d" : cols}] for x ${formatShape(x.shape)}, got ${formatShape(weight.shape)}.`,
+    );
+  }
+  if (!(eps > 0)) throw new RangeError(`${op}: eps must be > 0, got ${eps}.`);
+  if (backend.kernels.addRmsNorm === undefined) {
+    const sum = add(x, residual);
+    return { sum, out: rmsNorm(sum, weight, eps) };
+  }
+  const rows = cols === 0 ? 0 : x.size / cols;
+  const sum = emptyTensor(x.shape, dtype, backend);
+  const out = emptyTensor(x.shape, dtype, backend);
+  const rstd = emptyTensor([rows], dtype, backend);
+  if (x.size > 0) {
+    kernel(
+      backend,
+      op,
+    )({
+      dtype,
+      x: x.storage.id,
+      residual: residual.storage.id,
+      weight: weight.storage.id,
+      sum: sum.storage.id,
+      out: out.storage.id,
+      rstd: rstd.storage.id,
+      rows,
+      cols,
+      eps,
+    });
+  }
+  recordGrad(
+    op,
+    [x, residual, weight],
+    [sum, out],
+    [sum, weight, rstd],
+    ([dSum, dOut], [s, w, r]) => {
+      const dNormed = emptyTensor(s.shape, dtype, s.backend);
+      const dw = emptyTensor(w.shape, dtype, s.backend);
+      kernel(
+        s.backend,
+        "rmsNormBackward",
+      )({
+        dtype,
+        x: s.storage.id,
+        weight: w.storage.id,
+        rstd: r.storage.id,
+        dy: dOut.storage.id,
+        dx: dNormed.storage.id,
+        dweight: dw.storage.id,
+        rows,
+        cols,
+      });
+      const dx = add(dSum, dNormed);
+      dNormed.dispose();
+      return [dx, dx, dw];
+    },
+  );
+  rstd.dispose();
+  return { sum, out };
 }
 
 export interface CrossEntropyOptions {

@@ -2,7 +2,8 @@
  * Fused routines against naive compositions of primitive ops, on the backend under test:
  * attention against softmax(QKᵀ + mask)V, selectiveScan against the recurrence written with
  * elementwise ops, causalConv1d against shifted slices, the one-token step kernels against
- * the parallel forms, rmsNorm / softmax / crossEntropy / adamw against their formulas.
+ * the parallel forms, rmsNorm / addRmsNorm / siluMul / softmax / crossEntropy / adamw against
+ * their formulas.
  */
 import type { Backend } from "../backend/backend.js";
 import type { DType } from "../dtype.js";
@@ -12,7 +13,7 @@ import { full } from "../ops/creation.js";
 import * as ew from "../ops/elementwise.js";
 import { gather } from "../ops/indexing.js";
 import { matmul } from "../ops/matmul.js";
-import { crossEntropy, logSoftmax, rmsNorm, softmax } from "../ops/nn-ops.js";
+import { addRmsNorm, crossEntropy, logSoftmax, rmsNorm, softmax } from "../ops/nn-ops.js";
 import { adamw } from "../ops/optim-ops.js";
 import { max, mean, sum } from "../ops/reduction.js";
 import {
@@ -198,6 +199,24 @@ function specs(): FusedSpec[] {
       composed: ({ x, w }) => [
         ew.mul(ew.mul(x, ew.rsqrt(ew.add(mean(ew.square(x), -1, true), 1e-5))), w),
       ],
+    },
+    {
+      name: "fused/addRmsNorm = (x + r, rmsNorm(x + r))",
+      inputs: [input("x", [3, 2, 16]), input("r", [3, 2, 16]), input("w", [16])],
+      fused: ({ x, r, w }) => {
+        const { sum, out } = addRmsNorm(x, r, w, 1e-5);
+        return [sum, out];
+      },
+      composed: ({ x, r, w }) => {
+        const sum = ew.add(x, r);
+        return [sum, rmsNorm(sum, w, 1e-5)];
+      },
+    },
+    {
+      name: "fused/siluMul = silu(gate)·up",
+      inputs: [input("gate", [4, 33]), input("up", [4, 33])],
+      fused: ({ gate, up }) => [ew.siluMul(gate, up)],
+      composed: ({ gate, up }) => [ew.mul(ew.silu(gate), up)],
     },
     {
       name: "fused/crossEntropy = −mean(logSoftmax picked), ignored rows skipped",

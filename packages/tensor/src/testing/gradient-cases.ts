@@ -12,7 +12,7 @@ import { attention } from "../ops/attention-op.js";
 import * as ew from "../ops/elementwise.js";
 import { gather, scatterAdd } from "../ops/indexing.js";
 import { matmul } from "../ops/matmul.js";
-import { crossEntropy, logSoftmax, rmsNorm, softmax } from "../ops/nn-ops.js";
+import { addRmsNorm, crossEntropy, logSoftmax, rmsNorm, softmax } from "../ops/nn-ops.js";
 import { rope } from "../ops/rope-op.js";
 import { logSumExp, max, mean, min, sum } from "../ops/reduction.js";
 import { causalConv1d, selectiveScan } from "../ops/sequence-ops.js";
@@ -313,6 +313,19 @@ function specs(): GradSpec[] {
       name: "grad/rmsNorm",
       inputs: [input("x", [3, 5]), input("w", [5])],
       fn: ({ x, w }) => rmsNorm(x, w),
+    },
+    {
+      name: "grad/addRmsNorm (sum and out)",
+      inputs: [input("x", [3, 5]), input("r", [3, 5]), input("w", [5])],
+      fn: ({ x, r, w }) => {
+        const { sum, out } = addRmsNorm(x, r, w);
+        return [sum, out];
+      },
+    },
+    {
+      name: "grad/siluMul",
+      inputs: [input("gate", [2, 7]), input("up", [2, 7])],
+      fn: ({ gate, up }) => ew.siluMul(gate, up),
     },
     {
       name: "grad/rope (tables constant)",

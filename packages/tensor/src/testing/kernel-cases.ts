@@ -16,6 +16,7 @@ import {
   COMPARISON_OPS,
   type ConvActivation,
   type KernelName,
+  OPTIONAL_KERNELS,
   REDUCE_OPS,
   type ReduceOp,
   UNARY_OPS,
@@ -28,6 +29,7 @@ import { type OutputSpec, compareKernel, runKernel } from "./run-kernel.js";
 import {
   type ConformanceCase,
   type ConformanceContext,
+  SkipCase,
   type Tolerance,
   requireDType,
 } from "./types.js";
@@ -141,6 +143,11 @@ function kernelCase(
     name,
     group: "kernel",
     run: async (ctx) => {
+      if (OPTIONAL_KERNELS.has(kernel) && ctx.backend.kernels[kernel] === undefined) {
+        throw new SkipCase(
+          `backend '${ctx.backend.name}' leaves out the optional ${kernel} kernel (the core composes it)`,
+        );
+      }
       for (const dtype of list) requireDType(ctx, dtype);
       await body(ctx, new Inputs(caseSeed(name), list[0]));
     },
@@ -887,6 +894,54 @@ function rmsNormCases(): ConformanceCase[] {
   );
 }
 
+/** addRmsNorm's shapes: rmsNorm's, and rows wider than one warp's share (block-per-row kernels). */
+const ADD_RMS_NORM_SHAPES: readonly [number, number][] = [...RMS_NORM_SHAPES, [2, 1500]];
+
+function addRmsNormCases(): ConformanceCase[] {
+  const eps = 1e-5;
+  return FLOAT_DTYPES.flatMap((dtype) =>
+    ADD_RMS_NORM_SHAPES.map(([rows, cols]) =>
+      kernelCase("addRmsNorm", dtype, `rows=${rows} cols=${cols} eps=${eps}`, async (ctx, inp) => {
+        const size = rows * cols;
+        await compareKernel(ctx, "addRmsNorm", {
+          inputs: {
+            x: inp.normal(size),
+            residual: inp.normal(size),
+            weight: inp.uniform(cols, 0.5, 1.5),
+          },
+          outputs: { sum: out(dtype, size), out: out(dtype, size), rstd: out(dtype, rows) },
+          args: (ids) => ({
+            dtype,
+            x: ids.x,
+            residual: ids.residual,
+            weight: ids.weight,
+            sum: ids.sum,
+            out: ids.out,
+            rstd: ids.rstd,
+            rows,
+            cols,
+            eps,
+          }),
+        });
+      }),
+    ),
+  );
+}
+
+function siluMulCases(): ConformanceCase[] {
+  return FLOAT_DTYPES.flatMap((dtype) =>
+    SIZES.map((size) =>
+      kernelCase("siluMul", dtype, `size=${size}`, async (ctx, inp) => {
+        await compareKernel(ctx, "siluMul", {
+          inputs: { gate: inp.uniform(size, -8, 8), up: inp.normal(size) },
+          outputs: { out: out(dtype, size) },
+          args: (ids) => ({ dtype, gate: ids.gate, up: ids.up, out: ids.out, size }),
+        });
+      }),
+    ),
+  );
+}
+
 interface CrossEntropyConfig {
   rows: number;
   classes: number;
@@ -1580,6 +1635,8 @@ export function kernelCases(): ConformanceCase[] {
     ...fillCases(),
     ...softmaxCases(),
     ...rmsNormCases(),
+    ...addRmsNormCases(),
+    ...siluMulCases(),
     ...ropeCases(),
     ...crossEntropyCases(),
     ...causalConv1dCases(),

@@ -15,6 +15,7 @@ import type {
   CastArgs,
   ComparisonOp,
   FillArgs,
+  SiluMulArgs,
   UnaryArgs,
   UnaryBackwardArgs,
   UnaryOp,
@@ -207,6 +208,19 @@ function unknownOp(kernel: string, op: string): Error {
 // ---------------------------------------------------------------------------------------------
 // unaryBackward
 // ---------------------------------------------------------------------------------------------
+
+/** `out[i] = silu(gate[i]) · up[i]`, silu rounded to dtype first (as unary silu, then binary mul). */
+export function siluMul(s: CpuStore, a: SiluMulArgs): void {
+  const { dtype, size } = a;
+  const gate = requireFloat(s, a.gate, dtype, "siluMul");
+  const up = s.float(a.up, dtype);
+  const out = s.float(a.out, dtype);
+  const round = dtype === "float32" ? Math.fround : (v: number) => v;
+  for (let i = 0; i < size; i++) {
+    const v = gate[i];
+    out[i] = round(v * sigmoid(v)) * up[i];
+  }
+}
 
 /**
  * `dx[i] = dy[i] * f'(x[i])`, float only. Conventions at kinks: abs'(0) = sign(0) = 0,

@@ -10,11 +10,11 @@ import { attention, attentionBackward } from "./attention.js";
 import { causalConv1d, causalConv1dBackward, causalConv1dStep } from "./causal-conv1d.js";
 import { copy } from "./copy.js";
 import { crossEntropy, crossEntropyBackward } from "./cross-entropy.js";
-import { binary, cast, fill, unary, unaryBackward, where } from "./elementwise.js";
+import { binary, cast, fill, siluMul, unary, unaryBackward, where } from "./elementwise.js";
 import { gather, scatterAdd } from "./gather.js";
 import { matmul } from "./matmul.js";
 import { reduce } from "./reduce.js";
-import { rmsNorm, rmsNormBackward } from "./rms-norm.js";
+import { addRmsNorm, rmsNorm, rmsNormBackward } from "./rms-norm.js";
 import { rope } from "./rope.js";
 import { selectiveScan, selectiveScanBackward, selectiveScanStep } from "./selective-scan.js";
 import { softmax, softmaxBackward } from "./softmax.js";
@@ -42,6 +42,8 @@ export function kernelTable(s: CpuStore): KernelTable {
     softmaxBackward: (a) => softmaxBackward(s, a),
     rmsNorm: (a) => rmsNorm(s, a),
     rmsNormBackward: (a) => rmsNormBackward(s, a),
+    addRmsNorm: (a) => addRmsNorm(s, a),
+    siluMul: (a) => siluMul(s, a),
     rope: (a) => rope(s, a),
     crossEntropy: (a) => crossEntropy(s, a),
     crossEntropyBackward: (a) => crossEntropyBackward(s, a),

@@ -1,11 +1,12 @@
 /**
- * RMS normalisation and its gradients for the reference cpu backend.
+ * RMS normalisation (alone or after a residual add) and its gradients for the reference cpu
+ * backend.
  *
  * x, out, dy, dx are [rows, cols] row-major; weight and dweight are [cols]; rstd is [rows].
  * Sums are accumulated in JS doubles; results are rounded to `dtype` only when written.
  */
-import type { RmsNormArgs, RmsNormBackwardArgs } from "../../backend/kernels.js";
-import type { CpuStore } from "./store.js";
+import type { AddRmsNormArgs, RmsNormArgs, RmsNormBackwardArgs } from "../../backend/kernels.js";
+import type { CpuStore, FloatArray } from "./store.js";
 
 /**
  * `rstd[r] = 1 / sqrt(mean_c(x[r, c]²) + eps)` and `out[r, c] = x[r, c] · rstd[r] · weight[c]`.
@@ -13,11 +14,47 @@ import type { CpuStore } from "./store.js";
  */
 export function rmsNorm(s: CpuStore, a: RmsNormArgs): void {
   const { dtype, rows, cols, eps } = a;
-  const x = s.float(a.x, dtype);
-  const weight = s.float(a.weight, dtype);
-  const out = s.float(a.out, dtype);
-  const rstdOut = s.float(a.rstd, dtype);
+  normRows(
+    s.float(a.x, dtype),
+    s.float(a.weight, dtype),
+    s.float(a.out, dtype),
+    s.float(a.rstd, dtype),
+    rows,
+    cols,
+    eps,
+  );
+}
 
+/**
+ * `sum = x + residual`, stored (so rounded to dtype) before it is normalised into out and rstd:
+ * the same values as `binary` add followed by `rmsNorm`.
+ */
+export function addRmsNorm(s: CpuStore, a: AddRmsNormArgs): void {
+  const { dtype, rows, cols, eps } = a;
+  const x = s.float(a.x, dtype);
+  const residual = s.float(a.residual, dtype);
+  const sum = s.float(a.sum, dtype);
+  for (let i = 0; i < rows * cols; i++) sum[i] = x[i] + residual[i];
+  normRows(
+    sum,
+    s.float(a.weight, dtype),
+    s.float(a.out, dtype),
+    s.float(a.rstd, dtype),
+    rows,
+    cols,
+    eps,
+  );
+}
+
+function normRows(
+  x: FloatArray,
+  weight: FloatArray,
+  out: FloatArray,
+  rstdOut: FloatArray,
+  rows: number,
+  cols: number,
+  eps: number,
+): void {
   for (let r = 0; r < rows; r++) {
     const rowStart = r * cols;
 
