@@ -175,6 +175,8 @@ inline unsigned blocksFor(int64_t n, int threads) {
   X(softmaxBackward)      \
   X(rmsNorm)              \
   X(rmsNormBackward)      \
+  X(addRmsNorm)           \
+  X(siluMul)              \
   X(crossEntropy)         \
   X(crossEntropyBackward) \
   X(causalConv1d)         \

@@ -1,4 +1,4 @@
-// Elementwise kernels: unary, unaryBackward, binary, where, cast, fill, copy, adamw.
+// Elementwise kernels: unary, unaryBackward, siluMul, binary, where, cast, fill, copy, adamw.
 //
 // The reference is the cpu backend (packages/tensor/src/backends/cpu/elementwise.ts, copy.ts,
 // adamw.ts). float32 math runs in float with the accurate libdevice functions (expf, logf, tanhf,
@@ -322,6 +322,13 @@ struct UnaryF32 {
     else if constexpr (OP == kSoftplus) return x > 20.f ? x : log1pf(expf(x));
     else if constexpr (OP == kRelu) return x > 0.f ? x : (x != x ? x : 0.f);  // Math.max(x, 0)
     else return floorf(x);                                                    // kFloor
+  }
+};
+
+/** SwiGLU's gating silu(gate) · up: the unary kernel's silu, rounded to float, times up. */
+struct SiluMulF32 {
+  __device__ __forceinline__ float operator()(float gate, float up) const {
+    return UnaryF32<kSilu>{}(gate) * up;
   }
 };
 
@@ -765,6 +772,24 @@ void kernel_unaryBackward(bmojo::Args& a) {
     case kFloor: return runUnaryGrad<kFloor>(xp, dyp, dxp, n);
     default: throw std::invalid_argument("unaryBackward: unknown op code " + std::to_string(op));
   }
+}
+
+// siluMul: dtype, gate, up, out, size
+void kernel_siluMul(bmojo::Args& a) {
+  const bmojo::DType dtype = readDType(a, "siluMul");
+  Buf gate = readBuf(a);
+  Buf up = readBuf(a);
+  Buf out = readBuf(a);
+  const int64_t n = readSize(a, "siluMul", "size");
+  if (dtype != bmojo::F32) {
+    throw std::invalid_argument(std::string("siluMul: does not support dtype ") +
+                                dtypeName(dtype) + "; use float32");
+  }
+  requireElems(gate, n, "siluMul", "gate");
+  requireElems(up, n, "siluMul", "up");
+  requireElems(out, n, "siluMul", "out");
+  launchMap2(SiluMulF32{}, static_cast<const float*>(gate.ptr), static_cast<const float*>(up.ptr),
+             static_cast<float*>(out.ptr), n, "siluMul");
 }
 
 // binary: op, dtype, a, b, out, n, rank, shape[rank], aStrides[rank], bStrides[rank]

@@ -1,4 +1,4 @@
-// Row kernels: softmax, rmsNorm, crossEntropy and their gradients (float32 only).
+// Row kernels: softmax, rmsNorm, addRmsNorm, crossEntropy and the gradients (float32 only).
 //
 // Every buffer is viewed [rows, cols] row-major. A row is handled by one warp when cols ≤ 1024
 // (8 rows per 256-thread block) and by one block otherwise; both loop over rows grid-stride.
@@ -10,6 +10,7 @@
 //   softmaxBackward      dtype, y, dy, dx, rows, cols
 //   rmsNorm              dtype, x, weight, out, rstd, rows, cols, eps
 //   rmsNormBackward      dtype, x, weight, rstd, dy, dx, dweight, rows, cols
+//   addRmsNorm           dtype, x, residual, weight, sum, out, rstd, rows, cols, eps
 //   crossEntropy         dtype, logits, targets, loss, lse, rows, classes, ignoreIndex
 //   crossEntropyBackward dtype, logits, targets, lse, dloss, dlogits, rows, classes, ignoreIndex
 #include <algorithm>
@@ -209,6 +210,35 @@ __global__ void __launch_bounds__(kMaxRowThreads)
     const float rstd = 1.0f / sqrtf(sumSquares / static_cast<float>(cols) + eps);
     if (S::lane() == 0) rstdOut[row] = rstd;
     for (int c = S::lane(); c < cols; c += S::width()) outr[c] = xr[c] * rstd * weight[c];
+  }
+}
+
+/**
+ * sum = x + residual (stored), then rmsNormKernel's arithmetic on the stored sum: each lane reads
+ * back the columns it wrote, so out and rstd equal rmsNorm of the sum bit for bit.
+ */
+template <bool kWarp>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    addRmsNormKernel(const float* __restrict__ x, const float* __restrict__ residual,
+                     const float* __restrict__ weight, float* __restrict__ sum,
+                     float* __restrict__ out, float* __restrict__ rstdOut, int64_t rows, int cols,
+                     float eps) {
+  using S = RowSched<kWarp>;
+  __shared__ float sm[32];
+  for (int64_t row = S::first(); row < rows; row += S::step()) {
+    const int64_t base = row * cols;
+    float sumSquares = 0.0f;
+    for (int c = S::lane(); c < cols; c += S::width()) {
+      const float v = x[base + c] + residual[base + c];
+      sum[base + c] = v;
+      sumSquares += v * v;
+    }
+    sumSquares = rowSum<kWarp>(sumSquares, sm);
+    const float rstd = 1.0f / sqrtf(sumSquares / static_cast<float>(cols) + eps);
+    if (S::lane() == 0) rstdOut[row] = rstd;
+    for (int c = S::lane(); c < cols; c += S::width()) {
+      out[base + c] = sum[base + c] * rstd * weight[c];
+    }
   }
 }
 
@@ -446,6 +476,23 @@ void kernel_rmsNorm(bmojo::Args& a) {
   // cols == 0 still writes rstd (NaN, as the reference's 1 / sqrt(0 / 0 + eps)).
   launchRows(rmsNormKernel<true>, rmsNormKernel<false>, rows, cols, "rmsNorm", x, weight, out,
              rstd, rows, static_cast<int>(cols), eps);
+}
+
+void kernel_addRmsNorm(bmojo::Args& a) {
+  requireF32(a.dtype(), "addRmsNorm");
+  const auto* x = a.buf<const float>();
+  const auto* residual = a.buf<const float>();
+  const auto* weight = a.buf<const float>();
+  auto* sum = a.buf<float>();
+  auto* out = a.buf<float>();
+  auto* rstd = a.buf<float>();
+  const int64_t rows = a.i64();
+  const int64_t cols = a.i64();
+  const float eps = a.f32();
+  checkSizes(rows, cols, "addRmsNorm");
+  if (rows == 0) return;
+  launchRows(addRmsNormKernel<true>, addRmsNormKernel<false>, rows, cols, "addRmsNorm", x,
+             residual, weight, sum, out, rstd, rows, static_cast<int>(cols), eps);
 }
 
 void kernel_rmsNormBackward(bmojo::Args& a) {

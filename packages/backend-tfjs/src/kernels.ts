@@ -4,6 +4,7 @@
  * buffers' tensors. Every kernel body runs inside tf.tidy, so intermediates are freed on return.
  */
 import type {
+  AddRmsNormArgs,
   AdamwArgs,
   BinaryArgs,
   CastArgs,
@@ -18,6 +19,7 @@ import type {
   RmsNormBackwardArgs,
   RopeArgs,
   ScatterAddArgs,
+  SiluMulArgs,
   SoftmaxArgs,
   SoftmaxBackwardArgs,
   UnaryArgs,
@@ -339,13 +341,27 @@ export function primitiveKernels(s: TensorStore) {
 
     rmsNorm(a: RmsNormArgs): void {
       requireFloat(a.dtype, "rmsNorm");
+      tf.tidy(() => normRows(s, s.prefix(a.x, a.dtype, [a.rows, a.cols]), a));
+    },
+
+    addRmsNorm(a: AddRmsNormArgs): void {
+      requireFloat(a.dtype, "addRmsNorm");
       tf.tidy(() => {
-        const x = s.prefix(a.x, a.dtype, [a.rows, a.cols]);
-        const w = s.prefix(a.weight, a.dtype, [a.cols]);
-        const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), a.eps));
-        s.set(a.out, tf.mul(tf.mul(x, rstd), w));
-        s.set(a.rstd, rstd);
+        const shape = [a.rows, a.cols];
+        const sum = tf.add(s.prefix(a.x, a.dtype, shape), s.prefix(a.residual, a.dtype, shape));
+        s.set(a.sum, sum);
+        normRows(s, sum, a);
       });
+    },
+
+    siluMul(a: SiluMulArgs): void {
+      requireFloat(a.dtype, "siluMul");
+      tf.tidy(() =>
+        s.set(
+          a.out,
+          tf.mul(silu(s.prefix(a.gate, a.dtype, [a.size])), s.prefix(a.up, a.dtype, [a.size])),
+        ),
+      );
     },
 
     rope(a: RopeArgs): void {
@@ -443,6 +459,25 @@ export function primitiveKernels(s: TensorStore) {
       });
     },
   };
+}
+
+/** out = x · rstd · weight and rstd = 1/sqrt(mean(x²) + eps) per row of x [rows, cols]. */
+function normRows(
+  s: TensorStore,
+  x: tf.Tensor,
+  a: {
+    dtype: RmsNormArgs["dtype"];
+    weight: number;
+    out: number;
+    rstd: number;
+    cols: number;
+    eps: number;
+  },
+): void {
+  const w = s.prefix(a.weight, a.dtype, [a.cols]);
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), a.eps));
+  s.set(a.out, tf.mul(tf.mul(x, rstd), w));
+  s.set(a.rstd, rstd);
 }
 
 function checkedTargets(

@@ -77,6 +77,7 @@ function writeSpace(
 type ElementwiseKernel =
   | "unary"
   | "unaryBackward"
+  | "siluMul"
   | "binary"
   | "where"
   | "cast"
@@ -98,6 +99,11 @@ export const elementwiseMarshallers = {
   unaryBackward: (a, w) => {
     const op = opCode(UNARY_CODES, "unaryBackward", a.op);
     w.num(op).dtype(a.dtype).buf(a.x).buf(a.dy).buf(a.dx).num(a.size);
+  },
+
+  // dtype, gate, up, out, size
+  siluMul: (a, w) => {
+    w.dtype(a.dtype).buf(a.gate).buf(a.up).buf(a.out).num(a.size);
   },
 
   // op, dtype, a, b, out, n, rank, shape[rank], aStrides[rank], bStrides[rank]

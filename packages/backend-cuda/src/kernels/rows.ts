@@ -1,6 +1,6 @@
 /**
- * Marshallers of the row kernels (native/rows.cu: softmax, rmsNorm, crossEntropy and their
- * gradients), of rope (native/rope.cu) and of the causal conv kernels (native/conv.cu). Each writes its arguments in the
+ * Marshallers of the row kernels (native/rows.cu: softmax, rmsNorm, addRmsNorm, crossEntropy
+ * and the gradients), of rope (native/rope.cu) and of the causal conv kernels (native/conv.cu). Each writes its arguments in the
  * order the matching `kernel_<name>` reads them; optional buffers are written as −1 when null.
  */
 import type {
@@ -10,6 +10,7 @@ import type {
   ConvActivation,
   CrossEntropyArgs,
   CrossEntropyBackwardArgs,
+  AddRmsNormArgs,
   RmsNormArgs,
   RmsNormBackwardArgs,
   RopeArgs,
@@ -40,6 +41,12 @@ const softmaxBackward: Marshaller<SoftmaxBackwardArgs> = (a, w) => {
 /** dtype, x, weight, out, rstd, rows, cols, eps */
 const rmsNorm: Marshaller<RmsNormArgs> = (a, w) => {
   w.dtype(a.dtype).buf(a.x).buf(a.weight).buf(a.out).buf(a.rstd);
+  w.num(a.rows).num(a.cols).num(a.eps);
+};
+
+/** dtype, x, residual, weight, sum, out, rstd, rows, cols, eps */
+const addRmsNorm: Marshaller<AddRmsNormArgs> = (a, w) => {
+  w.dtype(a.dtype).buf(a.x).buf(a.residual).buf(a.weight).buf(a.sum).buf(a.out).buf(a.rstd);
   w.num(a.rows).num(a.cols).num(a.eps);
 };
 
@@ -105,6 +112,7 @@ export const rowMarshallers = {
   softmaxBackward,
   rmsNorm,
   rmsNormBackward,
+  addRmsNorm,
   rope,
   crossEntropy,
   crossEntropyBackward,

@@ -4,7 +4,14 @@
  * dtypes. Strided spaces are collapsed first (as `collapseAxes` does); those of rank ≤ 3 run in
  * wasm, the rest (and the ops listed as delegated in the README) on the reference kernels.
  */
-import type { AdamwArgs, BinaryArgs, CopyArgs, UnaryArgs, UnaryBackwardArgs } from "@bmojo/tensor";
+import type {
+  AdamwArgs,
+  BinaryArgs,
+  CopyArgs,
+  SiluMulArgs,
+  UnaryArgs,
+  UnaryBackwardArgs,
+} from "@bmojo/tensor";
 import type { Runtime } from "../runtime.js";
 
 /** Elements per task unit of unary, unary_bwd and adamw (1024 in the WAT). */
@@ -157,6 +164,22 @@ export function binaryF32(rt: Runtime, a: BinaryArgs): void {
   args[13] = BINARY_BLOCK;
   args[14] = blocks;
   runRows(rt, "binary", space[0] * space[1] * blocks);
+}
+
+/** float32 siluMul as two passes in one call: the wasm silu into out, then out · up in place. */
+export function siluMulF32(rt: Runtime, a: SiluMulArgs): void {
+  if (a.size === 0) return;
+  unaryF32(rt, { op: "silu", dtype: "float32", x: a.gate, out: a.out, size: a.size });
+  binaryF32(rt, {
+    op: "mul",
+    dtype: "float32",
+    a: a.out,
+    b: a.up,
+    out: a.out,
+    shape: [a.size],
+    aStrides: [1],
+    bStrides: [1],
+  });
 }
 
 export function copy4(rt: Runtime, a: CopyArgs): void {

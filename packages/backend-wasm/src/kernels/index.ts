@@ -6,9 +6,16 @@ import type { KernelTable } from "@bmojo/tensor";
 import type { Runtime } from "../runtime.js";
 import { attentionBackwardF32, attentionF32 } from "./attention.js";
 import { causalConv1dBackwardF32, causalConv1dF32, causalConv1dStepF32 } from "./conv.js";
-import { adamwF32, binaryF32, copy4, unaryBackwardF32, unaryF32 } from "./elementwise.js";
+import {
+  adamwF32,
+  binaryF32,
+  copy4,
+  siluMulF32,
+  unaryBackwardF32,
+  unaryF32,
+} from "./elementwise.js";
 import { matmulF32 } from "./matmul.js";
-import { rmsNormBackwardF32, rmsNormF32 } from "./norm.js";
+import { addRmsNormF32, rmsNormBackwardF32, rmsNormF32 } from "./norm.js";
 import { reduceF32 } from "./reduce.js";
 import { selectiveScanBackwardF32, selectiveScanF32, selectiveScanStepF32 } from "./scan.js";
 import {
@@ -30,6 +37,8 @@ export function wasmKernels(rt: Runtime): KernelTable {
     rmsNorm: (a) => (a.dtype === "float32" ? rmsNormF32(rt, a) : ref.rmsNorm(a)),
     rmsNormBackward: (a) =>
       a.dtype === "float32" ? rmsNormBackwardF32(rt, a) : ref.rmsNormBackward(a),
+    addRmsNorm: (a) => (a.dtype === "float32" ? addRmsNormF32(rt, a) : ref.addRmsNorm(a)),
+    siluMul: (a) => (a.dtype === "float32" ? siluMulF32(rt, a) : ref.siluMul(a)),
     softmax: (a) => (a.dtype === "float32" ? softmaxF32(rt, a) : ref.softmax(a)),
     softmaxBackward: (a) =>
       a.dtype === "float32" ? softmaxBackwardF32(rt, a) : ref.softmaxBackward(a),

@@ -1,6 +1,7 @@
-/** float32 rmsNorm and its backward on the wasm kernels (src/wat/norm.wat). */
-import type { RmsNormArgs, RmsNormBackwardArgs } from "@bmojo/tensor";
+/** float32 rmsNorm, addRmsNorm and rmsNorm's backward on the wasm kernels (src/wat/norm.wat). */
+import type { AddRmsNormArgs, RmsNormArgs, RmsNormBackwardArgs } from "@bmojo/tensor";
 import type { Runtime } from "../runtime.js";
+import { binaryF32 } from "./elementwise.js";
 
 /** Below this many elements rmsNorm runs on the calling thread. */
 const PARALLEL_ELEMENTS = 1 << 16;
@@ -20,6 +21,31 @@ export function rmsNormF32(rt: Runtime, a: RmsNormArgs): void {
   rt.argf[5] = a.eps;
   const parallel = rows > 1 && rows * cols >= PARALLEL_ELEMENTS;
   rt.pool.run("rms_fwd", rows, Math.max(1, Math.ceil(rows / (4 * rt.pool.threads))), parallel);
+}
+
+/**
+ * float32 addRmsNorm as two passes in one call: the wasm add into sum, then the wasm rmsNorm of the
+ * stored sum (so exactly the values of add then rmsNorm on this backend, without the op layer's
+ * second call).
+ */
+export function addRmsNormF32(rt: Runtime, a: AddRmsNormArgs): void {
+  const { rows, cols } = a;
+  if (rows === 0 || cols === 0) {
+    rt.reference.addRmsNorm(a);
+    return;
+  }
+  const size = rows * cols;
+  binaryF32(rt, {
+    op: "add",
+    dtype: "float32",
+    a: a.x,
+    b: a.residual,
+    out: a.sum,
+    shape: [size],
+    aStrides: [1],
+    bStrides: [1],
+  });
+  rmsNormF32(rt, { ...a, x: a.sum });
 }
 
 /** Rows per part of rmsNormBackward: at least this many, and at most 64 parts in all. */
