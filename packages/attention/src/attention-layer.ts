@@ -11,6 +11,7 @@ import {
   concat,
   reshape,
   slice,
+  split,
   tidy,
   zeros,
 } from "@bmojo/tensor";
@@ -241,54 +242,50 @@ export class Attention extends Module {
     cache.assertRoom(1);
     return tidy(() => {
       this.qkv ??= new StackedLinears([this.q_proj, this.k_proj, this.v_proj]);
-      const [q, k, v] = this.qkv.forward(x);
-      return this.stepFrom(q, k, v, cache, options);
+      return this.stepFrom(this.qkv.product(x), cache, options);
     });
   }
 
   /**
-   * `step` from the token's projections q [B, H·Dh], k, v [B, Hkv·Dh] (before RoPE), computed by
-   * the caller: e.g. in one product with other projections of the same input, as B'MOJO's decode
-   * step does with its SSM's input projection.
+   * `step` from the token's projections side by side, qkv = [q | k | v] [B, (H + 2·Hkv)·Dh]
+   * (before RoPE), computed by the caller: e.g. in one product with other projections of the same
+   * input, as B'MOJO's decode step does with its SSM's input projection.
    */
   stepProjected(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
+    qkv: Tensor,
     cache: KVCache,
     options: AttentionStepOptions = {},
   ): AttentionStepResult {
     const { heads, kvHeads, headDim } = this.config;
-    const batch = q.shape[0];
-    const wants: [string, Tensor, number][] = [
-      ["q", q, heads * headDim],
-      ["k", k, kvHeads * headDim],
-      ["v", v, kvHeads * headDim],
-    ];
-    for (const [name, t, width] of wants) {
-      if (t.rank !== 2 || t.shape[0] !== batch || t.shape[1] !== width) {
-        throw new RangeError(
-          `Attention.stepProjected: ${name} must be [batch, ${width}] with q's batch ${batch}, got [${t.shape.join(", ")}].`,
-        );
-      }
+    const width = (heads + 2 * kvHeads) * headDim;
+    if (qkv.rank !== 2 || qkv.shape[1] !== width) {
+      throw new RangeError(
+        `Attention.stepProjected: qkv must be [batch, ${width}] ([q | k | v]: (heads ${heads} + 2 · kvHeads ${kvHeads}) · headDim ${headDim}), got [${qkv.shape.join(", ")}].`,
+      );
     }
-    this.assertCache("stepProjected", cache, batch);
+    this.assertCache("stepProjected", cache, qkv.shape[0]);
     cache.assertRoom(1);
-    return tidy(() => this.stepFrom(q, k, v, cache, options));
+    return tidy(() => this.stepFrom(qkv, cache, options));
   }
 
-  /** The decode step after the projections (flat q [B, H·Dh], k, v [B, Hkv·Dh]). */
+  /**
+   * The decode step after the projections qkv [B, (H + 2·Hkv)·Dh]. q and k lie side by side, so one
+   * RoPE call rotates both (as [B, H + Hkv, 1, Dh]); with one sequence every split is a view.
+   */
   private stepFrom(
-    qf: Tensor,
-    kf: Tensor,
-    vf: Tensor,
+    qkv: Tensor,
     cache: KVCache,
     options: AttentionStepOptions,
   ): AttentionStepResult {
-    const batch = qf.shape[0];
+    const batch = qkv.shape[0];
+    const { heads, kvHeads, headDim: dh } = this;
     const position = cache.position;
-    const flat = (t: Tensor) => reshape(t, [batch, 1, t.shape[1]]);
-    const { q, k, v } = this.headsOf(flat(qf), flat(kf), flat(vf), position);
+    const qkWidth = (heads + kvHeads) * dh;
+    const [qkFlat, vFlat] = split(qkv, [qkWidth, kvHeads * dh], -1);
+    let qk = reshape(qkFlat, [batch, heads + kvHeads, 1, dh]);
+    const v = reshape(vFlat, [batch, kvHeads, 1, dh]);
+    if (this.config.rope) qk = applyRope(qk, position, this.config.ropeTheta);
+    const [q, k] = split(qk, [heads, kvHeads], 1);
     cache.append(k, v);
     // Slot order does not matter to the softmax: the query sees every valid slot. A full cache
     // keeps absolute positions (slot = position), so the window applies as usual; in a ring the

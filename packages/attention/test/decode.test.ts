@@ -2,6 +2,7 @@ import {
   type AttentionMemoryInput,
   Random,
   type Tensor,
+  concat,
   memory as liveMemory,
   reshape,
   slice,
@@ -189,7 +190,7 @@ describe("recurrent decoding equals the parallel form", () => {
 });
 
 describe("stepProjected", () => {
-  it("from the layer's own q, k, v projections equals step, token by token", () => {
+  it("from the layer's own q, k, v projections side by side equals step, token by token", () => {
     const s = setup({ dModel: 16, heads: 4, kvHeads: 2, window: 5, rope: true }, "float64", true);
     const viaStep = s.layer.createCache(B, L);
     const viaProjections = s.layer.createCache(B, L);
@@ -198,10 +199,11 @@ describe("stepProjected", () => {
         const xt = reshape(slice(s.x, [0, p, 0], [B, 1, -1]), [B, -1]);
         const memory = chunkSlots(s.memory!, p);
         const a = s.layer.step(xt, viaStep, { memory });
-        const [q, k, v] = [s.layer.q_proj, s.layer.k_proj, s.layer.v_proj].map((l) =>
-          l.forward(xt),
+        const qkv = concat(
+          [s.layer.q_proj, s.layer.k_proj, s.layer.v_proj].map((l) => l.forward(xt)),
+          1,
         );
-        const b = s.layer.stepProjected(q, k, v, viaProjections, { memory });
+        const b = s.layer.stepProjected(qkv, viaProjections, { memory });
         for (const key of ["out", "k", "v"] as const)
           expect(maxAbsDiff(a[key].dataSync(), b[key].dataSync()), `${key} at ${p}`).toBe(0);
       });
@@ -213,9 +215,9 @@ describe("stepProjected", () => {
     const s = setup({ dModel: 16, heads: 4, kvHeads: 2, window: 5 }, "float32", false);
     const cache = s.layer.createCache(B, L);
     const rng = new Random(3);
-    expect(() =>
-      s.layer.stepProjected(rng.normal([B, 16]), rng.normal([B, 16]), rng.normal([B, 8]), cache),
-    ).toThrow("Attention.stepProjected: k must be [batch, 8] with q's batch 2, got [2, 16].");
+    expect(() => s.layer.stepProjected(rng.normal([B, 40]), cache)).toThrow(
+      "Attention.stepProjected: qkv must be [batch, 32] ([q | k | v]: (heads 4 + 2 · kvHeads 2) · headDim 4), got [2, 40].",
+    );
   });
 });
 

@@ -1,5 +1,7 @@
 /**
- * A block: h = x + mixer(RMSNorm(x)); out = h + SwiGLU(RMSNorm(h)) (no MLP: out = h).
+ * A block: h = x + mixer(RMSNorm(x)); out = h + SwiGLU(RMSNorm(h)) (no MLP: out = h). Each residual
+ * add runs inside the RMSNorm after it (addRmsNorm): a block hands the next one (hidden, delta)
+ * with the last add pending (see Residual).
  * Mixers: Mamba, attention (full causal, RoPE), sliding-window attention (RoPE), B'MOJO(-F).
  */
 import { Attention, type KVCache } from "@bmojo/attention";
@@ -63,26 +65,30 @@ export class Block extends Module {
       : null;
   }
 
-  /** h + mlp(norm2(h)); a decode step (`step`) runs the MLP's inference form. */
-  private withMlp(h: Tensor, step = false): Tensor {
-    if (this.mlp === null || this.norm2 === null) return h;
-    const n = this.norm2.forward(h);
-    return add(h, step ? this.mlp.step(n) : this.mlp.forward(n));
+  /**
+   * x + mixed and the MLP as a residual: (h, mlp(norm2(h))) with h = x + mixed, the add fused into
+   * norm2; without an MLP, (x, mixed). A decode step (`step`) runs the MLP's inference form.
+   */
+  private withMlp(x: Tensor, mixed: Tensor, step: boolean): Residual {
+    if (this.mlp === null || this.norm2 === null) return { hidden: x, delta: mixed };
+    const { sum: h, out: n } = this.norm2.forwardAdd(x, mixed);
+    return { hidden: h, delta: step ? this.mlp.step(n) : this.mlp.forward(n) };
   }
 
-  /** x + mixed, then the MLP; takes ownership of `mixed`. */
-  private residual(x: Tensor, mixed: Tensor, step = false): Tensor {
-    const out = tidy(() => this.withMlp(add(x, mixed), step));
-    mixed.dispose();
-    return out;
-  }
-
+  /** x [B, L, d] → [B, L, d]. */
   forward(x: Tensor): Tensor {
+    return tidy(() => resolveResidual(this.forwardResidual({ hidden: x, delta: null })));
+  }
+
+  /**
+   * The parallel form on the residual stream: norm1 adds r's pending delta as it normalises, and the
+   * block's own last add is left pending in the result (for the next norm). r stays the caller's.
+   */
+  forwardResidual(r: Residual): Residual {
     return tidy(() => {
-      const u = this.norm1.forward(x);
+      const { sum: x, out: u } = enter(this.norm1, r);
       const m = this.mixer;
-      const mixed = m instanceof Mamba ? m.forward(u).out : m.forward(u);
-      return this.withMlp(add(x, mixed));
+      return this.withMlp(x, m instanceof Mamba ? m.forward(u).out : m.forward(u), false);
     });
   }
 
@@ -97,51 +103,111 @@ export class Block extends Module {
 
   /** The parallel form over a prompt [B, L, d], filling a fresh cache. */
   async prefill(x: Tensor, cache: MixerCache): Promise<Tensor> {
+    return resolveOwned(await this.prefillResidual({ hidden: x, delta: null }, cache), x);
+  }
+
+  /** `prefill` on the residual stream (see forwardResidual); r stays the caller's. */
+  prefillResidual(r: Residual, cache: MixerCache): Promise<Residual> {
     const m = this.mixer;
-    const u = this.norm1.forward(x);
-    let mixed: Tensor;
-    if (m instanceof BMojoLayer && cache.kind === "bmojo") {
-      mixed = await m.prefill(u, cache);
-    } else if (m instanceof Mamba && cache.kind === "mamba") {
-      mixed = tidy(() => {
-        const { out, state } = m.forward(u, { state: cache.state });
-        assign(cache.state.conv, state.conv);
-        assign(cache.state.ssm, state.ssm);
-        return out;
-      });
-    } else if (m instanceof Attention && cache.kind === "attention") {
-      mixed = m.prefill(u, cache.kv);
-    } else {
+    return this.recurrent(r, false, async (u) => {
+      if (m instanceof BMojoLayer && cache.kind === "bmojo") return m.prefill(u, cache);
+      if (m instanceof Mamba && cache.kind === "mamba") {
+        return tidy(() => {
+          const { out, state } = m.forward(u, { state: cache.state });
+          assign(cache.state.conv, state.conv);
+          assign(cache.state.ssm, state.ssm);
+          return out;
+        });
+      }
+      if (m instanceof Attention && cache.kind === "attention") return m.prefill(u, cache.kv);
       throw new Error(
         `Block.prefill: a '${cache.kind}' cache does not belong to a '${this.spec.kind}' block.`,
       );
-    }
-    u.dispose();
-    return this.residual(x, mixed);
+    });
   }
 
   /** One token x [B, d] → [B, d], updating the cache in place. */
   async step(x: Tensor, cache: MixerCache): Promise<Tensor> {
+    return resolveOwned(await this.stepResidual({ hidden: x, delta: null }, cache), x);
+  }
+
+  /** `step` on the residual stream (see forwardResidual); r stays the caller's. */
+  stepResidual(r: Residual, cache: MixerCache): Promise<Residual> {
     const m = this.mixer;
-    const u = this.norm1.forward(x);
-    let mixed: Tensor;
-    if (m instanceof BMojoLayer && cache.kind === "bmojo") {
-      mixed = await m.step(u, cache);
-    } else if (m instanceof Mamba && cache.kind === "mamba") {
-      mixed = m.step(u, cache.state);
-    } else if (m instanceof Attention && cache.kind === "attention") {
-      const { out, k, v } = m.step(u, cache.kv);
-      k.dispose();
-      v.dispose();
-      mixed = out;
-    } else {
+    return this.recurrent(r, true, async (u) => {
+      if (m instanceof BMojoLayer && cache.kind === "bmojo") return m.step(u, cache);
+      if (m instanceof Mamba && cache.kind === "mamba") return m.step(u, cache.state);
+      if (m instanceof Attention && cache.kind === "attention") {
+        const { out, k, v } = m.step(u, cache.kv);
+        k.dispose();
+        v.dispose();
+        return out;
+      }
       throw new Error(
         `Block.step: a '${cache.kind}' cache does not belong to a '${this.spec.kind}' block.`,
       );
-    }
-    u.dispose();
-    return this.residual(x, mixed, true);
+    });
   }
+
+  /** norm1 (with r's pending add), the mixer's recurrent form `mix`, then the MLP. */
+  private async recurrent(
+    r: Residual,
+    step: boolean,
+    mix: (u: Tensor) => Promise<Tensor> | Tensor,
+  ): Promise<Residual> {
+    const { sum: x, out: u } = enter(this.norm1, r);
+    const ownsX = x !== r.hidden;
+    let mixed: Tensor;
+    try {
+      mixed = await mix(u);
+    } catch (error) {
+      if (ownsX) x.dispose();
+      throw error;
+    } finally {
+      u.dispose();
+    }
+    if (this.mlp === null) return { hidden: x, delta: mixed };
+    const out = tidy(() => this.withMlp(x, mixed, step));
+    mixed.dispose();
+    if (ownsX) x.dispose();
+    return out;
+  }
+}
+
+/**
+ * The residual stream between blocks: its value is hidden + delta, with the add left pending so
+ * that the next RMSNorm does it in the same kernel (addRmsNorm). delta is null when nothing is
+ * pending (the embedding's output).
+ */
+export interface Residual {
+  readonly hidden: Tensor;
+  readonly delta: Tensor | null;
+}
+
+/** norm(hidden + delta) and the sum itself (hidden itself when delta is null). */
+export function enter(norm: RMSNorm, r: Residual): { sum: Tensor; out: Tensor } {
+  return r.delta === null
+    ? { sum: r.hidden, out: norm.forward(r.hidden) }
+    : norm.forwardAdd(r.hidden, r.delta);
+}
+
+/** The stream's value hidden + delta as one tensor. */
+function resolveResidual(r: Residual): Tensor {
+  return r.delta === null ? r.hidden : add(r.hidden, r.delta);
+}
+
+/** resolveResidual, then frees r's tensors except `borrowed` (the caller's input). */
+function resolveOwned(r: Residual, borrowed: Tensor): Tensor {
+  const out = resolveResidual(r);
+  if (r.delta !== null) r.delta.dispose();
+  if (r.hidden !== borrowed && r.hidden !== out) r.hidden.dispose();
+  return out;
+}
+
+/** Frees the tensors of `r` that `next` does not carry on (next.hidden may be r.hidden). */
+export function releaseResidual(r: Residual, next: Residual | null): void {
+  r.delta?.dispose();
+  if (r.hidden !== next?.hidden) r.hidden.dispose();
 }
 
 /** Bytes of the tensors a mixer cache holds. */

@@ -23,6 +23,7 @@ import {
   gather,
   reshape,
   slice,
+  split,
   tensor,
   tidy,
 } from "@bmojo/tensor";
@@ -469,10 +470,12 @@ export class BMojoLayer extends Module {
         this.attn.k_proj,
         this.attn.v_proj,
       ]);
-      const [xz, qf, kf, vf] = this.inputs.forward(u);
+      const projected = this.inputs.product(u);
+      const xzWidth = this.ssm.in_proj.outFeatures;
+      const [xz, qkv] = split(projected, [xzWidth, projected.shape[1] - xzWidth], -1);
       const y = this.ssm.stepProjected(xz, cache.ssm);
       const memory = { k: cache.memK, v: cache.memV, mask: cache.memMask };
-      return { y, ...this.attn.stepProjected(qf, kf, vf, cache.kv, { memory }) };
+      return { y, ...this.attn.stepProjected(qkv, cache.kv, { memory }) };
     });
     cache.pending = { y, k, v, position: cache.position };
     if (mf > 0) {

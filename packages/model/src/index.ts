@@ -26,7 +26,13 @@ export {
   type ChunkSelection,
   type EideticSnapshot,
 } from "./bmojo-layer.js";
-export { Block, type MixerCache, disposeMixerCache, mixerCacheBytes } from "./block.js";
+export {
+  Block,
+  type MixerCache,
+  type Residual,
+  disposeMixerCache,
+  mixerCacheBytes,
+} from "./block.js";
 export { LanguageModel, type LayerMemory, type ModelCache } from "./language-model.js";
 export {
   type GenerateOptions,

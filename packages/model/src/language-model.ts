@@ -12,7 +12,15 @@ import {
   tensor,
   tidy,
 } from "@bmojo/tensor";
-import { Block, type MixerCache, disposeMixerCache, mixerCacheBytes } from "./block.js";
+import {
+  Block,
+  type MixerCache,
+  type Residual,
+  disposeMixerCache,
+  enter,
+  mixerCacheBytes,
+  releaseResidual,
+} from "./block.js";
 import { BMojoLayer, type ChunkSelection, type EideticSnapshot } from "./bmojo-layer.js";
 import { type ModelConfig, type ResolvedConfig, resolveConfig } from "./config.js";
 
@@ -70,17 +78,18 @@ export class LanguageModel extends Module {
     }
   }
 
-  private logits(h: Tensor): Tensor {
-    return this.lm_head.forward(this.norm_f.forward(h));
+  /** norm_f (with the last block's pending add) and lm_head. */
+  private logits(r: Residual): Tensor {
+    return tidy(() => this.lm_head.forward(enter(this.norm_f, r).out));
   }
 
   /** ids int32 [B, L] → logits [B, L, vocab] (the parallel form). */
   forward(ids: Tensor): Tensor {
     this.checkIds(ids, 2, "[batch, length]");
     return tidy(() => {
-      let h = this.embedding.forward(ids);
-      for (const block of this.blocks) h = block.forward(h);
-      return this.logits(h);
+      let r: Residual = { hidden: this.embedding.forward(ids), delta: null };
+      for (const block of this.blocks) r = block.forwardResidual(r);
+      return this.logits(r);
     });
   }
 
@@ -107,7 +116,9 @@ export class LanguageModel extends Module {
       throw new RangeError(
         `prefill: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
       );
-    const logits = await this.throughBlocks(ids, cache, (block, h, c) => block.prefill(h, c));
+    const logits = await this.throughBlocks(ids, cache, (block, r, c) =>
+      block.prefillResidual(r, c),
+    );
     cache.position = ids.shape[1];
     return logits;
   }
@@ -119,7 +130,7 @@ export class LanguageModel extends Module {
       throw new RangeError(
         `step: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
       );
-    const logits = await this.throughBlocks(ids, cache, (block, h, c) => block.step(h, c));
+    const logits = await this.throughBlocks(ids, cache, (block, r, c) => block.stepResidual(r, c));
     // Every layer is queued; now the B'MOJO layers' SSM outputs come back, read concurrently.
     try {
       await Promise.all(
@@ -142,16 +153,16 @@ export class LanguageModel extends Module {
   private async throughBlocks(
     ids: Tensor,
     cache: ModelCache,
-    run: (block: Block, h: Tensor, layerCache: MixerCache) => Promise<Tensor>,
+    run: (block: Block, r: Residual, layerCache: MixerCache) => Promise<Residual>,
   ): Promise<Tensor> {
-    let h = this.embedding.forward(ids);
+    let r: Residual = { hidden: this.embedding.forward(ids), delta: null };
     for (const [i, block] of this.blocks.entries()) {
-      const next = await run(block, h, cache.layers[i]);
-      h.dispose();
-      h = next;
+      const next = await run(block, r, cache.layers[i]);
+      releaseResidual(r, next);
+      r = next;
     }
-    const out = tidy(() => this.logits(h));
-    h.dispose();
+    const out = this.logits(r);
+    releaseResidual(r, null);
     return out;
   }
 

@@ -4,12 +4,13 @@ import {
   type Random,
   type Tensor,
   add,
+  addRmsNorm,
   full,
   gather,
   matmul,
   mul,
   rmsNorm,
-  silu,
+  siluMul,
   tensor,
 } from "@bmojo/tensor";
 import { Module } from "./module.js";
@@ -108,6 +109,14 @@ export class RMSNorm extends Module {
   forward(x: Tensor): Tensor {
     return rmsNorm(x, this.weight, this.eps);
   }
+
+  /**
+   * The residual add before this norm, fused with it: sum = x + residual and out = the norm of sum
+   * (one kernel where the backend has `addRmsNorm`; the same values as add, then forward).
+   */
+  forwardAdd(x: Tensor, residual: Tensor): { sum: Tensor; out: Tensor } {
+    return addRmsNorm(x, residual, this.weight, this.eps);
+  }
 }
 
 /** The SwiGLU hidden width: 8/3·d rounded half-up to a multiple of 64 (768 → 2048, 64 → 192). */
@@ -115,7 +124,7 @@ export function swigluHidden(dModel: number): number {
   return 64 * Math.max(1, Math.floor(dModel / 24 + 0.5));
 }
 
-/** w_down(silu(w_gate x) ⊙ w_up x), no biases. */
+/** w_down(silu(w_gate x) ⊙ w_up x), no biases; the gating is one `siluMul`. */
 export class SwiGLU extends Module {
   readonly w_gate: Linear;
   readonly w_up: Linear;
@@ -134,7 +143,7 @@ export class SwiGLU extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.w_down.forward(mul(silu(this.w_gate.forward(x)), this.w_up.forward(x)));
+    return this.w_down.forward(siluMul(this.w_gate.forward(x), this.w_up.forward(x)));
   }
 
   /**
@@ -144,7 +153,7 @@ export class SwiGLU extends Module {
   step(x: Tensor): Tensor {
     this.gateUp ??= new StackedLinears([this.w_gate, this.w_up]);
     const [gate, up] = this.gateUp.forward(x);
-    return this.w_down.forward(mul(silu(gate), up));
+    return this.w_down.forward(siluMul(gate, up));
   }
 
   override dispose(): void {

@@ -8,7 +8,7 @@ import type { Linear } from "./layers.js";
 /**
  * The layers' weights stacked along their outputs ([Σ out, in]) and kept until one of them is
  * replaced or written in place (`Tensor.version`: an optimizer step, a checkpoint load); `forward`
- * multiplies once and splits the product into the layers' outputs (views where the backend has
+ * multiplies once (`product`) and splits the product into the layers' outputs (views where the backend has
  * them, so no copies). It records no gradient to the weights: use it where no gradient is taken
  * (decode steps), and the layers themselves elsewhere.
  */
@@ -34,7 +34,12 @@ export class StackedLinears {
 
   /** x [..., in] → each layer's x Wᵀ, in order. */
   forward(x: Tensor): Tensor[] {
-    return split(matmul(x, this.weight(), { transposeB: true }), this.sizes, -1);
+    return split(this.product(x), this.sizes, -1);
+  }
+
+  /** x [..., in] → the layers' outputs side by side, [..., Σ out] (forward before the split). */
+  product(x: Tensor): Tensor {
+    return matmul(x, this.weight(), { transposeB: true });
   }
 
   /** Frees the stacked weight (the layers keep theirs). */
