@@ -45,7 +45,16 @@ export function addRmsNormF32(rt: Runtime, a: AddRmsNormArgs): void {
     aStrides: [1],
     bStrides: [1],
   });
-  rmsNormF32(rt, { ...a, x: a.sum });
+  rmsNormF32(rt, {
+    dtype: "float32",
+    x: a.sum,
+    weight: a.weight,
+    out: a.out,
+    rstd: a.rstd,
+    rows,
+    cols,
+    eps: a.eps,
+  });
 }
 
 /** Rows per part of rmsNormBackward: at least this many, and at most 64 parts in all. */
