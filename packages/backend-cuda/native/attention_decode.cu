@@ -2,7 +2,8 @@
 // (a decoding step), split over the keys. The tiled kernel runs one block per (batch, head, 64
 // queries), so a step with one query per head ran 12 blocks on an H200's 132 SMs, each walking its
 // head's whole key range alone (at 16k keys, 1.8 ms per layer). Here each query row's keys are
-// cut into spans, one block per span, and a merge kernel combines the spans' softmax states.
+// cut into spans, one block per span, and the last span of a row to finish merges the spans'
+// softmax states (one launch: the span blocks count themselves on a per-row counter).
 //
 // Items of the query row at position p (chunk c = p / chunkSize): the memory slots of chunk c
 // first (when memory is given; a slot whose mask is 0 is skipped), then the in-context keys
@@ -13,8 +14,9 @@
 // each (DH = LPK * E, DH in {16, 32, 64, 128, 256}, zero past Dh). A group scores one item per
 // step (float4 loads, a shuffle sum over its lanes) and keeps its own online-softmax state (max m,
 // sum l, accumulator o; scores in the log2 domain). The states are merged across groups
-// (shuffles), warps (shared memory) and, when a row has several spans, by the merge kernel from
-// scratch [rows, splits, 2 + Dh] = (m, l, o).
+// (shuffles), warps (shared memory) and, when a row has several spans, through scratch [rows,
+// splits, 2 + Dh] = (m, l, o): each span publishes its state and bumps the row's counter, and the
+// block that counts last reads every span's state back and writes the row (then zeroes the counter).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -85,10 +87,32 @@ __device__ __forceinline__ void loadLane(float (&dst)[E], const float* __restric
   }
 }
 
-/** One block per (query row, span of `span` items); grid (rows, splits). */
+/** out[row] = o / l and lse[row] = ln(2^m · l) from this lane's E floats at column d0. */
+template <int E>
+__device__ __forceinline__ void writeRow(const AttentionForwardParams& p, int row, int d0, int lane,
+                                         float m, float l, const float (&o)[E]) {
+  const int dh = p.headDim;
+  // Every row sees at least its own key, so l >= 1; the guard keeps an empty row at 0.
+  const float inv = l > 0.f ? 1.f / l : 0.f;
+  float* out = p.out + static_cast<size_t>(row) * dh;
+#pragma unroll
+  for (int t = 0; t < E; t += 4) {
+    if (d0 + t < dh) {
+      *reinterpret_cast<float4*>(out + d0 + t) =
+          make_float4(o[t] * inv, o[t + 1] * inv, o[t + 2] * inv, o[t + 3] * inv);
+    }
+  }
+  if (lane == 0) p.lse[row] = l > 0.f ? (m + log2f(l)) * kLn2 : negInf();
+}
+
+/**
+ * One block per (query row, span of `span` items); grid (rows, splits). With several spans, the
+ * row's states go through `partial` and counters[row] (zero on entry, zero again on exit).
+ */
 template <int DH>
 __global__ void __launch_bounds__(kThreads) attentionDecodeKernel(const AttentionForwardParams p, int span,
-                                                                  float* __restrict__ partial) {
+                                                                  float* __restrict__ partial,
+                                                                  unsigned* __restrict__ counters) {
   using L = Layout<DH>;
   constexpr int E = L::E;
   constexpr int LPK = L::LPK;
@@ -198,55 +222,49 @@ __global__ void __launch_bounds__(kThreads) attentionDecodeKernel(const Attentio
   }
 
   if (splits == 1) {
-    // Every row sees at least its own key, so l >= 1; the guard keeps an empty row at 0.
-    const float inv = st.l > 0.f ? 1.f / st.l : 0.f;
-    float* out = p.out + static_cast<size_t>(row) * dh;
+    writeRow<E>(p, row, d0, lane, st.m, st.l, st.o);
+    return;
+  }
+  const size_t stride = static_cast<size_t>(2 + dh);
+  float* rowPartial = partial + static_cast<size_t>(row) * splits * stride;
+  float* dst = rowPartial + static_cast<size_t>(split) * stride;
+  if (lane == 0) {
+    dst[0] = st.m;
+    dst[1] = st.l;
+  }
 #pragma unroll
-    for (int t = 0; t < E; t += 4) {
-      if (d0 + t < dh) {
-        *reinterpret_cast<float4*>(out + d0 + t) =
-            make_float4(st.o[t] * inv, st.o[t + 1] * inv, st.o[t + 2] * inv, st.o[t + 3] * inv);
-      }
-    }
-    if (lane == 0) p.lse[row] = st.l > 0.f ? (st.m + log2f(st.l)) * kLn2 : negInf();
-  } else {
-    float* dst = partial + (static_cast<size_t>(row) * splits + split) * (2 + dh);
-    if (lane == 0) {
-      dst[0] = st.m;
-      dst[1] = st.l;
-    }
+  for (int e = 0; e < E; ++e) {
+    if (d0 + e < dh) dst[2 + d0 + e] = st.o[e];
+  }
+  // Publish this span's state, then count it; the span that counts last merges the row.
+  const unsigned lanes = LPK == 32 ? 0xffffffffu : (1u << (LPK & 31)) - 1u;
+  __threadfence();
+  __syncwarp(lanes);
+  unsigned ticket = 0;
+  if (lane == 0) ticket = atomicAdd(counters + row, 1u);
+  ticket = __shfl_sync(lanes, ticket, 0);
+  if (ticket != static_cast<unsigned>(splits - 1)) return;
+  __threadfence();
+  // The spans' states in span order (read from L2, past this SM's L1): the same sums as a
+  // separate merge pass.
+  float m = negInf();
+  for (int s = 0; s < splits; ++s) m = fmaxf(m, __ldcg(rowPartial + s * stride));
+  const float mRef = m == negInf() ? 0.f : m;
+  float l = 0.f;
+  float o[E];
+#pragma unroll
+  for (int e = 0; e < E; ++e) o[e] = 0.f;
+  for (int s = 0; s < splits; ++s) {
+    const float* src = rowPartial + s * stride;
+    const float w = exp2f(__ldcg(src) - mRef);
+    l = fmaf(__ldcg(src + 1), w, l);
 #pragma unroll
     for (int e = 0; e < E; ++e) {
-      if (d0 + e < dh) dst[2 + d0 + e] = st.o[e];
+      if (d0 + e < dh) o[e] = fmaf(__ldcg(src + 2 + d0 + e), w, o[e]);
     }
   }
-}
-
-/** One block per query row: merges the row's `splits` states into out and lse. */
-__global__ void __launch_bounds__(kThreads) attentionDecodeMergeKernel(const float* __restrict__ partial,
-                                                                       int splits, int dh,
-                                                                       float* __restrict__ out,
-                                                                       float* __restrict__ lse) {
-  __shared__ float weight[kMaxSplits];
-  const int row = static_cast<int>(blockIdx.x);
-  const size_t stride = static_cast<size_t>(2 + dh);
-  const float* src = partial + static_cast<size_t>(row) * splits * stride;
-  float m = negInf();
-  for (int s = 0; s < splits; ++s) m = fmaxf(m, src[s * stride]);
-  const float mRef = m == negInf() ? 0.f : m;
-  for (int s = static_cast<int>(threadIdx.x); s < splits; s += kThreads) {
-    weight[s] = exp2f(src[s * stride] - mRef);
-  }
-  __syncthreads();
-  float l = 0.f;
-  for (int s = 0; s < splits; ++s) l = fmaf(src[s * stride + 1], weight[s], l);
-  const float inv = l > 0.f ? 1.f / l : 0.f;
-  for (int d = static_cast<int>(threadIdx.x); d < dh; d += kThreads) {
-    float acc = 0.f;
-    for (int s = 0; s < splits; ++s) acc = fmaf(src[s * stride + 2 + d], weight[s], acc);
-    out[static_cast<size_t>(row) * dh + d] = acc * inv;
-  }
-  if (threadIdx.x == 0) lse[row] = l > 0.f ? (m + log2f(l)) * kLn2 : negInf();
+  writeRow<E>(p, row, d0, lane, m, l, o);
+  if (lane == 0) counters[row] = 0;
 }
 
 template <int DH>
@@ -262,14 +280,11 @@ void launchDecode(const AttentionForwardParams& p) {
   const size_t partialBytes =
       splits > 1 ? static_cast<size_t>(rows) * splits * (2 + p.headDim) * sizeof(float) : 0;
   const bmojo::Scratch partial(partialBytes);
+  unsigned* counters = splits > 1 ? bmojo::zeroedCounters(static_cast<size_t>(rows)) : nullptr;
   const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(splits));
-  attentionDecodeKernel<DH><<<grid, kThreads, 0, bmojo::stream()>>>(p, span, partial.as<float>());
+  attentionDecodeKernel<DH><<<grid, kThreads, 0, bmojo::stream()>>>(p, span, partial.as<float>(),
+                                                                    counters);
   bmojo::checkLaunch("attention (decode)");
-  if (splits > 1) {
-    attentionDecodeMergeKernel<<<static_cast<unsigned>(rows), kThreads, 0, bmojo::stream()>>>(
-        partial.as<float>(), splits, p.headDim, p.out, p.lse);
-    bmojo::checkLaunch("attention (decode merge)");
-  }
 }
 
 }  // namespace

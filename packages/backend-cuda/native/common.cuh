@@ -29,6 +29,12 @@ size_t bufferBytes(int64_t id);
 void* acquireScratch(size_t bytes);
 void releaseScratch(void* ptr);
 
+/**
+ * At least `count` uint32 counters, all zero when the stream reaches the next kernel: a kernel that
+ * uses them must leave every counter it touched at zero again (no launch to clear them).
+ */
+unsigned* zeroedCounters(size_t count);
+
 /** Streaming multiprocessors of the current device (132 when the query fails). */
 int smCount();
 
