@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <node_api.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
@@ -42,6 +43,9 @@ struct State {
   int64_t nextEvent = 1;
   // Pinned staging blocks for async reads, by capacity.
   std::map<size_t, std::vector<void*>> pinned;
+  // Zeroed uint32 counters lent to kernels that leave them zeroed (see zeroedCounters).
+  void* counters = nullptr;
+  size_t counterCapacity = 0;  // counters held
 };
 
 State g;
@@ -152,6 +156,17 @@ void releaseScratch(void* ptr) {
   if (it == g.scratch.end()) return;
   deviceRelease(ptr, it->second);
   g.scratch.erase(it);
+}
+
+unsigned* zeroedCounters(size_t count) {
+  if (count > g.counterCapacity) {
+    if (g.counters != nullptr) deviceRelease(g.counters, sizeClass(g.counterCapacity * sizeof(unsigned)));
+    const size_t capacity = std::max<size_t>(count, 2 * g.counterCapacity);
+    g.counters = deviceAlloc(capacity * sizeof(unsigned));
+    g.counterCapacity = capacity;
+    bmojo::check(cudaMemsetAsync(g.counters, 0, capacity * sizeof(unsigned), g.stream), "zeroedCounters");
+  }
+  return static_cast<unsigned*>(g.counters);
 }
 
 int smCount() {
@@ -452,6 +467,49 @@ napi_value Read(napi_env env, napi_callback_info info) {
   });
 }
 
+// readMany(Float64Array [id, bytes, id, bytes, ...]) -> Promise<ArrayBuffer>: the buffers' first
+// bytes side by side, each starting at a multiple of 8 bytes; one wait for all of them.
+napi_value ReadMany(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    CallInfo c = args(env, info);
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_value ab;
+    size_t offset;
+    if (c.argc < 1 || napi_get_typedarray_info(env, c.argv[0], &type, &length, &data, &ab, &offset) != napi_ok ||
+        type != napi_float64_array || length % 2 != 0) {
+      throw std::invalid_argument("readMany: arguments must be a Float64Array of (id, bytes) pairs");
+    }
+    const double* pairs = static_cast<const double*>(data);
+    size_t total = 0;
+    for (size_t i = 0; i < length; i += 2) {
+      const size_t bytes = static_cast<size_t>(pairs[i + 1]);
+      if (bytes > bufferBytes(static_cast<int64_t>(pairs[i]))) {
+        throw std::range_error("readMany: more bytes than a buffer holds");
+      }
+      total = (total + 7) / 8 * 8 + bytes;
+    }
+    ReadWork* w = new ReadWork{};
+    w->copy = true;
+    w->bytes = total;
+    w->staging = pinnedAcquire(total, &w->capacity);
+    size_t at = 0;
+    for (size_t i = 0; i < length; i += 2) {
+      const size_t bytes = static_cast<size_t>(pairs[i + 1]);
+      at = (at + 7) / 8 * 8;
+      if (bytes > 0) {
+        check(cudaMemcpyAsync(static_cast<char*>(w->staging) + at, devicePtr(static_cast<int64_t>(pairs[i])),
+                              bytes, cudaMemcpyDeviceToHost, g.stream),
+              "readMany");
+      }
+      at += bytes;
+    }
+    return queueWait(env, w);
+  });
+}
+
 // sync() -> Promise<void>: resolves when all work issued so far has finished.
 napi_value Sync(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
@@ -572,6 +630,9 @@ napi_value Dispose(napi_env env, napi_callback_info) {
   g.buffers.clear();
   for (auto& [p, cap] : g.scratch) cudaFree(p);
   g.scratch.clear();
+  if (g.counters != nullptr) cudaFree(g.counters);
+  g.counters = nullptr;
+  g.counterCapacity = 0;
   releaseCache();
   for (auto& [cap, ptrs] : g.pinned) {
     for (void* p : ptrs) cudaFreeHost(p);
@@ -595,6 +656,7 @@ napi_value ModuleInit(napi_env env, napi_value exports) {
       {"write", nullptr, Write, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"read", nullptr, Read, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"readSync", nullptr, ReadSync, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"readMany", nullptr, ReadMany, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sync", nullptr, Sync, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"syncBlocking", nullptr, SyncBlocking, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"numBuffers", nullptr, NumBuffers, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -40,6 +40,8 @@ export interface Addon {
   write(id: number, data: ArrayBufferView): void;
   read(id: number, bytes: number): Promise<ArrayBuffer>;
   readSync(id: number, bytes: number): ArrayBuffer;
+  /** (id, bytes) pairs → their bytes side by side, each at a multiple of 8; one wait for all. */
+  readMany(pairs: Float64Array): Promise<ArrayBuffer>;
   sync(): Promise<void>;
   syncBlocking(): void;
   numBuffers(): number;

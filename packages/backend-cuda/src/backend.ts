@@ -6,6 +6,7 @@ import {
   BACKEND_SPEC_VERSION,
   type Backend,
   type BufferId,
+  type BufferRead,
   type DType,
   KERNEL_NAMES,
   type KernelTable,
@@ -41,9 +42,9 @@ const MATMUL_PRECISIONS: readonly MatmulPrecision[] = ["tf32", "float32", "bf16"
 /** Open backends share the addon's device state; the last one to close releases it. */
 let openBackends = 0;
 
-function typedView(dtype: DType, buffer: ArrayBuffer): TypedArray {
-  if (dtype === "float32") return new Float32Array(buffer);
-  if (dtype === "int32") return new Int32Array(buffer);
+function typedView(dtype: DType, buffer: ArrayBuffer, byteOffset = 0, length?: number): TypedArray {
+  if (dtype === "float32") return new Float32Array(buffer, byteOffset, length);
+  if (dtype === "int32") return new Int32Array(buffer, byteOffset, length);
   throw new TypeError(`the cuda backend stores float32 and int32, not ${dtype}`);
 }
 
@@ -137,6 +138,24 @@ export class CudaBackend implements Backend {
   async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
     this.assertOpen();
     return typedView(dtype, await this.addon.read(id, size * bytesPerElement(dtype)));
+  }
+
+  /** Several buffers in one device-to-host pass and one wait (one pinned staging block). */
+  async readMany(reads: readonly BufferRead[]): Promise<TypedArray[]> {
+    this.assertOpen();
+    const pairs = new Float64Array(2 * reads.length);
+    const offsets: number[] = [];
+    let at = 0;
+    reads.forEach((r, i) => {
+      const bytes = r.size * bytesPerElement(r.dtype);
+      pairs[2 * i] = r.id;
+      pairs[2 * i + 1] = bytes;
+      at = Math.ceil(at / 8) * 8;
+      offsets.push(at);
+      at += bytes;
+    });
+    const buffer = await this.addon.readMany(pairs);
+    return reads.map((r, i) => typedView(r.dtype, buffer, offsets[i], r.size));
   }
 
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {

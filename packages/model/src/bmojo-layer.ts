@@ -15,6 +15,7 @@ import { type InitOptions, Module, StackedLinears } from "@bmojo/nn";
 import { Mamba, type MambaState, disposeState, stateBytes } from "@bmojo/ssm";
 import {
   type Tensor,
+  type TypedArray,
   assign,
   assignSlice,
   bytesPerElement,
@@ -487,15 +488,20 @@ export class BMojoLayer extends Module {
     return out;
   }
 
-  /** Reads the pending step's SSM output, scores it on the host and offers it to the eidetic stores. */
-  async settle(cache: BMojoCache): Promise<void> {
+  /**
+   * Reads the pending step's SSM output, scores it on the host and offers it to the eidetic stores.
+   * `read`, when given, is that output already on its way to the host (LanguageModel.step reads
+   * every layer's in one batch, see `pendingOutput`).
+   */
+  async settle(cache: BMojoCache, read?: Promise<TypedArray>): Promise<void> {
     const pending = cache.pending;
     if (pending === null) return;
     cache.pending = null;
     const { kvHeads, dModel, heads } = this.config;
     const dh = dModel / heads;
     try {
-      const scores = cache.tracker.score((await pending.y.data()) as Float32Array | Float64Array);
+      const y = await (read ?? pending.y.data());
+      const scores = cache.tracker.score(y as Float32Array | Float64Array);
       cache.stores.forEach((store, b) => {
         const { admitted, slot } = store.offer(pending.position, scores[b]);
         if (!admitted) return;
@@ -510,6 +516,11 @@ export class BMojoLayer extends Module {
     } finally {
       BMojoLayer.disposePending(pending);
     }
+  }
+
+  /** The pending step's SSM output [B, d] that `settle` will read, or null when settled. */
+  static pendingOutput(cache: BMojoCache): Tensor | null {
+    return cache.pending?.y ?? null;
   }
 
   private static disposePending(pending: PendingStep): void {

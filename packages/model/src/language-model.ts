@@ -9,6 +9,7 @@ import {
   type Tensor,
   crossEntropy,
   formatShape,
+  readTensors,
   tensor,
   tidy,
 } from "@bmojo/tensor";
@@ -131,15 +132,23 @@ export class LanguageModel extends Module {
         `step: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
       );
     const logits = await this.throughBlocks(ids, cache, (block, r, c) => block.stepResidual(r, c));
-    // Every layer is queued; now the B'MOJO layers' SSM outputs come back, read concurrently.
+    // Every layer is queued; now the B'MOJO layers' SSM outputs come back, in one batched read.
     try {
+      const settling = this.blocks.flatMap((block, i) => {
+        const c = cache.layers[i];
+        const y = c.kind === "bmojo" ? BMojoLayer.pendingOutput(c) : null;
+        return block.mixer instanceof BMojoLayer && c.kind === "bmojo" && y !== null
+          ? [{ layer: block.mixer, cache: c, y }]
+          : [];
+      });
+      const reading = readTensors(settling.map((s) => s.y));
       await Promise.all(
-        this.blocks.map((block, i) => {
-          const c = cache.layers[i];
-          return block.mixer instanceof BMojoLayer && c.kind === "bmojo"
-            ? block.mixer.settle(c)
-            : undefined;
-        }),
+        settling.map((s, j) =>
+          s.layer.settle(
+            s.cache,
+            reading.then((ys) => ys[j]),
+          ),
+        ),
       );
     } catch (error) {
       logits.dispose();

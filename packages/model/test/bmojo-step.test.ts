@@ -1,5 +1,12 @@
 /** B'MOJO's decode step: one product for the SSM's and the attention's input projections. */
-import { getBackend, memory, profileKernels, tensor } from "@bmojo/tensor";
+import {
+  type BufferRead,
+  CpuBackend,
+  getBackend,
+  memory,
+  profileKernels,
+  tensor,
+} from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
 import { type BMojoLayer, LanguageModel } from "../src/index.js";
 import { SMALL } from "./helpers.js";
@@ -37,6 +44,34 @@ describe("BMojoLayer.step", () => {
     model.disposeCache(cache);
     model.dispose();
     expect(memory().numTensors).toBe(before);
+  });
+
+  it("reads every layer's SSM output in one batch where the backend has readMany, same logits", async () => {
+    class BatchingCpu extends CpuBackend {
+      batches = 0;
+      async readMany(reads: readonly BufferRead[]) {
+        this.batches++;
+        return reads.map((r) => this.readSync(r.id, r.dtype, r.size));
+      }
+    }
+    const twoLayers = { ...config, layers: "bmojo:nomlp,bmojo:nomlp" };
+    const run = async (backend?: CpuBackend) => {
+      const model = new LanguageModel(twoLayers, { backend });
+      const cache = model.createCache(1);
+      const out: number[] = [];
+      for (let t = 0; t < 9; t++) {
+        const logits = await model.step(tensor([t % 5], [1], { dtype: "int32", backend }), cache);
+        out.push(...logits.dataSync());
+      }
+      return { out, memory: model.eideticMemory(cache) };
+    };
+    const batching = new BatchingCpu("batching-cpu");
+    const batched = await run(batching);
+    const plain = await run();
+    // Each step ends by settling its two layers, with one read.
+    expect(batching.batches).toBe(9);
+    expect(batched.out).toEqual(plain.out);
+    expect(batched.memory).toEqual(plain.memory);
   });
 
   it("names a u of the wrong shape", async () => {

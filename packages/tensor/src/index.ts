@@ -12,6 +12,7 @@ export { type DType, type TypedArray, DTYPES, bytesPerElement, isFloat } from ".
 export { type Shape, formatShape, sizeOf, broadcastShapes } from "./shape.js";
 export { tidy, keep, dispose, type TensorTree } from "./engine.js";
 export { memory, resetPeakMemory, type MemoryInfo } from "./memory.js";
+export { readTensors } from "./read.js";
 export {
   registerBackend,
   registeredBackends,
@@ -26,6 +27,7 @@ export {
 } from "./registry.js";
 export {
   type Backend,
+  type BufferRead,
   BACKEND_SPEC_VERSION,
   UnsupportedKernelError,
   BackendUnavailableError,

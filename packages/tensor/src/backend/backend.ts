@@ -10,6 +10,13 @@ import type { BufferId, KernelName, KernelTable } from "./kernels.js";
  */
 export const BACKEND_SPEC_VERSION = 1;
 
+/** One buffer of a `readMany`: its first `size` elements as `dtype`. */
+export interface BufferRead {
+  id: BufferId;
+  dtype: DType;
+  size: number;
+}
+
 export interface Backend {
   /** Registry name, e.g. "cpu", "webgpu", "cuda". */
   readonly name: string;
@@ -26,6 +33,11 @@ export interface Backend {
   write(id: BufferId, data: TypedArray): void;
   /** The first `size` elements of the buffer as a new host array of `dtype`. */
   read(id: BufferId, dtype: DType, size: number): Promise<TypedArray>;
+  /**
+   * Optional: several reads as one, resolving with their arrays in order once all have arrived
+   * (one wait for the device). Without it, `readTensors` makes one `read` per buffer.
+   */
+  readMany?(reads: readonly BufferRead[]): Promise<TypedArray[]>;
   /** Synchronous read, where the backend can (the cpu backend can; GPU backends usually not). */
   readSync?(id: BufferId, dtype: DType, size: number): TypedArray;
   /** Resolves when every kernel issued so far has finished. */

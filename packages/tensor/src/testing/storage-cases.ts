@@ -1,6 +1,7 @@
 /**
  * Buffer views (`Backend.view`, used by `split`): reads, kernel reads and kernel writes through a
- * view reach the parent's bytes, and freeing views and parents balances the buffer count.
+ * view reach the parent's bytes, and freeing views and parents balances the buffer count. Batched
+ * reads (`Backend.readMany`, used by `readTensors`) return what one read per buffer returns.
  */
 import { SkipCase } from "./types.js";
 import { ConformanceMismatch, assertClose } from "./compare.js";
@@ -46,6 +47,40 @@ async function withView(
 
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 
+/** Three buffers of odd sizes and two dtypes (the batch's 8-byte alignment), one read partly. */
+async function readManyCase({ backend }: ConformanceContext): Promise<void> {
+  if (backend.readMany === undefined) {
+    throw new SkipCase(
+      `backend '${backend.name}' has no readMany (readTensors reads one at a time)`,
+    );
+  }
+  const data = [
+    Float32Array.from(range(0, 7), (v) => v + 0.25),
+    Int32Array.from(range(-3, 3)),
+    Float32Array.from(range(0, 5), (v) => -v - 0.5),
+  ];
+  const ids = data.map((d) => backend.alloc(d.length * 4));
+  try {
+    for (const [i, id] of ids.entries()) backend.write(id, data[i]);
+    const got = await backend.readMany([
+      { id: ids[0], dtype: "float32", size: 7 },
+      { id: ids[1], dtype: "int32", size: 3 },
+      { id: ids[2], dtype: "float32", size: 4 },
+    ]);
+    const expected = [data[0], data[1], data[2].subarray(0, 4)];
+    got.forEach((g, i) => {
+      if (g.constructor !== expected[i].constructor) {
+        throw new ConformanceMismatch(
+          `readMany: array ${i} is a ${g.constructor.name}, expected ${expected[i].constructor.name}`,
+        );
+      }
+      assertClose(`readMany array ${i}`, g, Array.from(expected[i]), EXACT);
+    });
+  } finally {
+    for (const id of ids) backend.free(id);
+  }
+}
+
 export function storageCases(): ConformanceCase[] {
   const viewCase = (config: string, body: Parameters<typeof withView>[1]): ConformanceCase => ({
     name: `kernel/view float32 ${config}`,
@@ -53,6 +88,11 @@ export function storageCases(): ConformanceCase[] {
     run: (ctx) => withView(ctx, body),
   });
   return [
+    {
+      name: "kernel/readMany float32 and int32, odd sizes",
+      group: "kernel",
+      run: readManyCase,
+    },
     viewCase("read", async (ctx, _parent, view) => {
       const got = await ctx.backend.read(view, "float32", SIZE);
       assertClose("read through the view", got, range(START, SIZE), EXACT);
