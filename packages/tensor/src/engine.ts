@@ -122,27 +122,38 @@ export function tidy<T>(nameOrFn: string | (() => T), maybeFn?: () => T): T {
     result = fn();
   } catch (err) {
     engine.scopes.pop();
-    disposeScope(scope, new Set());
+    disposeScope(scope, []);
     throw err;
   }
   engine.scopes.pop();
   if (result instanceof Promise) {
-    disposeScope(scope, new Set());
+    disposeScope(scope, []);
     throw new TypeError(
       "tidy: the function returned a Promise; tidy only tracks synchronous work. " +
         "Do the async part outside tidy, or manage tensors with dispose()/using.",
     );
   }
-  const returned = new Set(collectTensors(result));
-  disposeScope(scope, returned);
+  // The common results (one tensor, nothing) skip the tree walk and its sets: tidy runs around
+  // most layer calls, many times per decode step.
+  const returned: readonly Tensor[] = isTensor(result)
+    ? [result]
+    : result === undefined
+      ? []
+      : collectTensors(result);
+  disposeScope(scope, returned.length > 8 ? new Set(returned) : returned);
   const parent = engine.scopes[engine.scopes.length - 1];
   if (parent !== undefined) for (const t of returned) if (!t.isDisposed) parent.tensors.push(t);
   return result;
 }
 
-function disposeScope(scope: Scope, survivors: Set<Tensor>): void {
+/** Disposes the scope's tensors except kept ones and `survivors` (a set when there are many). */
+function disposeScope(scope: Scope, survivors: ReadonlySet<Tensor> | readonly Tensor[]): void {
+  const set = survivors instanceof Set ? survivors : null;
+  const list = survivors as readonly Tensor[];
   for (const t of scope.tensors) {
-    if (!survivors.has(t) && !t.isKept && !t.isDisposed) t.dispose();
+    if (t.isKept || t.isDisposed) continue;
+    if (set !== null ? set.has(t) : list.includes(t)) continue;
+    t.dispose();
   }
 }
 
