@@ -64,7 +64,9 @@ describe.each([
     });
     console.info(`wasm (${backend.threading}): ${summaryLine(report)}`);
     expect(report.failed).toBe(0);
-    expect(report.skipped).toBe(0);
+    // Only the batched-read case skips: reads here are copies out of the wasm memory, one each.
+    const skips = report.results.filter((r) => r.status === "skipped").map((r) => r.name);
+    expect(skips).toEqual(["kernel/readMany float32 and int32, odd sizes"]);
     expect(report.passed).toBeGreaterThan(1200);
   }, 600_000);
 });
