@@ -47,13 +47,13 @@ const median = (xs: number[]): number => {
 const read = <T>(file: string): T => JSON.parse(readFileSync(join(rawDir, file), "utf8")) as T;
 const oursKernels = read<{ rows: OursRow[] }>("ours-kernels.json").rows;
 /**
- * Training: the TF32 rows are the median of the two runs of the latest call that timed them
- * (call 22, this build); the bf16 rows come from the earlier call of ours-train.json.
+ * Training: the TF32 rows are the median of the runs of the latest call that timed them (call
+ * 26, this build); the bf16 rows come from the earlier call of ours-train.json.
  */
-const trainCall = "train-2026-11-29/call22";
-const trainRuns = ["train-1.json", "train-2.json"].map(
-  (f) => read<{ rows: OursRow[] }>(join(trainCall, f)).rows,
-);
+const trainCall = "train-2026-11-29/call26";
+const trainRuns = readdirSync(join(rawDir, trainCall))
+  .filter((f) => f.startsWith("train-") && f.endsWith(".json"))
+  .map((f) => read<{ rows: OursRow[] }>(join(trainCall, f)).rows);
 const oursTrain = read<{ rows: OursRow[] }>("ours-train.json").rows.map((row) => {
   if (row.backend !== "cuda") return row;
   const rates = trainRuns.map((rows) => {
@@ -74,9 +74,10 @@ const torchModels = read<{ models: { plan: string; measurements: TorchRow[] }[] 
  * so each call's ratio is its own row.
  */
 const decodeCalls = [
-  "decode-2026-11-29/call21",
-  "decode-2026-11-29/call23",
-  "decode-2026-11-29/call25",
+  "decode-2026-11-29/call26",
+  "decode-2026-11-29/call27",
+  "decode-2026-11-29/call28",
+  "decode-2026-11-29/call29",
 ].map((dir) => ({
   dir,
   label: dir.split("/")[1].replace("call", "call "),
@@ -371,64 +372,61 @@ ${table}
   checkpoint equal ours (check_logits.py: max |Δlogit| 1.7e-6, worst gradient 3.7e-6 relative).
 - Our kernel rows come from one call on the GPU machine (\`gpu-bench.mjs\`); the PyTorch kernel
   and training rows from two earlier calls on the same kind of machine. Our TF32 training rows are
-  the median of two runs in one later call, [train-2026-11-29/call22](cuda-h200/train-2026-11-29/call22/),
-  of this build: B'MOJO 125.6k and 126.8k tokens/s, the Transformer 120.4k and 120.1k, Mamba
-  121.1k and 120.7k (our bf16 rows are the earlier call's). The earlier table's 130k for B'MOJO
-  was one call; its runs since (calls 7, 9 and 22) lie at 119–127k, so the suspected ~5%
-  regression is within the spread between calls, not something this build lost.
-- Prefill and decode: calls 21 and 23 ran two processes of \`bmojo experiment speed\` (five timed
-  runs per model, the models interleaved) around the PyTorch anchor's eager batch-1 prefill and
-  decode, call 25 one process before it; each call's ratio is its own row, because the host's
-  speed moves between calls and both sides are bound by it at batch 1: PyTorch eager decoded
-  B'MOJO at 88, 61 and 53 tokens/s in calls 21, 23 and 25, Mamba at 70, 92 and 56
-  ([call21](cuda-h200/decode-2026-11-29/call21/), [call23](cuda-h200/decode-2026-11-29/call23/),
-  [call25](cuda-h200/decode-2026-11-29/call25/)). Our decode runs: B'MOJO 542–791 tokens/s in
-  call 21, 453–577 in call 23 and 417–482 in call 25; the Transformer 511–738, 414–555 and
-  364–460; Mamba 606–822, 525–653 and 528–659. Calls 21 and 23 are of the build with the
-  decode-attention kernels and the unfrozen tensor shapes (below); call 25 adds B'MOJO's decode
-  step running its SSM's in_proj and its attention's q/k/v as one product (164 → 156 kernels per
-  token; its decode peak 695 → 767 MiB, the stacked copy of in_proj). Call 13's build (the table
-  before this one) decoded B'MOJO at 418, the Transformer at 315 and Mamba at 613 tokens/s in
-  the median, against 50, 76 and 53 for PyTorch eager then.
-- Long context (Figure 4's claim that B'MOJO prefills fastest): at 16,384 tokens B'MOJO
-  prefilled in 65 ms (call 21; 79 ms in call 23), Mamba in 79 and 80 ms, the Transformer in 174
-  and 175 ms, and decoded at 602 / 397, 756 / 505 and 461 / 329 tokens/s
-  ([call21/long-16384](cuda-h200/decode-2026-11-29/call21/long-16384/speed-cuda.md), two runs
-  each). At 2,048 tokens the Transformer is still the fastest to prefill (6.9 ms against 12–15 for
-  B'MOJO and 11.8 for Mamba): B'MOJO's extra work over attention is linear, attention's
-  quadratic, and the crossing lies between the two lengths. The Transformer's decode at 16k
-  (46 tokens/s in call 13) had two causes: the tiled attention kernel ran one block per head for
-  a single query (now split-key decode kernels), and the RoPE tables were regrown and re-uploaded
-  in the middle of the timed steps (now reserved when the cache is made). Its 16k prefill took
-  174–175 ms in both calls against 257 ms in call 13; nothing on that path changed that we can
-  point to, so read the difference as the spread between calls.
+  one run of this build, [train-2026-11-29/call26](cuda-h200/train-2026-11-29/call26/): B'MOJO
+  125.3k tokens/s, the Transformer 121.1k, Mamba 121.2k, level with the previous build's two runs
+  of call 22 (125.6k / 126.8k, 120.4k / 120.1k, 121.1k / 120.7k); the fused residual add +
+  RMSNorm and SwiGLU gating lowered the training peaks from 25.4 to 25.0 GiB (B'MOJO), 21.9 to
+  21.2 (Transformer) and 36.1 to 34.0 (Mamba). Our bf16 rows are an earlier call's.
+- Prefill and decode: calls 26 to 29 each ran two processes of \`bmojo experiment speed\` (five
+  timed runs per model, the models interleaved) around the PyTorch anchor's eager batch-1 prefill
+  and decode; each call's ratio is its own row, because the host's speed moves between calls and
+  both sides are bound by it at batch 1: PyTorch eager decoded B'MOJO at 58, 88, 63 and 55
+  tokens/s, the Transformer at 77, 82, 83 and 64, Mamba at 70, 86, 74 and 69
+  ([call26](cuda-h200/decode-2026-11-29/call26/), [call27](cuda-h200/decode-2026-11-29/call27/),
+  [call28](cuda-h200/decode-2026-11-29/call28/), [call29](cuda-h200/decode-2026-11-29/call29/)).
+  Our decode runs: B'MOJO 443–745 tokens/s in call 26, 502–770 in call 27, 454–775 in call 28 and
+  427–636 in call 29; the Transformer 578–859, 673–823, 483–842 and 470–656; Mamba 563–775,
+  584–755, 511–752 and 512–627. The builds: call 26 has the fused \`addRmsNorm\` and \`siluMul\`
+  kernels and one RoPE call for q and k (kernels per token: Transformer 183 → 135, B'MOJO 156 →
+  131, Mamba 187 → 164); call 27 adds the decode attention merged in one launch and the rope op
+  without an object spread; call 28 B'MOJO's batched read of its layers' SSM outputs; call 29 the
+  lighter \`tidy\`. Within this spread the four builds decode alike; call 29's host was the
+  slowest (both sides, and our training run there: 119.7k tokens/s for B'MOJO). The previous
+  build (calls 21, 23, 25) decoded B'MOJO at 721, 539 and 467 tokens/s (8.2×, 8.9×, 8.8×), the
+  Transformer at 697, 536 and 444 (5.0×, 4.1×, 4.1×, against a PyTorch Transformer at 141, 131
+  and 109 tokens/s) and Mamba at 801, 631 and 559 (11.5×, 6.9×, 10.1×).
+- Long context (Figure 4's claim that B'MOJO prefills fastest): at 16,384 tokens (call 27, two
+  runs each, [call27/long-16384](cuda-h200/decode-2026-11-29/call27/long-16384/speed-cuda.md))
+  B'MOJO prefilled in 71 ms, Mamba in 80 ms, the Transformer in 174 ms (calls 21 and 23: 65 / 79,
+  79 / 80 and 174 / 175), and they decoded at 436 / 487, 660 / 561 and 551 / 580 tokens/s. At
+  2,048 tokens the Transformer is still the fastest to prefill (6.8 ms against 14–16 for B'MOJO
+  and 12 for Mamba): B'MOJO's extra work over attention is linear, attention's quadratic, and
+  the crossing lies between the two lengths. The Transformer's 16k prefill took 257 ms in call 13
+  and 174–175 ms in every call since; nothing on that path changed that we can point to.
 - Peak memory at batch 1 (tensor buffers, weights and caches included;
-  [call25/speed-A.md](cuda-h200/decode-2026-11-29/call25/speed-A.md)): while decoding after
-  2,048 tokens, B'MOJO 767 MiB (695 in call 23, before its decode step kept a stacked copy of
-  in_proj), Mamba 523 MiB, the Transformer 1,026 MiB (its KV cache is sized for 4,096
-  positions); while prefilling, 1,029, 785 and 1,288 MiB. PyTorch eager's decode peaks in the
-  same call (\`torch.cuda.max_memory_allocated\` after a reset before the decode steps) were
-  1.89, 1.87 and 1.96 GiB: ours is 0.40×, 0.27× and 0.51× of those. Their figure also counts the
-  prompt's logits [1, 2048, 32000] it still holds (250 MiB), and ours leaves out our backend's
-  scratch blocks. (Call 21's peaks counted the other models alive in the same process; since
-  then each model's peak counts its own buffers only.)
+  [call28/speed-A.md](cuda-h200/decode-2026-11-29/call28/speed-A.md)): while decoding after
+  2,048 tokens, B'MOJO 767 MiB, Mamba 523 MiB, the Transformer 1,026 MiB (its KV cache is sized
+  for 4,096 positions); while prefilling, 1,041, 797 and 1,300 MiB (12 MiB more than the previous
+  build: a block's pending residual add lives until the next block's norm). PyTorch eager's decode
+  peaks in the same call (\`torch.cuda.max_memory_allocated\` after a reset before the decode
+  steps) were 1.89, 1.87 and 1.96 GiB: ours is 0.40×, 0.27× and 0.51× of those. Their figure
+  also counts the prompt's logits [1, 2048, 32000] it still holds (250 MiB), and ours leaves out
+  our backend's scratch blocks.
 - PyTorch's compiled prefill was measured at batch 8 only; the batch-1 prefill rows use eager.
 - Decode at batch 1 is bound by the host. \`bmojo experiment speed\` profiles one pass of decode
-  steps (the kernel table of [call25/speed-A.md](cuda-h200/decode-2026-11-29/call25/speed-A.md)):
-  B'MOJO 130m runs 156 kernels per token (19 per block), each costing about 5–7 µs of host time
-  inside the kernel call with the profiler on (marshalling, the N-API call, the launch; the
-  index-checking gather ~35 µs, as it waits for the device), about 1 ms per token in all, most
-  of a 1.3–2.1 ms step; an ad hoc CPU profile on the GPU host (call 20) puts 58% of the step in
-  kernel calls. What took B'MOJO from 418 tokens/s (call 13) to 697–745 in call 21's medians (the
-  host also ran faster there: PyTorch eager rose from 50 to 88): tensor shapes no longer frozen
-  (V8's slow paths on frozen arrays cost about a third of a step's JavaScript), the split-key
-  decode attention, and for the Transformer RoPE tables no longer regrown mid-decode. The ≥ 10×
-  goal is not met: B'MOJO 8.2×, 8.9× and 8.8× in the three calls, Mamba 11.5×, 6.9× and 10.1×,
-  the Transformer 5.0×, 4.1× and 4.1×. An ad hoc A/B (call 24) of read events that block
-  instead of spin while a read waits was not faster. What is left is launches (about 155–185
-  per token at ~5 µs) and the JavaScript around them; making 10× certain needs fewer launches
-  per token (fused block kernels) or the step captured once and replayed (CUDA graphs with
-  device-side positions and a device-side eidetic store).
+  steps (the kernel table of [call28/speed-A.md](cuda-h200/decode-2026-11-29/call28/speed-A.md)):
+  B'MOJO 130m runs 131 kernel calls per token, the Transformer 135, Mamba 164, each costing
+  about 5.6–7.2 µs of host time inside the call with the profiler on (marshalling, the N-API
+  call, the launch; the index-checking gather ~34 µs, as it waits for the device): 0.84, 0.86 and
+  0.96 ms per token in call 28 (0.61, 0.80 and 0.81 in call 27, whose host ran faster; 0.95, 0.98
+  and 1.07 in call 29), of steps of 1.3–2.0 ms; the rest is the JavaScript op layer and, for
+  B'MOJO, the read of its SSM outputs and the innovation test on the host. The ≥ 10× goal is met
+  in call 26 (B'MOJO 10.8×, Mamba 10.4×; the Transformer 9.7×) and not in calls 27 to 29
+  (6.6–9.0× for B'MOJO, 8.5–9.5× for the Transformer, 7.9–8.7× for Mamba): the anchor moved by
+  half between calls while ours moved less, so the ratio is decided by the host as much as by
+  us. Making 10× certain needs the step captured once and replayed (CUDA graphs with
+  device-side positions and a device-side eidetic store), which removes both the launches and
+  the op layer from a token.
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
   storing every tensor in fp32; PyTorch's autocast also keeps activations in bf16, halving the
   memory traffic of everything around the matmuls. bf16 storage in our backend (a bf16 dtype in
