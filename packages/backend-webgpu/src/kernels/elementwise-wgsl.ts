@@ -104,6 +104,21 @@ ${MAIN_1D}
 }`;
 }
 
+/** SwiGLU's gating silu(gate) · up, silu as the unary kernel computes it. */
+export function siluMulWgsl(): string {
+  return `${HELPERS}
+struct U { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> G: array<f32>;
+@group(0) @binding(2) var<storage, read> P: array<f32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+${MAIN_1D}
+  let v = G[e];
+  let s = ${UNARY_F32.silu};
+  O[e] = s * P[e];
+}`;
+}
+
 /** dx for float32 given v = x and g = dy (sign and floor are a fill with 0, not here). */
 const UNARY_BACKWARD_F32: Partial<Record<UnaryOp, string>> = {
   neg: "-g",

@@ -1,6 +1,6 @@
 /**
- * Elementwise kernels: unary, unaryBackward, binary, where, reduce, copy, gather, scatterAdd,
- * cast, fill, adamw (WGSL in elementwise-wgsl.ts).
+ * Elementwise kernels: unary, unaryBackward, siluMul, binary, where, reduce, copy, gather,
+ * scatterAdd, cast, fill, adamw (WGSL in elementwise-wgsl.ts).
  *
  * Every kernel is one or two dispatches of 256-thread workgroups; 1-D grids fold into 2-D past
  * 65535 workgroups. Strided kernels (binary, where, copy) merge axes on the host (strided.ts) and
@@ -24,6 +24,7 @@ import {
   type GatherArgs,
   type ReduceArgs,
   type ScatterAddArgs,
+  type SiluMulArgs,
   type UnaryArgs,
   type UnaryBackwardArgs,
   type WhereArgs,
@@ -45,6 +46,7 @@ import {
   reduceWgsl,
   scatterAddAtomicWgsl,
   scatterAddListWgsl,
+  siluMulWgsl,
   unaryBackwardWgsl,
   unarySupported,
   unaryWgsl,
@@ -266,6 +268,18 @@ export const elementwiseKernels: KernelGroup = (rt: Runtime) => {
         `ew.unary.${a.op}.${t}`,
         () => unaryWgsl(a.op, t),
         [rt.buffer(a.x), rt.buffer(a.out)],
+        sizeUniform(a.size),
+        a.size,
+      );
+      rt.written(a.out);
+    },
+
+    siluMul(a: SiluMulArgs): void {
+      requireFloat(a.dtype, "siluMul");
+      run1d(
+        "ew.siluMul",
+        siluMulWgsl,
+        [rt.buffer(a.gate), rt.buffer(a.up), rt.buffer(a.out)],
         sizeUniform(a.size),
         a.size,
       );

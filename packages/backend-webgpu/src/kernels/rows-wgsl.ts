@@ -171,6 +171,43 @@ fn main(${ROW_BUILTINS}
 `;
 }
 
+/**
+ * sum = x + residual per row (stored), then rmsNormWgsl's arithmetic on the stored sum; each
+ * invocation reads back the columns it wrote, so out equals rmsNorm of the sum.
+ */
+export function addRmsNormWgsl(wg: number): string {
+  return /* wgsl */ `${prelude(wg)}
+struct U { rows: u32, cols: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> R: array<f32>;
+@group(0) @binding(3) var<storage, read> W: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Sum: array<f32>;
+@group(0) @binding(5) var<storage, read_write> Out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> Rstd: array<f32>;
+${sumReduction()}
+@compute @workgroup_size(WG)
+fn main(${ROW_BUILTINS}
+) {
+  let row = rowIndex(wid, nwg);
+  if (row >= u.rows) { return; }
+  let base = row * u.cols;
+  var acc = 0.0;
+  for (var c = lid; c < u.cols; c += WG) {
+    let v = X[base + c] + R[base + c];
+    Sum[base + c] = v;
+    acc += v * v;
+  }
+  let ss = workgroupSum(acc, lid);
+  let rstd = 1.0 / sqrt(ss / f32(u.cols) + u.eps);
+  if (lid == 0u) { Rstd[row] = rstd; }
+  for (var c = lid; c < u.cols; c += WG) {
+    Out[base + c] = Sum[base + c] * rstd * W[c];
+  }
+}
+`;
+}
+
 /** dx per row: dx = rstd·w·dy − x·rstd³·mean(x·w·dy). */
 export function rmsNormBackwardDxWgsl(wg: number): string {
   return /* wgsl */ `${prelude(wg)}

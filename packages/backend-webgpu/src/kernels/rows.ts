@@ -1,8 +1,10 @@
 /**
- * Matmul, the row kernels (softmax, rmsNorm, crossEntropy and their gradients) and rope (float32).
+ * Matmul, the row kernels (softmax, rmsNorm, addRmsNorm, crossEntropy and the gradients) and rope
+ * (float32).
  * The WGSL lives in matmul.ts and rows-wgsl.ts; this file sizes the dispatches.
  */
 import type {
+  AddRmsNormArgs,
   CrossEntropyArgs,
   CrossEntropyBackwardArgs,
   DType,
@@ -16,6 +18,7 @@ import { type Runtime, Uniforms, workgroups1d } from "../runtime.js";
 import type { KernelGroup } from "./group.js";
 import { matmul } from "./matmul.js";
 import {
+  addRmsNormWgsl,
   crossEntropyBackwardWgsl,
   crossEntropyWgsl,
   rmsNormBackwardDxWgsl,
@@ -103,6 +106,27 @@ function rmsNorm(rt: Runtime, a: RmsNormArgs): void {
     key: `rmsNorm:${wg}`,
     code: () => rmsNormWgsl(wg),
     buffers: [rt.buffer(a.x), rt.buffer(a.weight), rt.buffer(a.out), rt.buffer(a.rstd)],
+    uniforms: new Uniforms(3).u32(a.rows).u32(a.cols).f32(a.eps).buffer(),
+    workgroups: rowGrid(rt, a.rows),
+  });
+}
+
+function addRmsNorm(rt: Runtime, a: AddRmsNormArgs): void {
+  requireFloat32("addRmsNorm", a.dtype);
+  rt.written(a.sum, a.out, a.rstd);
+  if (a.rows === 0) return;
+  const wg = rowWorkgroupSize(a.cols);
+  rt.dispatch({
+    key: `addRmsNorm:${wg}`,
+    code: () => addRmsNormWgsl(wg),
+    buffers: [
+      rt.buffer(a.x),
+      rt.buffer(a.residual),
+      rt.buffer(a.weight),
+      rt.buffer(a.sum),
+      rt.buffer(a.out),
+      rt.buffer(a.rstd),
+    ],
     uniforms: new Uniforms(3).u32(a.rows).u32(a.cols).f32(a.eps).buffer(),
     workgroups: rowGrid(rt, a.rows),
   });
@@ -233,6 +257,7 @@ export const rowsKernels: KernelGroup = (rt) => ({
   softmaxBackward: (a) => softmaxBackward(rt, a),
   rmsNorm: (a) => rmsNorm(rt, a),
   rmsNormBackward: (a) => rmsNormBackward(rt, a),
+  addRmsNorm: (a) => addRmsNorm(rt, a),
   rope: (a) => rope(rt, a),
   crossEntropy: (a) => crossEntropy(rt, a),
   crossEntropyBackward: (a) => crossEntropyBackward(rt, a),
