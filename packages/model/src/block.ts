@@ -153,7 +153,7 @@ export class Block extends Module {
   private async recurrent(
     r: Residual,
     step: boolean,
-    mix: (u: Tensor) => Promise<Tensor> | Tensor,
+    mix: (u: Tensor) => Promise<Tensor>,
   ): Promise<Residual> {
     const { sum: x, out: u } = enter(this.norm1, r);
     const ownsX = x !== r.hidden;

@@ -136,10 +136,9 @@ export class LanguageModel extends Module {
     try {
       const settling = this.blocks.flatMap((block, i) => {
         const c = cache.layers[i];
-        const y = c.kind === "bmojo" ? BMojoLayer.pendingOutput(c) : null;
-        return block.mixer instanceof BMojoLayer && c.kind === "bmojo" && y !== null
-          ? [{ layer: block.mixer, cache: c, y }]
-          : [];
+        if (!(block.mixer instanceof BMojoLayer) || c.kind !== "bmojo") return [];
+        const y = BMojoLayer.pendingOutput(c);
+        return y === null ? [] : [{ layer: block.mixer, cache: c, y }];
       });
       const reading = readTensors(settling.map((s) => s.y));
       await Promise.all(

@@ -1,16 +1,17 @@
 /**
  * Marshallers of the row kernels (native/rows.cu: softmax, rmsNorm, addRmsNorm, crossEntropy
- * and the gradients), of rope (native/rope.cu) and of the causal conv kernels (native/conv.cu). Each writes its arguments in the
- * order the matching `kernel_<name>` reads them; optional buffers are written as −1 when null.
+ * and the gradients), of rope (native/rope.cu) and of the causal conv kernels (native/conv.cu).
+ * Each writes its arguments in the order the matching `kernel_<name>` reads them; optional
+ * buffers are written as −1 when null.
  */
 import type {
+  AddRmsNormArgs,
   CausalConv1dArgs,
   CausalConv1dBackwardArgs,
   CausalConv1dStepArgs,
   ConvActivation,
   CrossEntropyArgs,
   CrossEntropyBackwardArgs,
-  AddRmsNormArgs,
   RmsNormArgs,
   RmsNormBackwardArgs,
   RopeArgs,

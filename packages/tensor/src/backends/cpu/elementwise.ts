@@ -205,11 +205,7 @@ function unknownOp(kernel: string, op: string): Error {
   return new TypeError(`cpu backend: ${kernel}: unknown op "${op}"`);
 }
 
-// ---------------------------------------------------------------------------------------------
-// unaryBackward
-// ---------------------------------------------------------------------------------------------
-
-/** `out[i] = silu(gate[i]) · up[i]`, silu rounded to dtype first (as unary silu, then binary mul). */
+/** `out[i] = silu(gate[i]) · up[i]`, silu rounded to dtype first (as unary silu, then mul). */
 export function siluMul(s: CpuStore, a: SiluMulArgs): void {
   const { dtype, size } = a;
   const gate = requireFloat(s, a.gate, dtype, "siluMul");
@@ -221,6 +217,10 @@ export function siluMul(s: CpuStore, a: SiluMulArgs): void {
     out[i] = round(v * sigmoid(v)) * up[i];
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// unaryBackward
+// ---------------------------------------------------------------------------------------------
 
 /**
  * `dx[i] = dy[i] * f'(x[i])`, float only. Conventions at kinks: abs'(0) = sign(0) = 0,
