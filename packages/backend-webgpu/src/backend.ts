@@ -1,11 +1,13 @@
 /**
  * The `webgpu` Backend: storage in GPU buffers, kernels as WGSL compute shaders dispatched in
- * program order, reads through mapped staging buffers (no readSync: GPUs read asynchronously).
+ * program order, reads through mapped staging buffers (no readSync: GPUs read asynchronously;
+ * readMany maps one staging buffer for several).
  */
 import {
   BACKEND_SPEC_VERSION,
   type Backend,
   type BufferId,
+  type BufferRead,
   type DType,
   type KernelTable,
   type TypedArray,
@@ -64,6 +66,14 @@ export class WebGpuBackend implements Backend {
 
   async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
     return typedView(dtype, await this.rt.read(id, size * bytesPerElement(dtype)));
+  }
+
+  /** Several buffers through one staging buffer and one map (one wait for the device). */
+  async readMany(reads: readonly BufferRead[]): Promise<TypedArray[]> {
+    const parts = await this.rt.readMany(
+      reads.map((r) => ({ id: r.id, bytes: r.size * bytesPerElement(r.dtype) })),
+    );
+    return parts.map((buffer, i) => typedView(reads[i].dtype, buffer));
   }
 
   sync(): Promise<void> {

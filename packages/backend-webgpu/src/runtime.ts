@@ -158,6 +158,39 @@ export class Runtime {
     return out;
   }
 
+  /**
+   * Several buffers' first bytes through one staging buffer and one map: each part at a multiple
+   * of 16 bytes (copies need 4-byte sizes; 16 keeps every part aligned for any typed view).
+   */
+  async readMany(parts: readonly { id: BufferId; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const spans = parts.map(({ id, bytes }) => {
+      const entry = this.entry(id);
+      if (bytes > entry.bytes) {
+        throw new RangeError(
+          `webgpu backend: read of ${bytes} bytes from a ${entry.bytes}-byte buffer`,
+        );
+      }
+      return { entry, bytes, padded: Math.max(16, Math.ceil(bytes / 16) * 16) };
+    });
+    const size = spans.reduce((acc, s) => acc + s.padded, 0);
+    const staging = this.device.createBuffer({ size, usage: MAP_READ_USAGE });
+    const encoder = this.commandEncoder();
+    let at = 0;
+    const offsets = spans.map(({ entry, padded }) => {
+      encoder.copyBufferToBuffer(entry.buffer, 0, staging, at, Math.min(padded, entry.buffer.size));
+      at += padded;
+      return at - padded;
+    });
+    this.flush();
+    await staging.mapAsync(MAP_READ_MODE);
+    const mapped = staging.getMappedRange(0, size);
+    const out = spans.map((s, i) => mapped.slice(offsets[i], offsets[i] + s.bytes));
+    staging.unmap();
+    staging.destroy();
+    this.throwErrors();
+    return out;
+  }
+
   /** A temporary storage buffer, valid for the dispatches issued before the next flush. */
   scratch(bytes: number): GPUBuffer {
     const buffer = this.take(bytes);
