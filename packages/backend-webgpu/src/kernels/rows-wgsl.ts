@@ -141,50 +141,26 @@ fn main(${ROW_BUILTINS}
 `;
 }
 
-export function rmsNormWgsl(wg: number): string {
-  return /* wgsl */ `${prelude(wg)}
-struct U { rows: u32, cols: u32, eps: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> W: array<f32>;
-@group(0) @binding(3) var<storage, read_write> Out: array<f32>;
-@group(0) @binding(4) var<storage, read_write> Rstd: array<f32>;
-${sumReduction()}
-@compute @workgroup_size(WG)
-fn main(${ROW_BUILTINS}
-) {
-  let row = rowIndex(wid, nwg);
-  if (row >= u.rows) { return; }
-  let base = row * u.cols;
-  var acc = 0.0;
-  for (var c = lid; c < u.cols; c += WG) {
-    let v = X[base + c];
-    acc += v * v;
-  }
-  let ss = workgroupSum(acc, lid);
-  let rstd = 1.0 / sqrt(ss / f32(u.cols) + u.eps);
-  if (lid == 0u) { Rstd[row] = rstd; }
-  for (var c = lid; c < u.cols; c += WG) {
-    Out[base + c] = X[base + c] * rstd * W[c];
-  }
-}
-`;
-}
-
 /**
- * sum = x + residual per row (stored), then rmsNormWgsl's arithmetic on the stored sum; each
- * invocation reads back the columns it wrote, so out equals rmsNorm of the sum.
+ * out = x · rstd · w per row, rstd = 1/sqrt(mean(x²) + eps). With `residual` (addRmsNorm), x is
+ * X + R, stored into Sum first; each invocation reads back the columns it wrote, so out equals
+ * rmsNorm of the stored sum.
  */
-export function addRmsNormWgsl(wg: number): string {
+export function rmsNormWgsl(wg: number, residual = false): string {
+  const read = (binding: number, name: string) =>
+    `@group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;`;
+  const write = (binding: number, name: string) =>
+    `@group(0) @binding(${binding}) var<storage, read_write> ${name}: array<f32>;`;
+  const bindings = residual
+    ? [read(1, "X"), read(2, "R"), read(3, "W"), write(4, "Sum"), write(5, "Out"), write(6, "Rstd")]
+    : [read(1, "X"), read(2, "W"), write(3, "Out"), write(4, "Rstd")];
+  const load = residual
+    ? "let v = X[base + c] + R[base + c];\n    Sum[base + c] = v;"
+    : "let v = X[base + c];";
   return /* wgsl */ `${prelude(wg)}
 struct U { rows: u32, cols: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> R: array<f32>;
-@group(0) @binding(3) var<storage, read> W: array<f32>;
-@group(0) @binding(4) var<storage, read_write> Sum: array<f32>;
-@group(0) @binding(5) var<storage, read_write> Out: array<f32>;
-@group(0) @binding(6) var<storage, read_write> Rstd: array<f32>;
+${bindings.join("\n")}
 ${sumReduction()}
 @compute @workgroup_size(WG)
 fn main(${ROW_BUILTINS}
@@ -194,15 +170,14 @@ fn main(${ROW_BUILTINS}
   let base = row * u.cols;
   var acc = 0.0;
   for (var c = lid; c < u.cols; c += WG) {
-    let v = X[base + c] + R[base + c];
-    Sum[base + c] = v;
+    ${load}
     acc += v * v;
   }
   let ss = workgroupSum(acc, lid);
   let rstd = 1.0 / sqrt(ss / f32(u.cols) + u.eps);
   if (lid == 0u) { Rstd[row] = rstd; }
   for (var c = lid; c < u.cols; c += WG) {
-    Out[base + c] = Sum[base + c] * rstd * W[c];
+    Out[base + c] = ${residual ? "Sum" : "X"}[base + c] * rstd * W[c];
   }
 }
 `;

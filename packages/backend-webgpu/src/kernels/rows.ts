@@ -18,7 +18,6 @@ import { type Runtime, Uniforms, workgroups1d } from "../runtime.js";
 import type { KernelGroup } from "./group.js";
 import { matmul } from "./matmul.js";
 import {
-  addRmsNormWgsl,
   crossEntropyBackwardWgsl,
   crossEntropyWgsl,
   rmsNormBackwardDxWgsl,
@@ -97,36 +96,20 @@ function softmaxBackward(rt: Runtime, a: SoftmaxBackwardArgs): void {
   });
 }
 
-function rmsNorm(rt: Runtime, a: RmsNormArgs): void {
-  requireFloat32("rmsNorm", a.dtype);
+/** rmsNorm, or addRmsNorm when `a` has a residual (the sum is stored too). */
+function rmsNorm(rt: Runtime, a: RmsNormArgs | AddRmsNormArgs): void {
+  const fused = "residual" in a;
+  const kernel = fused ? "addRmsNorm" : "rmsNorm";
+  requireFloat32(kernel, a.dtype);
+  if (fused) rt.written(a.sum);
   rt.written(a.out, a.rstd);
   if (a.rows === 0) return;
   const wg = rowWorkgroupSize(a.cols);
+  const inputs = fused ? [a.x, a.residual, a.weight, a.sum] : [a.x, a.weight];
   rt.dispatch({
-    key: `rmsNorm:${wg}`,
-    code: () => rmsNormWgsl(wg),
-    buffers: [rt.buffer(a.x), rt.buffer(a.weight), rt.buffer(a.out), rt.buffer(a.rstd)],
-    uniforms: new Uniforms(3).u32(a.rows).u32(a.cols).f32(a.eps).buffer(),
-    workgroups: rowGrid(rt, a.rows),
-  });
-}
-
-function addRmsNorm(rt: Runtime, a: AddRmsNormArgs): void {
-  requireFloat32("addRmsNorm", a.dtype);
-  rt.written(a.sum, a.out, a.rstd);
-  if (a.rows === 0) return;
-  const wg = rowWorkgroupSize(a.cols);
-  rt.dispatch({
-    key: `addRmsNorm:${wg}`,
-    code: () => addRmsNormWgsl(wg),
-    buffers: [
-      rt.buffer(a.x),
-      rt.buffer(a.residual),
-      rt.buffer(a.weight),
-      rt.buffer(a.sum),
-      rt.buffer(a.out),
-      rt.buffer(a.rstd),
-    ],
+    key: `${kernel}:${wg}`,
+    code: () => rmsNormWgsl(wg, fused),
+    buffers: [...inputs, a.out, a.rstd].map((id) => rt.buffer(id)),
     uniforms: new Uniforms(3).u32(a.rows).u32(a.cols).f32(a.eps).buffer(),
     workgroups: rowGrid(rt, a.rows),
   });
@@ -257,7 +240,7 @@ export const rowsKernels: KernelGroup = (rt) => ({
   softmaxBackward: (a) => softmaxBackward(rt, a),
   rmsNorm: (a) => rmsNorm(rt, a),
   rmsNormBackward: (a) => rmsNormBackward(rt, a),
-  addRmsNorm: (a) => addRmsNorm(rt, a),
+  addRmsNorm: (a) => rmsNorm(rt, a),
   rope: (a) => rope(rt, a),
   crossEntropy: (a) => crossEntropy(rt, a),
   crossEntropyBackward: (a) => crossEntropyBackward(rt, a),
