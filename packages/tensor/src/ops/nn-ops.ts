@@ -100,27 +100,33 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-5): Tensor {
       eps,
     });
   }
-  recordGrad("rmsNorm", [x, weight], [out], [x, weight, rstd], ([dy], [xs, ws, rs]) => {
-    const dx = emptyTensor(xs.shape, dtype, xs.backend);
-    const dw = emptyTensor(ws.shape, dtype, xs.backend);
-    kernel(
-      xs.backend,
-      "rmsNormBackward",
-    )({
-      dtype,
-      x: xs.storage.id,
-      weight: ws.storage.id,
-      rstd: rs.storage.id,
-      dy: dy.storage.id,
-      dx: dx.storage.id,
-      dweight: dw.storage.id,
-      rows,
-      cols,
-    });
-    return [dx, dw];
-  });
+  recordGrad("rmsNorm", [x, weight], [out], [x, weight, rstd], ([dy], [xs, ws, rs]) =>
+    rmsNormBackward(xs, ws, rs, dy),
+  );
   rstd.dispose();
   return out;
+}
+
+/** [dx, dweight] of rmsNorm through the rmsNormBackward kernel (x [..., d], rstd [rows]). */
+function rmsNormBackward(x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor): [Tensor, Tensor] {
+  const cols = weight.shape[0];
+  const dx = emptyTensor(x.shape, x.dtype, x.backend);
+  const dw = emptyTensor(weight.shape, x.dtype, x.backend);
+  kernel(
+    x.backend,
+    "rmsNormBackward",
+  )({
+    dtype: x.dtype,
+    x: x.storage.id,
+    weight: weight.storage.id,
+    rstd: rstd.storage.id,
+    dy: dy.storage.id,
+    dx: dx.storage.id,
+    dweight: dw.storage.id,
+    rows: cols === 0 ? 0 : x.size / cols,
+    cols,
+  });
+  return [dx, dw];
 }
 
 /**
@@ -182,22 +188,7 @@ export function addRmsNorm(
     [sum, out],
     [sum, weight, rstd],
     ([dSum, dOut], [s, w, r]) => {
-      const dNormed = emptyTensor(s.shape, dtype, s.backend);
-      const dw = emptyTensor(w.shape, dtype, s.backend);
-      kernel(
-        s.backend,
-        "rmsNormBackward",
-      )({
-        dtype,
-        x: s.storage.id,
-        weight: w.storage.id,
-        rstd: r.storage.id,
-        dy: dOut.storage.id,
-        dx: dNormed.storage.id,
-        dweight: dw.storage.id,
-        rows,
-        cols,
-      });
+      const [dNormed, dw] = rmsNormBackward(s, w, r, dOut);
       const dx = add(dSum, dNormed);
       dNormed.dispose();
       return [dx, dx, dw];
