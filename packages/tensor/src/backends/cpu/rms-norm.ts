@@ -13,16 +13,7 @@ import type { CpuStore, FloatArray } from "./store.js";
  * rstd is written for the backward pass.
  */
 export function rmsNorm(s: CpuStore, a: RmsNormArgs): void {
-  const { dtype, rows, cols, eps } = a;
-  normRows(
-    s.float(a.x, dtype),
-    s.float(a.weight, dtype),
-    s.float(a.out, dtype),
-    s.float(a.rstd, dtype),
-    rows,
-    cols,
-    eps,
-  );
+  normRows(s.float(a.x, a.dtype), s, a);
 }
 
 /**
@@ -30,31 +21,19 @@ export function rmsNorm(s: CpuStore, a: RmsNormArgs): void {
  * the same values as `binary` add followed by `rmsNorm`.
  */
 export function addRmsNorm(s: CpuStore, a: AddRmsNormArgs): void {
-  const { dtype, rows, cols, eps } = a;
-  const x = s.float(a.x, dtype);
-  const residual = s.float(a.residual, dtype);
-  const sum = s.float(a.sum, dtype);
-  for (let i = 0; i < rows * cols; i++) sum[i] = x[i] + residual[i];
-  normRows(
-    sum,
-    s.float(a.weight, dtype),
-    s.float(a.out, dtype),
-    s.float(a.rstd, dtype),
-    rows,
-    cols,
-    eps,
-  );
+  const x = s.float(a.x, a.dtype);
+  const residual = s.float(a.residual, a.dtype);
+  const sum = s.float(a.sum, a.dtype);
+  for (let i = 0; i < a.rows * a.cols; i++) sum[i] = x[i] + residual[i];
+  normRows(sum, s, a);
 }
 
-function normRows(
-  x: FloatArray,
-  weight: FloatArray,
-  out: FloatArray,
-  rstdOut: FloatArray,
-  rows: number,
-  cols: number,
-  eps: number,
-): void {
+/** rmsNorm's rows of `x` into a's out and rstd. */
+function normRows(x: FloatArray, s: CpuStore, a: RmsNormArgs | AddRmsNormArgs): void {
+  const { dtype, rows, cols, eps } = a;
+  const weight = s.float(a.weight, dtype);
+  const out = s.float(a.out, dtype);
+  const rstdOut = s.float(a.rstd, dtype);
   for (let r = 0; r < rows; r++) {
     const rowStart = r * cols;
 
