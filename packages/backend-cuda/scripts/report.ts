@@ -399,7 +399,7 @@ ${table}
   runs each, [call27/long-16384](cuda-h200/decode-2026-11-29/call27/long-16384/speed-cuda.md))
   B'MOJO prefilled in 71 ms, Mamba in 80 ms, the Transformer in 174 ms (calls 21 and 23: 65 / 79,
   79 / 80 and 174 / 175), and they decoded at 436 / 487, 660 / 561 and 551 / 580 tokens/s. At
-  2,048 tokens the Transformer is still the fastest to prefill (6.8 ms against 14–16 for B'MOJO
+  2,048 tokens the Transformer is still the fastest to prefill (6.8 ms against 14–17 for B'MOJO
   and 12 for Mamba): B'MOJO's extra work over attention is linear, attention's quadratic, and
   the crossing lies between the two lengths. The Transformer's 16k prefill took 257 ms in call 13
   and 174–175 ms in every call since; nothing on that path changed that we can point to.
