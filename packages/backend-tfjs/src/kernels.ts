@@ -465,14 +465,7 @@ export function primitiveKernels(s: TensorStore) {
 function normRows(
   s: TensorStore,
   x: tf.Tensor,
-  a: {
-    dtype: RmsNormArgs["dtype"];
-    weight: number;
-    out: number;
-    rstd: number;
-    cols: number;
-    eps: number;
-  },
+  a: Pick<RmsNormArgs, "dtype" | "weight" | "out" | "rstd" | "cols" | "eps">,
 ): void {
   const w = s.prefix(a.weight, a.dtype, [a.cols]);
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), a.eps));
