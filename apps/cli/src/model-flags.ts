@@ -6,8 +6,10 @@ import {
   ConfigError,
   type ModelConfig,
   PLAN_NAMES,
+  POSITION_ENCODINGS,
   PRESET_SIZES,
   type PlanName,
+  type PositionEncoding,
   type PresetSize,
   preset,
   resolveConfig,
@@ -80,6 +82,13 @@ export const modelFlags = {
     description: "innovation predictor length k (B'MOJO)",
   },
   dState: { kind: "int", min: 1, group: GROUP, description: "SSM state size N (Mamba)" },
+  positions: {
+    kind: "enum",
+    values: POSITION_ENCODINGS,
+    default: "rope",
+    group: GROUP,
+    description: "positions of attention and swa blocks: rope, or none (NoPE, as B'MOJO blocks)",
+  },
 } as const;
 
 /** The values of the model flags after parsing. */
@@ -96,6 +105,7 @@ export interface ModelFlagValues {
   fading: number | undefined;
   predictor: number | undefined;
   dState: number | undefined;
+  positions: PositionEncoding;
 }
 
 /** Keys of the model flags, e.g. to compare them with a checkpoint's. */
@@ -114,6 +124,7 @@ const FIELD_FLAGS: Readonly<Record<string, keyof ModelFlagValues>> = {
   bmojo: "eidetic",
   "bmojo.predictorLength": "predictor",
   "ssm.dState": "dState",
+  positions: "positions",
 };
 
 /**
@@ -142,6 +153,7 @@ export function modelConfigFromFlags(
   };
   if (Object.keys(bmojo).length > 0) overrides.bmojo = bmojo;
   if (flags.dState !== undefined) overrides.ssm = { dState: flags.dState };
+  if (flags.positions !== "rope") overrides.positions = flags.positions;
   const config =
     flags.layers !== undefined
       ? preset("bmojo", flags.size, { numLayers: undefined, ...overrides, layers: flags.layers })

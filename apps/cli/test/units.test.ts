@@ -164,6 +164,7 @@ describe("model flags", () => {
     fading: undefined,
     predictor: undefined,
     dState: undefined,
+    positions: "rope",
   } as const;
 
   it("apply overrides on a preset, or a plan with the sizes of --size", () => {
@@ -181,6 +182,12 @@ describe("model flags", () => {
       "bmojo",
     ]);
     expect(b.resolved.dModel).toBe(32);
+    const nope = modelConfigFromFlags(
+      { ...none, preset: "transformer", positions: "none" },
+      new Set(),
+    );
+    expect(nope.resolved.positions).toBe("none");
+    expect(a.resolved.positions).toBe("rope");
   });
 
   it("report config errors against the flag behind the field", () => {

@@ -2,7 +2,8 @@
  * A block: h = x + mixer(RMSNorm(x)); out = h + SwiGLU(RMSNorm(h)) (no MLP: out = h). Each residual
  * add runs inside the RMSNorm after it (addRmsNorm): a block hands the next one (hidden, delta)
  * with the last add pending (see Residual).
- * Mixers: Mamba, attention (full causal, RoPE), sliding-window attention (RoPE), B'MOJO(-F).
+ * Mixers: Mamba, attention (full causal), sliding-window attention (both RoPE, or NoPE with
+ * config.positions "none"), B'MOJO(-F).
  */
 import { Attention, type KVCache } from "@bmojo/attention";
 import { type InitOptions, Module, RMSNorm, SwiGLU } from "@bmojo/nn";
@@ -20,13 +21,14 @@ type Mixer = Mamba | Attention | BMojoLayer;
 
 function makeMixer(spec: LayerSpec, config: ResolvedConfig, init: InitOptions): Mixer {
   const { dModel, heads, kvHeads, window, ssm, bmojo, ropeTheta } = config;
+  const rope = config.positions === "rope";
   switch (spec.kind) {
     case "mamba":
       return new Mamba({ dModel, ...ssm }, init);
     case "attention":
-      return new Attention({ dModel, heads, kvHeads, rope: true, ropeTheta }, init);
+      return new Attention({ dModel, heads, kvHeads, rope, ropeTheta }, init);
     case "swa":
-      return new Attention({ dModel, heads, kvHeads, window, rope: true, ropeTheta }, init);
+      return new Attention({ dModel, heads, kvHeads, window, rope, ropeTheta }, init);
     case "bmojo":
     case "bmojo-f":
       return new BMojoLayer(

@@ -12,6 +12,10 @@ export interface LayerSpec {
   mlp: boolean;
 }
 
+export const POSITION_ENCODINGS = ["rope", "none"] as const;
+/** Positions of 'attention' and 'swa' blocks: RoPE, or none (NoPE). */
+export type PositionEncoding = (typeof POSITION_ENCODINGS)[number];
+
 export const PLAN_NAMES = ["transformer", "swa", "mamba", "hybrid", "bmojo-f", "bmojo"] as const;
 export type PlanName = (typeof PLAN_NAMES)[number];
 
@@ -51,6 +55,11 @@ export interface ModelConfig {
   mlpHidden?: number;
   ssm?: Partial<SsmConfig>;
   bmojo?: Partial<BMojoConfig>;
+  /**
+   * How 'attention' and 'swa' blocks see positions: "rope" (the default) rotates q and k,
+   * "none" is NoPE (order only through the causal mask). B'MOJO blocks use no positions.
+   */
+  positions?: PositionEncoding;
   /** RoPE theta for 'attention' and 'swa' blocks (10000). B'MOJO blocks use no positions. */
   ropeTheta?: number;
   /** RMSNorm epsilon (1e-5). */
@@ -74,6 +83,7 @@ export interface ResolvedConfig {
   mlpHidden: number;
   ssm: SsmConfig;
   bmojo: BMojoConfig;
+  positions: PositionEncoding;
   ropeTheta: number;
   normEps: number;
   maxLength: number;
@@ -189,7 +199,15 @@ export function resolveConfig(config: ModelConfig): ResolvedConfig {
   if (heads % kvHeads !== 0)
     throw new ConfigError("kvHeads", `must divide heads (${heads}), got ${kvHeads}.`);
   const window = positiveInt("window", config.window ?? 512);
-  const usesRope = layers.some((l) => l.kind === "attention" || l.kind === "swa");
+  const positions = config.positions ?? "rope";
+  if (!(POSITION_ENCODINGS as readonly string[]).includes(positions)) {
+    throw new ConfigError(
+      "positions",
+      `must be one of ${POSITION_ENCODINGS.map((p) => JSON.stringify(p)).join(", ")}, got ${JSON.stringify(positions)}.`,
+    );
+  }
+  const usesRope =
+    positions === "rope" && layers.some((l) => l.kind === "attention" || l.kind === "swa");
   if (usesRope && (dModel / heads) % 2 !== 0) {
     throw new ConfigError(
       "heads",
@@ -234,6 +252,7 @@ export function resolveConfig(config: ModelConfig): ResolvedConfig {
     ),
     ssm,
     bmojo,
+    positions,
     ropeTheta,
     normEps,
     maxLength,

@@ -51,6 +51,13 @@ describe("layer plans", () => {
     expect(() => resolveConfig({ ...base, layers: ["attention"], heads: 8 })).toThrow(
       "model config: heads: RoPE needs an even head size",
     );
+    expect(() =>
+      resolveConfig({ ...base, layers: ["attention"], positions: "alibi" as "rope" }),
+    ).toThrow('model config: positions: must be one of "rope", "none", got "alibi".');
+    // NoPE attention has no rotation, so an odd head size is fine.
+    expect(
+      resolveConfig({ ...base, layers: ["attention"], heads: 8, positions: "none" }).heads,
+    ).toBe(8);
     expect(() => resolveConfig({ ...base, layers: ["mamba"], vocabSize: 0 })).toThrow(
       "model config: vocabSize: must be a positive integer, got 0.",
     );

@@ -248,6 +248,7 @@ function planModels(f: CompareFlags, vocabSize: number): PlannedModel[] {
       fading: f.fading,
       predictor: undefined,
       dState: model === "mamba" ? f.mambaDState : f.dState,
+      positions: "rope",
     };
     const { config, resolved } = modelConfigFromFlags(values, given, { vocabSize, seed: f.seed });
     return { model, plan, config, resolved };
