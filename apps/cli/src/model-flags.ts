@@ -89,6 +89,14 @@ export const modelFlags = {
     group: GROUP,
     description: "positions of attention and swa blocks: rope, or none (NoPE, as B'MOJO blocks)",
   },
+  bmojoPositions: {
+    kind: "enum",
+    values: POSITION_ENCODINGS,
+    default: "none",
+    group: GROUP,
+    description:
+      "positions in B'MOJO blocks: none (the paper's NoPE), or rope (memory keys at their tokens' positions)",
+  },
 } as const;
 
 /** The values of the model flags after parsing. */
@@ -106,6 +114,7 @@ export interface ModelFlagValues {
   predictor: number | undefined;
   dState: number | undefined;
   positions: PositionEncoding;
+  bmojoPositions: PositionEncoding;
 }
 
 /** Keys of the model flags, e.g. to compare them with a checkpoint's. */
@@ -125,6 +134,7 @@ const FIELD_FLAGS: Readonly<Record<string, keyof ModelFlagValues>> = {
   "bmojo.predictorLength": "predictor",
   "ssm.dState": "dState",
   positions: "positions",
+  "bmojo.positions": "bmojoPositions",
 };
 
 /**
@@ -150,6 +160,7 @@ export function modelConfigFromFlags(
     ...(flags.eidetic !== undefined ? { eideticTokens: flags.eidetic } : {}),
     ...(flags.fading !== undefined ? { fadingTokens: flags.fading } : {}),
     ...(flags.predictor !== undefined ? { predictorLength: flags.predictor } : {}),
+    ...(flags.bmojoPositions !== "none" ? { positions: flags.bmojoPositions } : {}),
   };
   if (Object.keys(bmojo).length > 0) overrides.bmojo = bmojo;
   if (flags.dState !== undefined) overrides.ssm = { dState: flags.dState };
@@ -179,7 +190,13 @@ export function modelLabel(flags: Pick<ModelFlagValues, "preset" | "size" | "lay
     : `${flags.preset} ${flags.size}`;
 }
 
-/** The kinds of the blocks, e.g. "bmojo, bmojo". */
+/** The kinds of the blocks, e.g. "bmojo, bmojo", or "attention, attention; NoPE attention". */
 export function layerKinds(config: ResolvedConfig): string {
-  return config.layers.map((l) => l.kind).join(", ");
+  const kinds = config.layers.map((l) => l.kind);
+  const notes: string[] = [];
+  if (config.positions === "none" && kinds.some((k) => k === "attention" || k === "swa"))
+    notes.push("NoPE attention");
+  if (config.bmojo.positions === "rope" && kinds.some((k) => k === "bmojo" || k === "bmojo-f"))
+    notes.push("B'MOJO with RoPE");
+  return [kinds.join(", "), ...notes].join("; ");
 }

@@ -165,6 +165,7 @@ describe("model flags", () => {
     predictor: undefined,
     dState: undefined,
     positions: "rope",
+    bmojoPositions: "none",
   } as const;
 
   it("apply overrides on a preset, or a plan with the sizes of --size", () => {
@@ -188,6 +189,9 @@ describe("model flags", () => {
     );
     expect(nope.resolved.positions).toBe("none");
     expect(a.resolved.positions).toBe("rope");
+    expect(a.resolved.bmojo.positions).toBe("none");
+    const roped = modelConfigFromFlags({ ...none, bmojoPositions: "rope" }, new Set());
+    expect(roped.resolved.bmojo.positions).toBe("rope");
   });
 
   it("report config errors against the flag behind the field", () => {

@@ -22,7 +22,7 @@ import {
 } from "./config.js";
 import { mergeHeads, splitHeads, splitMemoryHeads } from "./heads.js";
 import { FullKVCache, type KVCache, RingKVCache } from "./kv-cache.js";
-import { applyRope, reserveRope } from "./rope.js";
+import { applyRope, applyRopeAt, reserveRope } from "./rope.js";
 
 /** Options of the parallel forward. */
 export interface AttentionForwardOptions {
@@ -146,14 +146,45 @@ export class Attention extends Module {
 
   /**
    * Memory tokens [B, C, M, d] → memory keys/values k, v [B, Hkv, C, M, Dh] through k_proj and
-   * v_proj, without RoPE (memory keys are NoPE).
+   * v_proj. With RoPE on, `at` gives each token's position (int32 [B, C, M], each < at.bound) and
+   * its key is rotated there, as the key of an in-context token at that position would be; without
+   * RoPE the keys are NoPE and `at` must be left out.
    */
-  projectKeysValues(tokens: Tensor): { k: Tensor; v: Tensor } {
+  projectKeysValues(
+    tokens: Tensor,
+    at?: { positions: Tensor; bound: number },
+  ): { k: Tensor; v: Tensor } {
     this.assertTokens("projectKeysValues", tokens, 4);
-    return tidy(() => ({
-      k: splitMemoryHeads(this.k_proj.forward(tokens), this.kvHeads),
-      v: splitMemoryHeads(this.v_proj.forward(tokens), this.kvHeads),
-    }));
+    if (this.config.rope !== (at !== undefined)) {
+      throw new Error(
+        this.config.rope
+          ? "Attention.projectKeysValues: this attention uses RoPE, so memory keys need their positions: pass { positions, bound }."
+          : "Attention.projectKeysValues: this attention is NoPE; memory keys take no positions (leave `at` out).",
+      );
+    }
+    return tidy(() => {
+      let keys = this.k_proj.forward(tokens);
+      if (at !== undefined) {
+        const [batch, chunks, slots] = tokens.shape;
+        const count = batch * chunks * slots;
+        if (at.positions.size !== count) {
+          throw new RangeError(
+            `Attention.projectKeysValues: positions must be int32 [${batch}, ${chunks}, ${slots}] (one per memory token), got [${at.positions.shape.join(", ")}].`,
+          );
+        }
+        const rotated = applyRopeAt(
+          reshape(keys, [count, this.kvHeads, this.headDim]),
+          reshape(at.positions, [count]),
+          at.bound,
+          this.config.ropeTheta,
+        );
+        keys = reshape(rotated, keys.shape);
+      }
+      return {
+        k: splitMemoryHeads(keys, this.kvHeads),
+        v: splitMemoryHeads(this.v_proj.forward(tokens), this.kvHeads),
+      };
+    });
   }
 
   /**

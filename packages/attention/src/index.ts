@@ -2,7 +2,7 @@
  * @bmojo/attention: multi-head and grouped-query attention (causal full or sliding window, RoPE or
  * none, per-chunk memory keys) with full and ring-buffer KV caches for recurrent decoding.
  */
-export { DEFAULT_ROPE_THETA, applyRope, ropeAngle } from "./rope.js";
+export { DEFAULT_ROPE_THETA, applyRope, applyRopeAt, ropeAngle } from "./rope.js";
 export {
   type AttentionConfig,
   type ResolvedAttentionConfig,

@@ -10,7 +10,17 @@
  * needed) and kept on each backend in each dtype (grown with them); the rotation is @bmojo/tensor's
  * `rope` op (one kernel where the backend has it), so gradients flow through it.
  */
-import { type Backend, type Tensor, keep, rope, tensor } from "@bmojo/tensor";
+import {
+  type Backend,
+  type Tensor,
+  broadcastTo,
+  gather,
+  keep,
+  reshape,
+  rope,
+  tensor,
+  tidy,
+} from "@bmojo/tensor";
 
 /** The default RoPE base. */
 export const DEFAULT_ROPE_THETA = 10000;
@@ -90,6 +100,48 @@ export function applyRope(x: Tensor, positionOffset: number, theta = DEFAULT_ROP
   }
   const { cos, sin } = deviceTables(x.backend, x.dtype, headDim, theta, positionOffset + length);
   return rope(x, cos, sin, positionOffset);
+}
+
+/**
+ * Rotates tokens that each carry their own position: x [N, H, Dh] (N tokens, H heads, Dh even)
+ * with positions int32 [N] (each < `bound`, which sizes the tables; the positions may live on the
+ * device) → [N, H, Dh], every head of token n rotated to positions[n]. B'MOJO's memory keys use
+ * it: a memory token keeps the position it was read at, so a query sees it at its true distance.
+ * Differentiable with respect to x.
+ */
+export function applyRopeAt(
+  x: Tensor,
+  positions: Tensor,
+  bound: number,
+  theta = DEFAULT_ROPE_THETA,
+): Tensor {
+  if (x.rank !== 3 || x.shape[2] % 2 !== 0) {
+    throw new RangeError(
+      `applyRopeAt: x must be [tokens, heads, headDim] with an even headDim, got shape [${x.shape.join(", ")}].`,
+    );
+  }
+  const [count, heads, headDim] = x.shape;
+  if (positions.dtype !== "int32" || positions.rank !== 1 || positions.shape[0] !== count) {
+    throw new RangeError(
+      `applyRopeAt: positions must be int32 [${count}] (one per token of x), got ${positions.dtype} [${positions.shape.join(", ")}].`,
+    );
+  }
+  if (!Number.isInteger(bound) || bound < 1) {
+    throw new RangeError(`applyRopeAt: bound must be an integer ≥ 1, got ${bound}.`);
+  }
+  if (x.dtype !== "float32" && x.dtype !== "float64") {
+    throw new TypeError(`applyRopeAt: x must be float32 or float64, got ${x.dtype}.`);
+  }
+  const { cos, sin } = deviceTables(x.backend, x.dtype, headDim, theta, bound);
+  return tidy(() => {
+    // Row (n, h) of the flattened x takes the table row of positions[n].
+    const rows = reshape(broadcastTo(reshape(positions, [count, 1]), [count, heads]), [
+      count * heads,
+    ]);
+    const flat = reshape(x, [1, 1, count * heads, headDim]);
+    const rotated = rope(flat, gather(cos, rows), gather(sin, rows), 0);
+    return reshape(rotated, [count, heads, headDim]);
+  });
 }
 
 /**

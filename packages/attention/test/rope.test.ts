@@ -1,6 +1,16 @@
-import { Random, type Tensor, grad, matmul, sum, tensor, tidy } from "@bmojo/tensor";
+import {
+  Random,
+  type Tensor,
+  grad,
+  matmul,
+  reshape,
+  slice,
+  sum,
+  tensor,
+  tidy,
+} from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
-import { applyRope } from "../src/index.js";
+import { Attention, applyRope, applyRopeAt } from "../src/index.js";
 import { maxAbsDiff, ropeVector } from "./reference.js";
 
 /** Plain-JS RoPE of x [B, H, L, Dh] at positions offset + l. */
@@ -97,5 +107,64 @@ describe("applyRope", () => {
     expect(() => applyRope(new Random(0).normal([2, 4]), 0)).toThrow(
       "[batch, heads, length, headDim]",
     );
+  });
+});
+
+describe("applyRopeAt", () => {
+  it("rotates each token to its own position, every head alike, as the formula does", () => {
+    const x = new Random(6).normal([5, 3, 8], { dtype: "float64" });
+    const at = [0, 7, 2, 2, 130];
+    const got = applyRopeAt(
+      x,
+      tensor(Int32Array.from(at), [5], { dtype: "int32" }),
+      131,
+    ).dataSync();
+    const want = Float64Array.from(x.dataSync());
+    for (let n = 0; n < 5; n++)
+      for (let h = 0; h < 3; h++)
+        ropeVector(want.subarray((n * 3 + h) * 8, (n * 3 + h + 1) * 8), at[n], 10000);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-12);
+  });
+
+  it("a memory key at position p is the in-context key of the same token at p", () => {
+    const attn = new Attention(
+      { dModel: 8, heads: 2, rope: true },
+      { rng: new Random(7), dtype: "float64" },
+    );
+    const tokens = new Random(8).normal([1, 1, 3, 8], { dtype: "float64" });
+    const positions = tensor(Int32Array.from([4, 0, 9]), [1, 1, 3], { dtype: "int32" });
+    const { k } = attn.projectKeysValues(tokens, { positions, bound: 10 });
+    // In-context: k_proj of the same token, split into heads and rotated at its position.
+    for (const [slot, pos] of [
+      [0, 4],
+      [1, 0],
+      [2, 9],
+    ] as const) {
+      const row = tidy(() => {
+        const keys = reshape(attn.k_proj.forward(tokens), [3, 2, 1, 4]); // [slot, head, 1, Dh]
+        return applyRope(
+          reshape(slice(keys, [slot, 0, 0, 0], [1, 2, 1, 4]), [1, 2, 1, 4]),
+          pos,
+        ).dataSync();
+      });
+      const mem = tidy(() => slice(k, [0, 0, 0, slot, 0], [1, 2, 1, 1, 4]).dataSync());
+      expect(maxAbsDiff(mem, row)).toBeLessThan(1e-12);
+    }
+  });
+
+  it("names bad arguments", () => {
+    const x = new Random(0).normal([2, 1, 4]);
+    expect(() => applyRopeAt(x, tensor([0, 1]), 2)).toThrow(
+      "applyRopeAt: positions must be int32 [2] (one per token of x), got float32 [2].",
+    );
+    const rope = new Attention({ dModel: 8, heads: 2, rope: true }, { rng: new Random(1) });
+    const nope = new Attention({ dModel: 8, heads: 2 }, { rng: new Random(1) });
+    const tokens = new Random(0).normal([1, 1, 2, 8]);
+    expect(() => rope.projectKeysValues(tokens)).toThrow("memory keys need their positions");
+    const at = {
+      positions: tensor(Int32Array.from([0, 1]), [1, 1, 2], { dtype: "int32" }),
+      bound: 2,
+    };
+    expect(() => nope.projectKeysValues(tokens, at)).toThrow("memory keys take no positions");
   });
 });

@@ -39,6 +39,7 @@ function makeMixer(spec: LayerSpec, config: ResolvedConfig, init: InitOptions): 
           window,
           ssm,
           ...bmojo,
+          ropeTheta,
           eideticTokens: spec.kind === "bmojo-f" ? 0 : bmojo.eideticTokens,
         },
         init,

@@ -1,8 +1,9 @@
 /**
  * The B'MOJO mixer (DESIGN §4, conventions.md): a Mamba SSM gives fading memory y; innovation
- * scores of y pick eidetic inputs; one NoPE attention with shared projections lets each query see
+ * scores of y pick eidetic inputs; one attention with shared projections lets each query see
  * the last w inputs plus its chunk's fading tokens (SSM outputs before the chunk) and eidetic
- * tokens (the top-m_e inputs before the chunk by innovation). m_e = 0 is B'MOJO-F.
+ * tokens (the top-m_e inputs before the chunk by innovation). m_e = 0 is B'MOJO-F. NoPE as in the
+ * paper, or RoPE with every memory key rotated to the position its token was read at.
  */
 import { Attention, type KVCache } from "@bmojo/attention";
 import {
@@ -28,10 +29,14 @@ import {
   tensor,
   tidy,
 } from "@bmojo/tensor";
-import type { BMojoConfig, SsmConfig } from "./config.js";
+import type { BMojoConfig, PositionEncoding, SsmConfig } from "./config.js";
 import { deviceEideticLayout } from "./device-selection.js";
 
-export interface BMojoLayerConfig extends BMojoConfig {
+export interface BMojoLayerConfig extends Omit<BMojoConfig, "positions"> {
+  /** "none" (default, NoPE as in the paper) or "rope" (memory keys at their tokens' positions). */
+  positions?: PositionEncoding;
+  /** RoPE base with positions "rope" (10000). */
+  ropeTheta?: number;
   dModel: number;
   heads: number;
   kvHeads: number;
@@ -115,7 +120,8 @@ export class BMojoLayer extends Module {
           heads: config.heads,
           kvHeads: config.kvHeads,
           window: config.window,
-          rope: false,
+          rope: config.positions === "rope",
+          ropeTheta: config.ropeTheta,
         },
         init,
       ),
@@ -130,6 +136,25 @@ export class BMojoLayer extends Module {
 
   private get slots(): number {
     return this.config.fadingTokens + this.config.eideticTokens;
+  }
+
+  /**
+   * Keys/values of memory tokens [B, C, M, d]; with RoPE each key is rotated to its token's
+   * position (`positions`: int32 [B, C, M] on the host or the device, each < bound).
+   */
+  private memoryKeysValues(
+    tokens: Tensor,
+    positions: () => Int32Array | Tensor,
+    bound: number,
+  ): { k: Tensor; v: Tensor } {
+    if (this.config.positions !== "rope") return this.attn.projectKeysValues(tokens);
+    const at = positions();
+    const [batch, chunks, slots] = tokens.shape;
+    const onDevice =
+      at instanceof Int32Array
+        ? tensor(at, [batch, chunks, slots], { dtype: "int32", backend: tokens.backend })
+        : at;
+    return this.attn.projectKeysValues(tokens, { positions: onDevice, bound: Math.max(bound, 1) });
   }
 
   /**
@@ -192,6 +217,8 @@ export class BMojoLayer extends Module {
     const chunks = Math.ceil(length / w);
     let index: Tensor;
     let mask: Tensor;
+    // The position of each memory token (RoPE only): rows index [y; u], each block L rows long.
+    let positions: () => Int32Array | Tensor;
     let scores: Float32Array | Float64Array | null = null;
     let selection: ChunkSelection | null = null;
     if (u.backend.readSync !== undefined) {
@@ -200,22 +227,31 @@ export class BMojoLayer extends Module {
       index = tensor(layout.index, [layout.index.length], { backend: u.backend });
       mask = tensor(layout.mask, [batch, chunks, this.slots], { backend: u.backend });
       selection = layout.selection;
+      positions = () => layout.index.map((row) => row % length);
     } else {
       // No synchronous reads (WebGPU): the eidetic selection runs on the device.
       const fading = this.memoryLayout(new Float32Array(batch * length), batch, length, 0);
       const fadingIndex = tensor(fading.index, [batch, chunks, mf], { backend: u.backend });
       const fadingMask = tensor(fading.mask, [batch, chunks, mf], { backend: u.backend });
+      const fadingAt = () =>
+        tensor(
+          fading.index.map((row) => row % length),
+          [batch, chunks, mf],
+          { dtype: "int32", backend: u.backend },
+        );
       if (me === 0) {
         index = reshape(fadingIndex, [batch * chunks * mf]);
         mask = fadingMask;
+        positions = fadingAt;
       } else {
         const eidetic = deviceEideticLayout(scoresTensor, w, me);
         index = reshape(concat([fadingIndex, eidetic.index], 2), [batch * chunks * this.slots]);
         mask = concat([fadingMask, eidetic.mask], 2);
+        positions = () => concat([fadingAt(), eidetic.positions], 2);
       }
     }
     const tokens = reshape(gather(rows, index), [batch, chunks, this.slots, d]);
-    const { k, v } = this.attn.projectKeysValues(tokens);
+    const { k, v } = this.memoryKeysValues(tokens, positions, length);
     return { k, v, mask, scores, scoresTensor, selection, chunks };
   }
 
@@ -315,9 +351,11 @@ export class BMojoLayer extends Module {
     const count = Math.max(...cache.stores.map((store) => store.size));
     if (count === 0) return;
     const index = new Int32Array(batch * count);
+    const positions = new Int32Array(batch * count);
     cache.stores.forEach((store, b) => {
       for (let slot = 0; slot < count; slot++) {
-        index[b * count + slot] = b * length + (slot < store.size ? store.positionAt(slot) : 0);
+        positions[b * count + slot] = slot < store.size ? store.positionAt(slot) : 0;
+        index[b * count + slot] = b * length + positions[b * count + slot];
       }
     });
     tidy(() => {
@@ -325,7 +363,11 @@ export class BMojoLayer extends Module {
         reshape(u, [batch * length, d]),
         tensor(index, [index.length], { dtype: "int32", backend: u.backend }),
       );
-      const { k, v } = this.attn.projectKeysValues(reshape(rows, [batch, 1, count, d]));
+      const { k, v } = this.memoryKeysValues(
+        reshape(rows, [batch, 1, count, d]),
+        () => positions,
+        length,
+      );
       const size = [batch, kvHeads, count, d / heads];
       assignSlice(cache.storeK, reshape(k, size), [0, 0, 0, 0]);
       assignSlice(cache.storeV, reshape(v, size), [0, 0, 0, 0]);
@@ -406,7 +448,11 @@ export class BMojoLayer extends Module {
           tensor(Int32Array.from(order), [mf], { backend: cache.fading.backend }),
           1,
         );
-        const { k, v } = this.attn.projectKeysValues(reshape(ordered, [batch, 1, mf, dModel]));
+        const { k, v } = this.memoryKeysValues(
+          reshape(ordered, [batch, 1, mf, dModel]),
+          () => Int32Array.from({ length: batch * mf }, (_, i) => Math.max(p - mf + (i % mf), 0)),
+          p,
+        );
         assignSlice(cache.memK, reshape(k, [batch, kvHeads, mf, dh]), [0, 0, 0, 0]);
         assignSlice(cache.memV, reshape(v, [batch, kvHeads, mf, dh]), [0, 0, 0, 0]);
         for (let b = 0; b < batch; b++)

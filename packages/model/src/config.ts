@@ -35,6 +35,12 @@ export interface BMojoConfig {
   eideticTokens: number;
   /** k: the predictor's running-mean length (4). */
   predictorLength: number;
+  /**
+   * Positions in the B'MOJO attention: "none" (the default, the paper's NoPE) or "rope" (queries
+   * and window keys rotated to their positions, each memory key to the position its token was
+   * read at).
+   */
+  positions: PositionEncoding;
 }
 
 /** Everything needed to build a model; `resolveConfig` fills the defaults and validates. */
@@ -206,8 +212,9 @@ export function resolveConfig(config: ModelConfig): ResolvedConfig {
       `must be one of ${POSITION_ENCODINGS.map((p) => JSON.stringify(p)).join(", ")}, got ${JSON.stringify(positions)}.`,
     );
   }
-  const usesRope =
-    positions === "rope" && layers.some((l) => l.kind === "attention" || l.kind === "swa");
+  const positionsOf = (kind: LayerKind) =>
+    kind === "bmojo" || kind === "bmojo-f" ? (config.bmojo?.positions ?? "none") : positions;
+  const usesRope = layers.some((l) => positionsOf(l.kind) === "rope");
   if (usesRope && (dModel / heads) % 2 !== 0) {
     throw new ConfigError(
       "heads",
@@ -223,7 +230,14 @@ export function resolveConfig(config: ModelConfig): ResolvedConfig {
     fadingTokens: nonNegativeInt("bmojo.fadingTokens", config.bmojo?.fadingTokens ?? 1),
     eideticTokens: nonNegativeInt("bmojo.eideticTokens", config.bmojo?.eideticTokens ?? 8),
     predictorLength: positiveInt("bmojo.predictorLength", config.bmojo?.predictorLength ?? 4),
+    positions: config.bmojo?.positions ?? "none",
   };
+  if (!(POSITION_ENCODINGS as readonly string[]).includes(bmojo.positions)) {
+    throw new ConfigError(
+      "bmojo.positions",
+      `must be one of ${POSITION_ENCODINGS.map((p) => JSON.stringify(p)).join(", ")}, got ${JSON.stringify(bmojo.positions)}.`,
+    );
+  }
   const hasBMojo = layers.some((l) => l.kind === "bmojo");
   if (hasBMojo && bmojo.fadingTokens + bmojo.eideticTokens === 0) {
     throw new ConfigError(

@@ -54,6 +54,12 @@ describe("layer plans", () => {
     expect(() =>
       resolveConfig({ ...base, layers: ["attention"], positions: "alibi" as "rope" }),
     ).toThrow('model config: positions: must be one of "rope", "none", got "alibi".');
+    expect(() =>
+      resolveConfig({ ...base, layers: ["bmojo"], bmojo: { positions: "yes" as "rope" } }),
+    ).toThrow('model config: bmojo.positions: must be one of "rope", "none", got "yes".');
+    expect(() =>
+      resolveConfig({ ...base, layers: ["bmojo"], heads: 8, bmojo: { positions: "rope" } }),
+    ).toThrow("model config: heads: RoPE needs an even head size");
     // NoPE attention has no rotation, so an odd head size is fine.
     expect(
       resolveConfig({ ...base, layers: ["attention"], heads: 8, positions: "none" }).heads,

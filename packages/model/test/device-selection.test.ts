@@ -25,9 +25,13 @@ describe("deviceEideticLayout", () => {
       scores[3] = Number.NaN;
       const chunks = Math.ceil(length / window);
       const host = selectEideticBatch(scores, batch, length, window, eidetic);
-      const { index, mask } = tidy(() => {
+      const { index, mask, positions } = tidy(() => {
         const r = deviceEideticLayout(tensor(scores, [batch, length]), window, eidetic);
-        return { index: r.index.dataSync(), mask: r.mask.dataSync() };
+        return {
+          index: r.index.dataSync(),
+          mask: r.mask.dataSync(),
+          positions: r.positions.dataSync(),
+        };
       });
       for (let b = 0; b < batch; b++) {
         for (let c = 0; c < chunks; c++) {
@@ -37,8 +41,13 @@ describe("deviceEideticLayout", () => {
             .sort((x, y) => x - y);
           const got: number[] = [];
           for (let j = 0; j < eidetic; j++) {
-            if (mask[base + j] === 1) got.push(index[base + j] - batch * length - b * length);
-            else expect(index[base + j]).toBe(0);
+            if (mask[base + j] === 1) {
+              got.push(index[base + j] - batch * length - b * length);
+              expect(positions[base + j]).toBe(got[got.length - 1]);
+            } else {
+              expect(index[base + j]).toBe(0);
+              expect(positions[base + j]).toBe(0);
+            }
           }
           expect(got.sort((x, y) => x - y)).toEqual(want);
         }
@@ -48,21 +57,23 @@ describe("deviceEideticLayout", () => {
 });
 
 describe("B'MOJO on a backend without synchronous reads", () => {
-  it("gives the host path's logits and gradients", async () => {
-    const inner = new CpuBackend("cpu-async-only");
-    const readSync = inner.readSync.bind(inner);
-    const asyncOnly = Object.assign(inner, {
-      readSync: undefined,
-      read: async (id: number, dtype: "float32", size: number) => readSync(id, dtype, size),
+  for (const positions of ["none", "rope"] as const) {
+    it(`gives the host path's logits and gradients (positions ${positions})`, async () => {
+      const inner = new CpuBackend("cpu-async-only");
+      const readSync = inner.readSync.bind(inner);
+      const asyncOnly = Object.assign(inner, {
+        readSync: undefined,
+        read: async (id: number, dtype: "float32", size: number) => readSync(id, dtype, size),
+      });
+      const r = await compareModel(
+        preset("bmojo", "tiny", { seed: 2, bmojo: { positions } }),
+        new CpuBackend("cpu-host"),
+        asyncOnly,
+        [2, 40],
+      );
+      expect(r.logitsRelError).toBeLessThan(1e-6);
+      expect(r.decodeRelError).toBeLessThan(1e-6);
+      expect(r.gradRelError).toBeLessThan(1e-5);
     });
-    const r = await compareModel(
-      preset("bmojo", "tiny", { seed: 2 }),
-      new CpuBackend("cpu-host"),
-      asyncOnly,
-      [2, 40],
-    );
-    expect(r.logitsRelError).toBeLessThan(1e-6);
-    expect(r.decodeRelError).toBeLessThan(1e-6);
-    expect(r.gradRelError).toBeLessThan(1e-5);
-  });
+  }
 });

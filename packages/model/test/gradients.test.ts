@@ -47,14 +47,24 @@ const dims = { dModel: 8, heads: 2, kvHeads: 2 };
 const ssm = { dState: 3, dConv: 3, expand: 2 };
 
 describe("gradients match finite differences (float64)", () => {
-  it("B'MOJO layer: every parameter and the input (memory tokens partly masked)", () => {
-    const layer = new BMojoLayer(
-      { ...dims, window: 3, fadingTokens: 1, eideticTokens: 2, predictorLength: 2, ssm },
-      { rng: new Random(1), dtype: "float64" },
-    );
-    const u = new Random(2).normal([2, 7, 8], { dtype: "float64" });
-    checkGradients(layer.parameters(), u, () => layer.forward(u));
-  });
+  for (const positions of ["none", "rope"] as const) {
+    it(`B'MOJO layer (positions ${positions}): every parameter and the input (memory tokens partly masked)`, () => {
+      const layer = new BMojoLayer(
+        {
+          ...dims,
+          window: 3,
+          fadingTokens: 1,
+          eideticTokens: 2,
+          predictorLength: 2,
+          ssm,
+          positions,
+        },
+        { rng: new Random(1), dtype: "float64" },
+      );
+      const u = new Random(2).normal([2, 7, 8], { dtype: "float64" });
+      checkGradients(layer.parameters(), u, () => layer.forward(u));
+    });
+  }
 
   for (const kind of ["mamba", "attention", "swa", "bmojo-f"] as const) {
     it(`${kind} block with its MLP`, () => {

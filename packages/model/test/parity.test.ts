@@ -18,6 +18,29 @@ const configs: [string, ModelConfig][] = [
     preset(plan, "tiny", { window: 4, seed: 5 }),
   ]),
   [
+    "block bmojo with RoPE",
+    { ...small, layers: ["bmojo"], bmojo: { ...small.bmojo, positions: "rope" }, seed: 3 },
+  ],
+  [
+    "block bmojo-f with RoPE",
+    { ...small, layers: ["bmojo-f"], bmojo: { ...small.bmojo, positions: "rope" }, seed: 4 },
+  ],
+  [
+    "NoPE attention and swa",
+    { ...small, layers: ["attention", "swa"], positions: "none", seed: 6 },
+  ],
+  [
+    "mixed plan with GQA, B'MOJO with RoPE",
+    {
+      ...small,
+      heads: 4,
+      kvHeads: 2,
+      layers: "bmojo,swa:nomlp,mamba:mlp,attention,bmojo-f",
+      bmojo: { ...small.bmojo, positions: "rope" },
+      seed: 8,
+    },
+  ],
+  [
     "mixed plan with GQA",
     {
       ...small,
@@ -49,6 +72,20 @@ describe("recurrent step equals the parallel forward (float32, ≤ 1e-4)", () =>
       seed: 11,
     });
     const ids = randomIds(1, 17, 23, 4);
+    const parallel = model.forward(ids).dataSync();
+    expect(maxAbsDiff(await recurrentLogits(model, ids, 0), parallel)).toBeLessThanOrEqual(1e-10);
+    expect(maxAbsDiff(await recurrentLogits(model, ids, 9), parallel)).toBeLessThanOrEqual(1e-10);
+  });
+
+  it("in float64 B'MOJO with RoPE agrees to 1e-10 (memory keys at their tokens' positions)", async () => {
+    const model = new LanguageModel({
+      ...small,
+      layers: "bmojo,bmojo",
+      bmojo: { ...small.bmojo, positions: "rope" },
+      dtype: "float64",
+      seed: 12,
+    });
+    const ids = randomIds(2, 17, 23, 5);
     const parallel = model.forward(ids).dataSync();
     expect(maxAbsDiff(await recurrentLogits(model, ids, 0), parallel)).toBeLessThanOrEqual(1e-10);
     expect(maxAbsDiff(await recurrentLogits(model, ids, 9), parallel)).toBeLessThanOrEqual(1e-10);

@@ -249,6 +249,7 @@ function planModels(f: CompareFlags, vocabSize: number): PlannedModel[] {
       predictor: undefined,
       dState: model === "mamba" ? f.mambaDState : f.dState,
       positions: "rope",
+      bmojoPositions: "none",
     };
     const { config, resolved } = modelConfigFromFlags(values, given, { vocabSize, seed: f.seed });
     return { model, plan, config, resolved };
