@@ -191,53 +191,36 @@ __global__ void __launch_bounds__(kMaxRowThreads)
   }
 }
 
-template <bool kWarp>
-__global__ void __launch_bounds__(kMaxRowThreads)
-    rmsNormKernel(const float* __restrict__ x, const float* __restrict__ weight,
-                  float* __restrict__ out, float* __restrict__ rstdOut, int64_t rows, int cols,
-                  float eps) {
-  using S = RowSched<kWarp>;
-  __shared__ float sm[32];
-  for (int64_t row = S::first(); row < rows; row += S::step()) {
-    const float* xr = x + row * cols;
-    float* outr = out + row * cols;
-    float sumSquares = 0.0f;
-    for (int c = S::lane(); c < cols; c += S::width()) {
-      const float v = xr[c];
-      sumSquares += v * v;
-    }
-    sumSquares = rowSum<kWarp>(sumSquares, sm);
-    const float rstd = 1.0f / sqrtf(sumSquares / static_cast<float>(cols) + eps);
-    if (S::lane() == 0) rstdOut[row] = rstd;
-    for (int c = S::lane(); c < cols; c += S::width()) outr[c] = xr[c] * rstd * weight[c];
-  }
-}
-
 /**
- * sum = x + residual (stored), then rmsNormKernel's arithmetic on the stored sum: each lane reads
- * back the columns it wrote, so out and rstd equal rmsNorm of the sum bit for bit.
+ * out = x · rstd · w per row (rmsNorm); with kAdd the row is first x + residual, stored in `sum`,
+ * and the second pass reads the stored sum back, so out and rstd equal rmsNorm of the sum bit for
+ * bit (addRmsNorm). Without kAdd, residual and sum are unused (null).
  */
-template <bool kWarp>
+template <bool kWarp, bool kAdd>
 __global__ void __launch_bounds__(kMaxRowThreads)
-    addRmsNormKernel(const float* __restrict__ x, const float* __restrict__ residual,
-                     const float* __restrict__ weight, float* __restrict__ sum,
-                     float* __restrict__ out, float* __restrict__ rstdOut, int64_t rows, int cols,
-                     float eps) {
+    normRowsKernel(const float* __restrict__ x, const float* __restrict__ residual,
+                   const float* __restrict__ weight, float* __restrict__ sum,
+                   float* __restrict__ out, float* __restrict__ rstdOut, int64_t rows, int cols,
+                   float eps) {
   using S = RowSched<kWarp>;
   __shared__ float sm[32];
   for (int64_t row = S::first(); row < rows; row += S::step()) {
     const int64_t base = row * cols;
     float sumSquares = 0.0f;
     for (int c = S::lane(); c < cols; c += S::width()) {
-      const float v = x[base + c] + residual[base + c];
-      sum[base + c] = v;
+      float v = x[base + c];
+      if constexpr (kAdd) {
+        v += residual[base + c];
+        sum[base + c] = v;
+      }
       sumSquares += v * v;
     }
     sumSquares = rowSum<kWarp>(sumSquares, sm);
     const float rstd = 1.0f / sqrtf(sumSquares / static_cast<float>(cols) + eps);
     if (S::lane() == 0) rstdOut[row] = rstd;
+    const float* src = kAdd ? sum : x;
     for (int c = S::lane(); c < cols; c += S::width()) {
-      out[base + c] = sum[base + c] * rstd * weight[c];
+      out[base + c] = src[base + c] * rstd * weight[c];
     }
   }
 }
@@ -474,8 +457,9 @@ void kernel_rmsNorm(bmojo::Args& a) {
   checkSizes(rows, cols, "rmsNorm");
   if (rows == 0) return;
   // cols == 0 still writes rstd (NaN, as the reference's 1 / sqrt(0 / 0 + eps)).
-  launchRows(rmsNormKernel<true>, rmsNormKernel<false>, rows, cols, "rmsNorm", x, weight, out,
-             rstd, rows, static_cast<int>(cols), eps);
+  launchRows(normRowsKernel<true, false>, normRowsKernel<false, false>, rows, cols, "rmsNorm", x,
+             static_cast<const float*>(nullptr), weight, static_cast<float*>(nullptr), out, rstd,
+             rows, static_cast<int>(cols), eps);
 }
 
 void kernel_addRmsNorm(bmojo::Args& a) {
@@ -491,8 +475,8 @@ void kernel_addRmsNorm(bmojo::Args& a) {
   const float eps = a.f32();
   checkSizes(rows, cols, "addRmsNorm");
   if (rows == 0) return;
-  launchRows(addRmsNormKernel<true>, addRmsNormKernel<false>, rows, cols, "addRmsNorm", x,
-             residual, weight, sum, out, rstd, rows, static_cast<int>(cols), eps);
+  launchRows(normRowsKernel<true, true>, normRowsKernel<false, true>, rows, cols, "addRmsNorm",
+             x, residual, weight, sum, out, rstd, rows, static_cast<int>(cols), eps);
 }
 
 void kernel_rmsNormBackward(bmojo::Args& a) {

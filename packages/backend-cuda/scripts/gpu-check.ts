@@ -34,6 +34,8 @@ interface ModelRow {
   backend: string;
   plan: PlanName;
   size: PresetSize;
+  /** "RoPE" for B'MOJO with bmojo.positions "rope", else "". */
+  variant: string;
   shape: [number, number];
   logitsRelError: number;
   decodeRelError: number;
@@ -70,12 +72,14 @@ async function main(): Promise<void> {
     const checks: Check[] = [
       ...PLAN_NAMES.map((plan): Check => [plan, "tiny", [2, 40], {}]),
       ["bmojo", "small", [2, 160], {}],
+      ["bmojo", "small", [2, 160], { bmojo: { positions: "rope" } }],
       // 130m at its full width, depth and vocabulary; a 32-token window keeps the reference cpu fast.
       ["bmojo", "130m", [1, 80], { window: 32 }],
     ];
     const rows: ModelRow[] = [];
     for (const [plan, size, shape, overrides] of checks) {
       const config = preset(plan, size, { seed: 3, ...overrides });
+      const variant = overrides.bmojo?.positions === "rope" ? "RoPE" : "";
       const ref = await referenceRun(config, cpu, shape);
       for (const backend of [strict, tf32, bf16] as Backend[]) {
         const started = performance.now();
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
           backend: backend.name,
           plan,
           size,
+          variant,
           shape,
           ...r,
           seconds: (performance.now() - started) / 1000,
@@ -93,7 +98,7 @@ async function main(): Promise<void> {
         };
         rows.push(row);
         console.log(
-          `${ok ? "ok  " : "FAIL"} model ${backend.name} ${plan} ${size} [${shape}]: logits rel ${r.logitsRelError.toExponential(2)}, ` +
+          `${ok ? "ok  " : "FAIL"} model ${backend.name} ${plan}${variant ? ` (${variant})` : ""} ${size} [${shape}]: logits rel ${r.logitsRelError.toExponential(2)}, ` +
             `decode rel ${r.decodeRelError.toExponential(2)}, ` +
             `grads rel ${r.gradRelError.toExponential(2)} (worst ${r.worstGrad}), loss ${r.loss[0].toFixed(5)} vs ${r.loss[1].toFixed(5)}, ` +
             `tolerance ${tol} (${row.seconds.toFixed(1)} s)`,
