@@ -78,6 +78,7 @@ const decodeCalls = [
   "decode-2026-11-29/call27",
   "decode-2026-11-29/call28",
   "decode-2026-11-29/call29",
+  "decode-2026-11-29/call34",
 ].map((dir) => ({
   dir,
   label: dir.split("/")[1].replace("call", "call "),
@@ -391,7 +392,12 @@ ${table}
   131, Mamba 187 → 164); call 27 adds the decode attention merged in one launch and the rope op
   without an object spread; call 28 B'MOJO's batched read of its layers' SSM outputs; call 29 the
   lighter \`tidy\`. Within this spread the four builds decode alike; call 29's host was the
-  slowest (both sides, and our training run there: 119.7k tokens/s for B'MOJO). The previous
+  slowest (both sides, and our training run there: 119.7k tokens/s for B'MOJO). Call 34 (a later
+  session, one speed process: [call34](cuda-h200/decode-2026-11-29/call34/)) is the build with one
+  row kernel for rmsNorm and addRmsNorm and the RoPE option of B'MOJO (off here, as in the
+  paper): B'MOJO 502–666 tokens/s, the Transformer 552–826, Mamba 550–714, against PyTorch eager
+  at 48, 123 and 85 tokens/s, the anchor's fastest Transformer and slowest B'MOJO of all these
+  calls. The previous
   build (calls 21, 23, 25) decoded B'MOJO at 721, 539 and 467 tokens/s (8.2×, 8.9×, 8.8×), the
   Transformer at 697, 536 and 444 (5.0×, 4.1×, 4.1×, against a PyTorch Transformer at 141, 131
   and 109 tokens/s) and Mamba at 801, 631 and 559 (11.5×, 6.9×, 10.1×).
