@@ -18,21 +18,22 @@ const PHILOX_M1 = 0xcd9e8d57;
 const PHILOX_W0 = 0x9e3779b9;
 const PHILOX_W1 = 0xbb67ae85;
 
-/** Scratch for the two 64-bit products of a round (reused: no allocation per block). */
-const PRODUCTS = new Uint32Array(4);
+const M0_HI = PHILOX_M0 >>> 16;
+const M0_LO = PHILOX_M0 & 0xffff;
+const M1_HI = PHILOX_M1 >>> 16;
+const M1_LO = PHILOX_M1 & 0xffff;
 
-/** Upper and lower 32 bits of a 32×32-bit product. */
-function mulhilo(a: number, b: number, out: Uint32Array, hiIndex: number, loIndex: number): void {
-  const aHi = a >>> 16;
-  const aLo = a & 0xffff;
-  const bHi = b >>> 16;
-  const bLo = b & 0xffff;
-  const lo = Math.imul(a, b) >>> 0;
-  const mid1 = aHi * bLo;
-  const mid2 = aLo * bHi;
-  const carry = ((aLo * bLo) / 0x10000 + (mid1 & 0xffff) + (mid2 & 0xffff)) / 0x10000;
-  out[hiIndex] = (aHi * bHi + (mid1 >>> 16) + (mid2 >>> 16) + Math.floor(carry)) >>> 0;
-  out[loIndex] = lo;
+/**
+ * Upper 32 bits of the 64-bit product of a multiplier (given as its 16-bit halves) and x: four
+ * 16×16-bit partial products, every sum exact in a double. The lower 32 bits are Math.imul's.
+ */
+function mulhi(mHi: number, mLo: number, x: number): number {
+  const xHi = x >>> 16;
+  const xLo = x & 0xffff;
+  const lh = mLo * xHi;
+  const hl = mHi * xLo;
+  const mid = ((mLo * xLo) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  return (mHi * xHi + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
 }
 
 /**
@@ -48,7 +49,6 @@ export function philox4x32(
   k1: number,
   out: Uint32Array = new Uint32Array(4),
 ): Uint32Array {
-  const prod = PRODUCTS;
   let x0 = c0 >>> 0;
   let x1 = c1 >>> 0;
   let x2 = c2 >>> 0;
@@ -56,16 +56,14 @@ export function philox4x32(
   let key0 = k0 >>> 0;
   let key1 = k1 >>> 0;
   for (let round = 0; round < 10; round++) {
-    mulhilo(PHILOX_M0, x0, prod, 0, 1);
-    mulhilo(PHILOX_M1, x2, prod, 2, 3);
-    const y0 = (prod[2] ^ x1 ^ key0) >>> 0;
-    const y1 = prod[3];
-    const y2 = (prod[0] ^ x3 ^ key1) >>> 0;
-    const y3 = prod[1];
-    x0 = y0;
-    x1 = y1;
-    x2 = y2;
-    x3 = y3;
+    const hi0 = mulhi(M0_HI, M0_LO, x0);
+    const lo0 = Math.imul(PHILOX_M0, x0) >>> 0;
+    const hi1 = mulhi(M1_HI, M1_LO, x2);
+    const lo1 = Math.imul(PHILOX_M1, x2) >>> 0;
+    x0 = (hi1 ^ x1 ^ key0) >>> 0;
+    x1 = lo1;
+    x2 = (hi0 ^ x3 ^ key1) >>> 0;
+    x3 = lo0;
     key0 = (key0 + PHILOX_W0) >>> 0;
     key1 = (key1 + PHILOX_W1) >>> 0;
   }
