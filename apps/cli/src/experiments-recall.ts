@@ -5,7 +5,14 @@
  */
 import { availableParallelism } from "node:os";
 import type { TaskName } from "@bmojo/data";
-import { type ModelConfig, type PlanName, parameterCount, preset } from "@bmojo/model";
+import {
+  type ModelConfig,
+  POSITION_ENCODINGS,
+  type PlanName,
+  type PositionEncoding,
+  parameterCount,
+  preset,
+} from "@bmojo/model";
 import type { CompareJob, CompareTraining } from "./compare-job.js";
 import type { TaskOptionValue } from "./data-source.js";
 import { UsageError } from "./errors.js";
@@ -44,6 +51,14 @@ export const recallCommonFlags = {
   eidetic: { kind: "int", min: 0, default: 8, group: MODEL, description: "bmojo's m_e" },
   fading: { kind: "int", min: 0, default: 1, group: MODEL, description: "B'MOJO's m_f" },
   dState: { kind: "int", min: 1, default: 8, group: MODEL, description: "SSM state size N" },
+  bmojoPositions: {
+    kind: "enum",
+    values: POSITION_ENCODINGS,
+    default: "none",
+    group: MODEL,
+    description:
+      "positions in the B'MOJO models: none (the paper's NoPE) or rope (memory keys at their tokens' positions)",
+  },
   steps: { ...trainFlags.steps, group: TRAINING, description: "training steps of every model" },
   batch: { ...trainFlags.batch, default: 32, group: TRAINING },
   lr: { ...trainFlags.lr, default: 0.005, group: TRAINING },
@@ -116,6 +131,7 @@ export function recallConfig(
     eidetic: number;
     fading: number;
     dState: number;
+    bmojoPositions: PositionEncoding;
     seed: number;
   },
 ): ModelConfig {
@@ -128,7 +144,11 @@ export function recallConfig(
     maxLength,
     seed: f.seed,
     ssm: { dState: f.dState },
-    bmojo: { eideticTokens: plan === "bmojo" ? f.eidetic : 0, fadingTokens: f.fading },
+    bmojo: {
+      eideticTokens: plan === "bmojo" ? f.eidetic : 0,
+      fadingTokens: f.fading,
+      positions: f.bmojoPositions,
+    },
   });
 }
 

@@ -41,6 +41,7 @@ describe("bmojo experiment recall", () => {
     expect(rows.map((l) => l.split("|")[1].trim())).toEqual([...MODELS, ...MODELS]);
     expect(md).toContain("## Eidetic-token ablation");
     expect(md).toContain("do not test the paper's claim");
+    expect(md).toContain("B'MOJO with no positions (NoPE, the paper's)");
     const json = JSON.parse(await readFile(join(dir, "recall-wasm.json"), "utf8"));
     expect(json.grid).toHaveLength(10);
     expect(json.ablation.map((a: { eidetic: number }) => a.eidetic)).toEqual([0, 2]);
@@ -78,6 +79,8 @@ describe("bmojo experiment recall", () => {
       // Any accuracy stops at the first evaluation (step 2): early stopping is what is tested.
       "--target-accuracy",
       "1e-9",
+      "--bmojo-positions",
+      "rope",
       "--out-dir",
       out,
     ]);
@@ -102,6 +105,8 @@ describe("bmojo experiment recall", () => {
     ).toBe(true);
     const md = await readFile(join(out, "recall-wasm.md"), "utf8");
     expect(md).toContain("each at lr 0.01, 0.001, the best held-out accuracy reported");
+    expect(md).toContain("B'MOJO with RoPE (memory keys at their tokens' positions)");
+    expect(json.settings.bmojoPositions).toBe("rope");
     expect(md).toMatch(/ · lr 0\.0?0?1, \d+ steps \|/);
   }, 30_000);
 

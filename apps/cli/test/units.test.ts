@@ -1,8 +1,9 @@
 import { ByteTokenizer, CharTokenizer } from "@bmojo/data";
-import { LanguageModel, preset } from "@bmojo/model";
+import { LanguageModel, preset, resolveConfig } from "@bmojo/model";
 import { Random } from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
 import { DecodedStream } from "../src/decoded-stream.js";
+import { recallConfig } from "../src/experiments-recall.js";
 import { markdownTable, table } from "../src/format.js";
 import { REPEAT_INTERRUPT_MS, interruptHandler } from "../src/interrupt.js";
 import { profileDecode } from "../src/measure.js";
@@ -210,6 +211,21 @@ describe("model flags", () => {
     expect(() =>
       modelConfigFromFlags({ ...none, eidetic: 0, fading: 0 }, new Set(["eidetic", "fading"])),
     ).toThrow(/^--eidetic: model config: bmojo: fadingTokens \+ eideticTokens must be ≥ 1/);
+  });
+});
+
+describe("recallConfig", () => {
+  it("gives the B'MOJO models the positions of --bmojo-positions, and bmojo-f no eidetic tokens", () => {
+    const flags = { blocks: 2, heads: 2, window: 8, eidetic: 4, fading: 1, dState: 8, seed: 0 };
+    for (const positions of ["none", "rope"] as const) {
+      for (const plan of ["bmojo", "bmojo-f"] as const) {
+        const config = resolveConfig(
+          recallConfig(plan, 16, 32, 64, { ...flags, bmojoPositions: positions }),
+        );
+        expect(config.bmojo.positions).toBe(positions);
+        expect(config.bmojo.eideticTokens).toBe(plan === "bmojo" ? 4 : 0);
+      }
+    }
   });
 });
 

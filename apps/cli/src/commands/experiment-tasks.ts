@@ -142,7 +142,7 @@ async function runTasks(argv: readonly string[], io: CliIO): Promise<number> {
     "",
     `Every task at length ${f.length}, its other options at the @bmojo/data defaults (selective-copy copies`,
     `length/8 tokens). Every model: ${f.blocks} blocks, d_model ${f.width}, window ${f.window}, m_f ${f.fading},`,
-    `bmojo's m_e ${f.eidetic}, N ${f.dState}; trained (seed ${f.seed}) for up to ${training.steps} steps × batch ${training.batch}`,
+    `bmojo's m_e ${f.eidetic}, N ${f.dState}, B'MOJO ${f.bmojoPositions === "rope" ? "with RoPE" : "NoPE"}; trained (seed ${f.seed}) for up to ${training.steps} steps × batch ${training.batch}`,
     `(${protocolText(training, lrs)}), scored on the same ${evaluation.batches * evaluation.batch} held-out examples per task (accuracy over scored positions).`,
     "",
     table,
