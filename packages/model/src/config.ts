@@ -13,7 +13,7 @@ export interface LayerSpec {
 }
 
 export const POSITION_ENCODINGS = ["rope", "none"] as const;
-/** Positions of 'attention' and 'swa' blocks: RoPE, or none (NoPE). */
+/** How an attention sees positions: RoPE, or none (NoPE). */
 export type PositionEncoding = (typeof POSITION_ENCODINGS)[number];
 
 export const PLAN_NAMES = ["transformer", "swa", "mamba", "hybrid", "bmojo-f", "bmojo"] as const;
@@ -63,10 +63,10 @@ export interface ModelConfig {
   bmojo?: Partial<BMojoConfig>;
   /**
    * How 'attention' and 'swa' blocks see positions: "rope" (the default) rotates q and k,
-   * "none" is NoPE (order only through the causal mask). B'MOJO blocks use no positions.
+   * "none" is NoPE (order only through the causal mask). B'MOJO blocks: `bmojo.positions`.
    */
   positions?: PositionEncoding;
-  /** RoPE theta for 'attention' and 'swa' blocks (10000). B'MOJO blocks use no positions. */
+  /** RoPE theta of 'attention' and 'swa' blocks, and of B'MOJO blocks with RoPE (10000). */
   ropeTheta?: number;
   /** RMSNorm epsilon (1e-5). */
   normEps?: number;
@@ -120,6 +120,16 @@ function nonNegativeInt(field: string, value: unknown): number {
     throw new ConfigError(field, `must be a non-negative integer, got ${JSON.stringify(value)}.`);
   }
   return value;
+}
+
+function positionEncoding(field: string, value: unknown): PositionEncoding {
+  if (!(POSITION_ENCODINGS as readonly unknown[]).includes(value)) {
+    throw new ConfigError(
+      field,
+      `must be one of ${POSITION_ENCODINGS.map((p) => JSON.stringify(p)).join(", ")}, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value as PositionEncoding;
 }
 
 /** One entry of a layer list: "bmojo", "swa:nomlp", "mamba:mlp" or a spec object. */
@@ -205,15 +215,10 @@ export function resolveConfig(config: ModelConfig): ResolvedConfig {
   if (heads % kvHeads !== 0)
     throw new ConfigError("kvHeads", `must divide heads (${heads}), got ${kvHeads}.`);
   const window = positiveInt("window", config.window ?? 512);
-  const positions = config.positions ?? "rope";
-  if (!(POSITION_ENCODINGS as readonly string[]).includes(positions)) {
-    throw new ConfigError(
-      "positions",
-      `must be one of ${POSITION_ENCODINGS.map((p) => JSON.stringify(p)).join(", ")}, got ${JSON.stringify(positions)}.`,
-    );
-  }
+  const positions = positionEncoding("positions", config.positions ?? "rope");
+  const bmojoPositions = positionEncoding("bmojo.positions", config.bmojo?.positions ?? "none");
   const positionsOf = (kind: LayerKind) =>
-    kind === "bmojo" || kind === "bmojo-f" ? (config.bmojo?.positions ?? "none") : positions;
+    kind === "bmojo" || kind === "bmojo-f" ? bmojoPositions : positions;
   const usesRope = layers.some((l) => positionsOf(l.kind) === "rope");
   if (usesRope && (dModel / heads) % 2 !== 0) {
     throw new ConfigError(
@@ -230,14 +235,8 @@ export function resolveConfig(config: ModelConfig): ResolvedConfig {
     fadingTokens: nonNegativeInt("bmojo.fadingTokens", config.bmojo?.fadingTokens ?? 1),
     eideticTokens: nonNegativeInt("bmojo.eideticTokens", config.bmojo?.eideticTokens ?? 8),
     predictorLength: positiveInt("bmojo.predictorLength", config.bmojo?.predictorLength ?? 4),
-    positions: config.bmojo?.positions ?? "none",
+    positions: bmojoPositions,
   };
-  if (!(POSITION_ENCODINGS as readonly string[]).includes(bmojo.positions)) {
-    throw new ConfigError(
-      "bmojo.positions",
-      `must be one of ${POSITION_ENCODINGS.map((p) => JSON.stringify(p)).join(", ")}, got ${JSON.stringify(bmojo.positions)}.`,
-    );
-  }
   const hasBMojo = layers.some((l) => l.kind === "bmojo");
   if (hasBMojo && bmojo.fadingTokens + bmojo.eideticTokens === 0) {
     throw new ConfigError(
