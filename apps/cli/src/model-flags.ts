@@ -87,7 +87,7 @@ export const modelFlags = {
     values: POSITION_ENCODINGS,
     default: "rope",
     group: GROUP,
-    description: "positions of attention and swa blocks: rope, or none (NoPE, as B'MOJO blocks)",
+    description: "positions of attention and swa blocks: rope, or none (NoPE)",
   },
   bmojoPositions: {
     kind: "enum",
