@@ -64,30 +64,21 @@ describe("recurrent step equals the parallel forward (float32, ≤ 1e-4)", () =>
     });
   }
 
-  it("in float64 the two forms agree to 1e-10", async () => {
-    const model = new LanguageModel({
-      ...small,
-      layers: "bmojo,mamba,swa",
-      dtype: "float64",
-      seed: 11,
+  const float64Cases: [string, ModelConfig, number][] = [
+    ["bmojo, mamba and swa", { ...small, layers: "bmojo,mamba,swa", seed: 11 }, 1],
+    [
+      "B'MOJO with RoPE (memory keys at their tokens' positions)",
+      { ...small, layers: "bmojo,bmojo", bmojo: { ...small.bmojo, positions: "rope" }, seed: 12 },
+      2,
+    ],
+  ];
+  for (const [name, config, batch] of float64Cases) {
+    it(`in float64 the two forms agree to 1e-10: ${name}`, async () => {
+      const model = new LanguageModel({ ...config, dtype: "float64" });
+      const ids = randomIds(batch, 17, 23, 3 + batch);
+      const parallel = model.forward(ids).dataSync();
+      expect(maxAbsDiff(await recurrentLogits(model, ids, 0), parallel)).toBeLessThanOrEqual(1e-10);
+      expect(maxAbsDiff(await recurrentLogits(model, ids, 9), parallel)).toBeLessThanOrEqual(1e-10);
     });
-    const ids = randomIds(1, 17, 23, 4);
-    const parallel = model.forward(ids).dataSync();
-    expect(maxAbsDiff(await recurrentLogits(model, ids, 0), parallel)).toBeLessThanOrEqual(1e-10);
-    expect(maxAbsDiff(await recurrentLogits(model, ids, 9), parallel)).toBeLessThanOrEqual(1e-10);
-  });
-
-  it("in float64 B'MOJO with RoPE agrees to 1e-10 (memory keys at their tokens' positions)", async () => {
-    const model = new LanguageModel({
-      ...small,
-      layers: "bmojo,bmojo",
-      bmojo: { ...small.bmojo, positions: "rope" },
-      dtype: "float64",
-      seed: 12,
-    });
-    const ids = randomIds(2, 17, 23, 5);
-    const parallel = model.forward(ids).dataSync();
-    expect(maxAbsDiff(await recurrentLogits(model, ids, 0), parallel)).toBeLessThanOrEqual(1e-10);
-    expect(maxAbsDiff(await recurrentLogits(model, ids, 9), parallel)).toBeLessThanOrEqual(1e-10);
-  });
+  }
 });
