@@ -6,18 +6,25 @@ import { LanguageModel, loadModel, preset, saveModel } from "../src/index.js";
 import { randomIds } from "./helpers.js";
 
 describe("checkpoints", () => {
-  it("a save / load round trip gives identical logits", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "bmojo-model-"));
-    const model = new LanguageModel(preset("bmojo", "tiny", { seed: 4 }));
-    const path = join(dir, "model.safetensors");
-    await saveModel(path, model);
-    const loaded = await loadModel(path);
-    expect(loaded.config).toEqual(model.config);
-    const ids = randomIds(2, 11, 64);
-    expect(Array.from(loaded.forward(ids).dataSync())).toEqual(
-      Array.from(model.forward(ids).dataSync()),
-    );
-  });
+  const roundTrips = [
+    ["B'MOJO", preset("bmojo", "tiny", { seed: 4 })],
+    ["B'MOJO with RoPE", preset("bmojo", "tiny", { seed: 4, bmojo: { positions: "rope" } })],
+    ["NoPE Transformer", preset("transformer", "tiny", { seed: 4, positions: "none" })],
+  ] as const;
+  for (const [name, config] of roundTrips) {
+    it(`a save / load round trip gives identical logits (${name})`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), "bmojo-model-"));
+      const model = new LanguageModel(config);
+      const path = join(dir, "model.safetensors");
+      await saveModel(path, model);
+      const loaded = await loadModel(path);
+      expect(loaded.config).toEqual(model.config);
+      const ids = randomIds(2, 11, 64);
+      expect(Array.from(loaded.forward(ids).dataSync())).toEqual(
+        Array.from(model.forward(ids).dataSync()),
+      );
+    });
+  }
 
   it("a truncated checkpoint fails with a clear message and a failed save leaves the previous file intact", async () => {
     const dir = await mkdtemp(join(tmpdir(), "bmojo-model-"));
