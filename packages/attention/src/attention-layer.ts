@@ -146,20 +146,18 @@ export class Attention extends Module {
 
   /**
    * Memory tokens [B, C, M, d] → memory keys/values k, v [B, Hkv, C, M, Dh] through k_proj and
-   * v_proj. With RoPE on, `at` gives each token's position (int32 [B, C, M], each < at.bound) and
-   * its key is rotated there, as the key of an in-context token at that position would be; without
-   * RoPE the keys are NoPE and `at` must be left out.
+   * v_proj, NoPE. With RoPE on, `at` may give each token's position (int32 [B, C, M], each <
+   * at.bound): its key is then rotated there, as the key of an in-context token at that position
+   * would be. A NoPE attention takes no positions.
    */
   projectKeysValues(
     tokens: Tensor,
     at?: { positions: Tensor; bound: number },
   ): { k: Tensor; v: Tensor } {
     this.assertTokens("projectKeysValues", tokens, 4);
-    if (this.config.rope !== (at !== undefined)) {
+    if (!this.config.rope && at !== undefined) {
       throw new Error(
-        this.config.rope
-          ? "Attention.projectKeysValues: this attention uses RoPE, so memory keys need their positions: pass { positions, bound }."
-          : "Attention.projectKeysValues: this attention is NoPE; memory keys take no positions (leave `at` out).",
+        "Attention.projectKeysValues: this attention is NoPE, so memory keys take no positions; leave `at` out (or build the attention with rope: true).",
       );
     }
     return tidy(() => {

@@ -160,11 +160,19 @@ describe("applyRopeAt", () => {
     const rope = new Attention({ dModel: 8, heads: 2, rope: true }, { rng: new Random(1) });
     const nope = new Attention({ dModel: 8, heads: 2 }, { rng: new Random(1) });
     const tokens = new Random(0).normal([1, 1, 2, 8]);
-    expect(() => rope.projectKeysValues(tokens)).toThrow("memory keys need their positions");
+    // A RoPE attention without positions gives NoPE memory keys: the unrotated projection.
+    const plain = tidy(() => {
+      const { k } = rope.projectKeysValues(tokens);
+      return Array.from(k.dataSync());
+    });
+    const projected = tidy(() => Array.from(rope.k_proj.forward(tokens).dataSync()));
+    expect(plain.slice(0, 4)).toEqual(projected.slice(0, 4));
     const at = {
       positions: tensor(Int32Array.from([0, 1]), [1, 1, 2], { dtype: "int32" }),
       bound: 2,
     };
-    expect(() => nope.projectKeysValues(tokens, at)).toThrow("memory keys take no positions");
+    expect(() => nope.projectKeysValues(tokens, at)).toThrow(
+      "Attention.projectKeysValues: this attention is NoPE, so memory keys take no positions",
+    );
   });
 });
