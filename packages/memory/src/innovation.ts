@@ -84,13 +84,30 @@ function innovationFloat32(
   have: number,
   count: number,
 ): number {
+  const row = (j: number) => (b * k + ((head - j + k) % k)) * dim;
+  const offset = b * dim;
+  let sumSq = 0;
+  if (have === 4) {
+    // The default k = 4 once four outputs are in: one pass, the four rows summed in the same
+    // order and with the same roundings as the general loop below (0 + y_{t−1} is y_{t−1}).
+    const r1 = row(1);
+    const r2 = row(2);
+    const r3 = row(3);
+    const r4 = row(4);
+    for (let i = 0; i < dim; i++) {
+      const sum4 = Math.fround(
+        Math.fround(Math.fround(ring[r1 + i] + ring[r2 + i]) + ring[r3 + i]) + ring[r4 + i],
+      );
+      const diff = Math.fround(Math.fround(yt[offset + i]) - Math.fround(sum4 / count));
+      sumSq += Math.fround(diff * diff);
+    }
+    return Math.fround(Math.sqrt(Math.fround(sumSq)));
+  }
   acc.fill(0);
   for (let j = 1; j <= have; j++) {
-    const row = (b * k + ((head - j + k) % k)) * dim;
-    for (let i = 0; i < dim; i++) acc[i] = Math.fround(acc[i] + ring[row + i]);
+    const from = row(j);
+    for (let i = 0; i < dim; i++) acc[i] = Math.fround(acc[i] + ring[from + i]);
   }
-  let sumSq = 0;
-  const offset = b * dim;
   for (let i = 0; i < dim; i++) {
     const prediction = Math.fround(acc[i] / count);
     const diff = Math.fround(Math.fround(yt[offset + i]) - prediction);
@@ -207,8 +224,8 @@ export class InnovationTracker {
       result[b] = innovation(ring, this.sums, yt, b, dim, k, this.head, have, count);
     }
     for (let b = 0; b < batch; b++) {
-      const to = (b * k + this.head) * dim;
-      for (let i = 0; i < dim; i++) ring[to + i] = yt[b * dim + i];
+      // set() rounds float64 values to float32 on the way in, as element stores do.
+      ring.set(yt.subarray(b * dim, (b + 1) * dim), (b * k + this.head) * dim);
     }
     this.head = (this.head + 1) % k;
     this.seen = t + 1;
