@@ -168,14 +168,17 @@ describe.each([3, 4])("selective scan with chunks of %i steps (closed form)", (s
 });
 
 describe("whole model", () => {
-  it("gives the cpu's logits and gradients for a small B'MOJO on tfjs-wasm", async () => {
-    const cpu = await backendByName("cpu");
-    const r = await compareModel(preset("bmojo", "small", { seed: 3 }), cpu, onWasm, [1, 96]);
-    console.info(
-      `small B'MOJO on tfjs-wasm vs cpu: logits ${r.logitsRelError.toExponential(2)}, decode ${r.decodeRelError.toExponential(2)}, grads ${r.gradRelError.toExponential(2)} (${r.worstGrad})`,
-    );
-    expect(r.logitsRelError).toBeLessThan(1e-3);
-    expect(r.decodeRelError).toBeLessThan(1e-3);
-    expect(r.gradRelError).toBeLessThan(1e-3);
-  }, 120_000);
+  for (const positions of ["none", "rope"] as const) {
+    it(`gives the cpu's logits and gradients for a small B'MOJO on tfjs-wasm (positions ${positions})`, async () => {
+      const cpu = await backendByName("cpu");
+      const config = preset("bmojo", "small", { seed: 3, bmojo: { positions } });
+      const r = await compareModel(config, cpu, onWasm, [1, 96]);
+      console.info(
+        `small B'MOJO (${positions}) on tfjs-wasm vs cpu: logits ${r.logitsRelError.toExponential(2)}, decode ${r.decodeRelError.toExponential(2)}, grads ${r.gradRelError.toExponential(2)} (${r.worstGrad})`,
+      );
+      expect(r.logitsRelError).toBeLessThan(1e-3);
+      expect(r.decodeRelError).toBeLessThan(1e-3);
+      expect(r.gradRelError).toBeLessThan(1e-3);
+    }, 120_000);
+  }
 });

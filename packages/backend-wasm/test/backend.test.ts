@@ -469,14 +469,17 @@ describe("heap", () => {
 });
 
 describe("whole model", () => {
-  it("gives the cpu's logits and gradients for a small B'MOJO", async () => {
-    const cpu = await backendByName("cpu");
-    const r = await compareModel(preset("bmojo", "small", { seed: 3 }), cpu, threaded, [2, 160]);
-    console.info(
-      `small B'MOJO vs cpu: logits ${r.logitsRelError.toExponential(2)}, decode ${r.decodeRelError.toExponential(2)}, grads ${r.gradRelError.toExponential(2)} (${r.worstGrad})`,
-    );
-    expect(r.logitsRelError).toBeLessThan(1e-3);
-    expect(r.decodeRelError).toBeLessThan(1e-3);
-    expect(r.gradRelError).toBeLessThan(1e-3);
-  }, 600_000);
+  for (const positions of ["none", "rope"] as const) {
+    it(`gives the cpu's logits and gradients for a small B'MOJO (positions ${positions})`, async () => {
+      const cpu = await backendByName("cpu");
+      const config = preset("bmojo", "small", { seed: 3, bmojo: { positions } });
+      const r = await compareModel(config, cpu, threaded, [2, 160]);
+      console.info(
+        `small B'MOJO (${positions}) vs cpu: logits ${r.logitsRelError.toExponential(2)}, decode ${r.decodeRelError.toExponential(2)}, grads ${r.gradRelError.toExponential(2)} (${r.worstGrad})`,
+      );
+      expect(r.logitsRelError).toBeLessThan(1e-3);
+      expect(r.decodeRelError).toBeLessThan(1e-3);
+      expect(r.gradRelError).toBeLessThan(1e-3);
+    }, 600_000);
+  }
 });

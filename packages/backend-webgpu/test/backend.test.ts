@@ -71,16 +71,18 @@ describe.skipIf(reason !== null)(`on ${backend?.adapter.description ?? "no adapt
     }
   }, 600_000);
 
-  it("gives the cpu's logits and gradients for a small B'MOJO", async () => {
-    const cpu = await backendByName("cpu");
-    const r = await compareModel(
-      preset("bmojo", "small", { seed: 3 }),
-      cpu,
-      backend as WebGpuBackend,
-      [2, 160],
-    );
-    expect(r.logitsRelError).toBeLessThan(2e-3);
-    expect(r.decodeRelError).toBeLessThan(2e-3);
-    expect(r.gradRelError).toBeLessThan(2e-3);
-  }, 600_000);
+  for (const positions of ["none", "rope"] as const) {
+    it(`gives the cpu's logits and gradients for a small B'MOJO (positions ${positions})`, async () => {
+      const cpu = await backendByName("cpu");
+      const r = await compareModel(
+        preset("bmojo", "small", { seed: 3, bmojo: { positions } }),
+        cpu,
+        backend as WebGpuBackend,
+        [2, 160],
+      );
+      expect(r.logitsRelError).toBeLessThan(2e-3);
+      expect(r.decodeRelError).toBeLessThan(2e-3);
+      expect(r.gradRelError).toBeLessThan(2e-3);
+    }, 600_000);
+  }
 });
