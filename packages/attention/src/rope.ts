@@ -81,24 +81,12 @@ export function applyRope(x: Tensor, positionOffset: number, theta = DEFAULT_ROP
       `applyRope: x must be [batch, heads, length, headDim], got shape [${x.shape.join(", ")}].`,
     );
   }
-  const [, , length, headDim] = x.shape;
-  if (headDim % 2 !== 0) {
-    throw new RangeError(
-      `applyRope: the head dimension must be even for rotate-half RoPE, got ${headDim}.`,
-    );
-  }
   if (!Number.isInteger(positionOffset) || positionOffset < 0) {
     throw new RangeError(
       `applyRope: positionOffset must be an integer ≥ 0, got ${positionOffset}.`,
     );
   }
-  if (!(theta > 0) || !Number.isFinite(theta)) {
-    throw new RangeError(`applyRope: theta must be a finite number > 0, got ${theta}.`);
-  }
-  if (x.dtype !== "float32" && x.dtype !== "float64") {
-    throw new TypeError(`applyRope: x must be float32 or float64, got ${x.dtype}.`);
-  }
-  const { cos, sin } = deviceTables(x.backend, x.dtype, headDim, theta, positionOffset + length);
+  const { cos, sin } = tablesFor("applyRope", x, theta, positionOffset + x.shape[2]);
   return rope(x, cos, sin, positionOffset);
 }
 
@@ -115,9 +103,9 @@ export function applyRopeAt(
   bound: number,
   theta = DEFAULT_ROPE_THETA,
 ): Tensor {
-  if (x.rank !== 3 || x.shape[2] % 2 !== 0) {
+  if (x.rank !== 3) {
     throw new RangeError(
-      `applyRopeAt: x must be [tokens, heads, headDim] with an even headDim, got shape [${x.shape.join(", ")}].`,
+      `applyRopeAt: x must be [tokens, heads, headDim], got shape [${x.shape.join(", ")}].`,
     );
   }
   const [count, heads, headDim] = x.shape;
@@ -129,10 +117,7 @@ export function applyRopeAt(
   if (!Number.isInteger(bound) || bound < 1) {
     throw new RangeError(`applyRopeAt: bound must be an integer ≥ 1, got ${bound}.`);
   }
-  if (x.dtype !== "float32" && x.dtype !== "float64") {
-    throw new TypeError(`applyRopeAt: x must be float32 or float64, got ${x.dtype}.`);
-  }
-  const { cos, sin } = deviceTables(x.backend, x.dtype, headDim, theta, bound);
+  const { cos, sin } = tablesFor("applyRopeAt", x, theta, bound);
   return tidy(() => {
     // Row (n, h) of the flattened x takes the table row of positions[n].
     const rows = reshape(broadcastTo(reshape(positions, [count, 1]), [count, heads]), [
@@ -142,6 +127,26 @@ export function applyRopeAt(
     const rotated = rope(flat, gather(cos, rows), gather(sin, rows), 0);
     return reshape(rotated, [count, heads, headDim]);
   });
+}
+
+/**
+ * The tables covering positions 0 … length−1 for x's head dimension (its last axis), after the
+ * checks both rotations share: an even head dimension, a finite theta > 0, a float x.
+ */
+function tablesFor(op: string, x: Tensor, theta: number, length: number): DeviceTables {
+  const headDim = x.shape[x.rank - 1];
+  if (headDim % 2 !== 0) {
+    throw new RangeError(
+      `${op}: the head dimension must be even for rotate-half RoPE, got ${headDim}.`,
+    );
+  }
+  if (!(theta > 0) || !Number.isFinite(theta)) {
+    throw new RangeError(`${op}: theta must be a finite number > 0, got ${theta}.`);
+  }
+  if (x.dtype !== "float32" && x.dtype !== "float64") {
+    throw new TypeError(`${op}: x must be float32 or float64, got ${x.dtype}.`);
+  }
+  return deviceTables(x.backend, x.dtype, headDim, theta, length);
 }
 
 /**

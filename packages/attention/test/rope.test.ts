@@ -157,6 +157,13 @@ describe("applyRopeAt", () => {
     expect(() => applyRopeAt(x, tensor([0, 1]), 2)).toThrow(
       "applyRopeAt: positions must be int32 [2] (one per token of x), got float32 [2].",
     );
+    const two = tensor(Int32Array.from([0, 1]), [2], { dtype: "int32" });
+    expect(() => applyRopeAt(new Random(0).normal([2, 1, 5]), two, 2)).toThrow(
+      "applyRopeAt: the head dimension must be even for rotate-half RoPE, got 5.",
+    );
+    expect(() => applyRopeAt(x, two, 2, Number.NaN)).toThrow(
+      "applyRopeAt: theta must be a finite number > 0, got NaN.",
+    );
     const rope = new Attention({ dModel: 8, heads: 2, rope: true }, { rng: new Random(1) });
     const nope = new Attention({ dModel: 8, heads: 2 }, { rng: new Random(1) });
     const tokens = new Random(0).normal([1, 1, 2, 8]);
