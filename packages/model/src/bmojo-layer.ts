@@ -247,7 +247,7 @@ export class BMojoLayer extends Module {
         const eidetic = deviceEideticLayout(scoresTensor, w, me);
         index = reshape(concat([fadingIndex, eidetic.index], 2), [batch * chunks * this.slots]);
         mask = concat([fadingMask, eidetic.mask], 2);
-        positions = () => concat([fadingAt(), eidetic.positions], 2);
+        positions = () => concat([fadingAt(), eidetic.positions()], 2);
       }
     }
     const tokens = reshape(gather(rows, index), [batch, chunks, this.slots, d]);

@@ -33,8 +33,11 @@ export interface DeviceEideticLayout {
   index: Tensor;
   /** int32 [B, chunks, m_e]: 1 where a token was chosen. */
   mask: Tensor;
-  /** int32 [B, chunks, m_e]: the chosen position s, 0 when empty. */
-  positions: Tensor;
+  /**
+   * int32 [B, chunks, m_e]: the chosen position s, 0 when empty; computed on call (only RoPE
+   * needs it), within the same tidy scope as the layout.
+   */
+  positions(): Tensor;
 }
 
 /** scores: float [B, L] innovation scores (no gradient). Call inside a tidy scope. */
@@ -78,6 +81,6 @@ export function deviceEideticLayout(
   for (let b = 0; b < batch; b++) rowBase[b] = batch * length + b * length - 1;
   const row = add(value, tensor(rowBase, [batch, 1, 1], { backend }));
   const index = cast(where(mask, row, 0), "int32");
-  const positions = cast(where(mask, add(value, -1), 0), "int32");
+  const positions = () => cast(where(mask, add(value, -1), 0), "int32");
   return { index, mask, positions };
 }

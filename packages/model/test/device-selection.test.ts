@@ -30,7 +30,7 @@ describe("deviceEideticLayout", () => {
         return {
           index: r.index.dataSync(),
           mask: r.mask.dataSync(),
-          positions: r.positions.dataSync(),
+          positions: r.positions().dataSync(),
         };
       });
       for (let b = 0; b < batch; b++) {
