@@ -89,22 +89,11 @@ async function main(): Promise<void> {
       selectionChanges(config, reference, bf16MatmulCpu()).join(", "),
     ]);
   }
-  const header = [
-    "B'MOJO small",
-    "logits rel",
-    "decode rel",
-    "grads rel (worst)",
-    "eidetic tokens changed per layer",
-  ];
-  const right = [false, true, true, false, false];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(" | ")} |`;
-  console.log(line(header));
   console.log(
-    `| ${widths.map((w, i) => (right[i] ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`,
+    "| B'MOJO small | logits rel | decode rel | grads rel (worst) | eidetic tokens changed per layer |",
   );
-  for (const row of rows) console.log(line(row));
+  console.log("| --- | ---: | ---: | --- | --- |");
+  for (const row of rows) console.log(`| ${row.join(" | ")} |`);
 }
 
 await main();
