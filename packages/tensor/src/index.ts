@@ -13,6 +13,8 @@ export { type Shape, formatShape, sizeOf, broadcastShapes } from "./shape.js";
 export { tidy, keep, dispose, type TensorTree } from "./engine.js";
 export { memory, resetPeakMemory, type MemoryInfo } from "./memory.js";
 export { readTensors } from "./read.js";
+export { capture, canCapture } from "./capture.js";
+export { HostCapture } from "./backend/host-capture.js";
 export {
   registerBackend,
   registeredBackends,
@@ -28,6 +30,7 @@ export {
 export {
   type Backend,
   type BufferRead,
+  type CapturedProgram,
   BACKEND_SPEC_VERSION,
   UnsupportedKernelError,
   BackendUnavailableError,

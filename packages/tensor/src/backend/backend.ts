@@ -17,6 +17,16 @@ export interface BufferRead {
   size: number;
 }
 
+/** Kernels and writes recorded by a backend's capture, replayable in order on the same buffers. */
+export interface CapturedProgram {
+  /** Kernel launches and writes recorded. */
+  readonly size: number;
+  /** Issues the recorded work again, as if each kernel were called again with the same arguments. */
+  replay(): void;
+  /** Releases the program and the buffers it reserved; it cannot replay afterwards. */
+  dispose(): void;
+}
+
 export interface Backend {
   /** Registry name, e.g. "cpu", "webgpu", "cuda". */
   readonly name: string;
@@ -53,6 +63,19 @@ export interface Backend {
   numBuffers(): number;
   /** Release every resource; the backend is unusable afterwards. */
   dispose(): void;
+
+  /**
+   * Optional: program capture (CUDA graphs on cuda, a recorded call list on the host backends).
+   * Between `beginCapture` and `endCapture` the kernels and writes issued are recorded, not run;
+   * reads and syncs throw. Every buffer freed meanwhile, and every buffer allocated meanwhile once
+   * it is freed, stays reserved for the program until the program is disposed, so a replay never
+   * touches memory handed to anyone else. Nothing is computed while capturing, so kernels do not
+   * check their inputs' values then (e.g. gather's index range): whoever replays validates the
+   * host data it writes. One program lives at a time per backend. Use it through `capture`.
+   */
+  beginCapture?(): void;
+  /** Ends the capture: the program, or throws (having discarded it) when the capture failed. */
+  endCapture?(): CapturedProgram;
 
   // Compute half.
   readonly kernels: Partial<KernelTable>;

@@ -2,7 +2,8 @@
  * The reference `cpu` backend: every kernel in plain TypeScript loops over host ArrayBuffers.
  * It is the specification the other backends are tested against, and the embedded default.
  */
-import { BACKEND_SPEC_VERSION, type Backend } from "../../backend/backend.js";
+import { BACKEND_SPEC_VERSION, type Backend, type CapturedProgram } from "../../backend/backend.js";
+import { HostCapture } from "../../backend/host-capture.js";
 import type { BufferId, KernelTable } from "../../backend/kernels.js";
 import { type DType, type TypedArray, allocTyped } from "../../dtype.js";
 import { adamw } from "./adamw.js";
@@ -65,29 +66,43 @@ export class CpuBackend implements Backend {
   readonly dtypes: readonly DType[] = ["float32", "int32", "float64"];
   readonly kernels: KernelTable;
   private readonly store = new CpuStore();
+  private readonly capturing: HostCapture;
 
   constructor(name = "cpu") {
     this.name = name;
-    this.kernels = kernelTable(this.store);
+    this.capturing = new HostCapture(name, (id) => this.store.free(id));
+    this.kernels = this.capturing.wrap(kernelTable(this.store));
   }
 
   alloc(bytes: number): BufferId {
-    return this.store.alloc(bytes);
+    return this.capturing.allocated(this.store.alloc(bytes));
   }
 
   free(id: BufferId): void {
-    this.store.free(id);
+    this.capturing.free(id);
   }
 
   view(id: BufferId, byteOffset: number, bytes: number): BufferId | null {
-    return this.store.viewOf(id, byteOffset, bytes);
+    const view = this.store.viewOf(id, byteOffset, bytes);
+    return view === null ? null : this.capturing.allocated(view);
   }
 
   write(id: BufferId, data: TypedArray): void {
-    this.store.bytes(id).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.capturing.write(data, (d) =>
+      this.store.bytes(id).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)),
+    );
+  }
+
+  beginCapture(): void {
+    this.capturing.begin();
+  }
+
+  endCapture(): CapturedProgram {
+    return this.capturing.end();
   }
 
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {
+    this.capturing.assertIdle("a read");
     const out = allocTyped(dtype, size);
     out.set(this.store.view(id, dtype).subarray(0, size));
     return out;
@@ -97,7 +112,9 @@ export class CpuBackend implements Backend {
     return this.readSync(id, dtype, size);
   }
 
-  async sync(): Promise<void> {}
+  async sync(): Promise<void> {
+    this.capturing.assertIdle("a sync");
+  }
 
   numBuffers(): number {
     return this.store.size;
