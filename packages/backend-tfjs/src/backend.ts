@@ -7,7 +7,9 @@ import {
   type Backend,
   BackendUnavailableError,
   type BufferId,
+  type CapturedProgram,
   type DType,
+  HostCapture,
   type KernelTable,
   type TypedArray,
 } from "@bmojo/tensor";
@@ -40,6 +42,7 @@ export class TfjsBackend implements Backend {
   readonly dtypes: readonly DType[] = ["float32", "int32"];
   readonly kernels: Partial<KernelTable>;
   private readonly store = new TensorStore();
+  private readonly capturing: HostCapture;
 
   private constructor(
     readonly name: string,
@@ -56,7 +59,8 @@ export class TfjsBackend implements Backend {
     };
     // Every kernel first makes this backend's tfjs backend the active one (tfjs has one global
     // active backend; switching to an initialized one is synchronous).
-    this.kernels = Object.fromEntries(
+    this.capturing = new HostCapture(name, (id) => this.store.free(id));
+    const kernels = Object.fromEntries(
       Object.entries(table).map(([k, fn]) => [
         k,
         (args: never) => {
@@ -65,6 +69,7 @@ export class TfjsBackend implements Backend {
         },
       ]),
     ) as Partial<KernelTable>;
+    this.kernels = this.capturing.wrap(kernels);
   }
 
   static async create(options: TfjsBackendOptions = {}): Promise<TfjsBackend> {
@@ -107,30 +112,47 @@ export class TfjsBackend implements Backend {
   }
 
   alloc(bytes: number): BufferId {
-    return this.store.alloc(bytes);
+    return this.capturing.allocated(this.store.alloc(bytes));
   }
 
   free(id: BufferId): void {
-    this.store.free(id);
+    this.capturing.free(id);
   }
 
   write(id: BufferId, data: TypedArray): void {
-    this.activate();
-    this.store.write(id, data);
+    this.capturing.write(data, (d) => {
+      this.activate();
+      this.store.write(id, d);
+    });
   }
 
-  read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+  /**
+   * Program capture: the kernel calls are recorded and a replay makes them again (the same tfjs
+   * ops on the same buffers) without the op layer; see Backend.beginCapture.
+   */
+  beginCapture(): void {
+    this.capturing.begin();
+  }
+
+  endCapture(): CapturedProgram {
+    return this.capturing.end();
+  }
+
+  async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+    this.capturing.assertIdle("a read");
     this.activate();
     return this.store.read(id, dtype, size);
   }
 
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {
+    this.capturing.assertIdle("a read");
     this.activate();
     return this.store.readSync(id, dtype, size);
   }
 
   /** Reading a fresh tensor waits for every kernel issued before it (tfjs runs them in order). */
   async sync(): Promise<void> {
+    this.capturing.assertIdle("a sync");
     this.activate();
     const t = tf.zeros([1]);
     await t.data();

@@ -6,7 +6,9 @@ import {
   BACKEND_SPEC_VERSION,
   type Backend,
   type BufferId,
+  type CapturedProgram,
   type DType,
+  HostCapture,
   type KernelTable,
   type TypedArray,
 } from "@bmojo/tensor";
@@ -57,6 +59,7 @@ export class WasmBackend implements Backend {
   readonly threading: string;
   private readonly heap: Heap;
   private readonly pool: Pool;
+  private readonly capturing: HostCapture;
   private disposed = false;
 
   private constructor(heap: Heap, pool: Pool, rt: Runtime, threading: string) {
@@ -64,7 +67,8 @@ export class WasmBackend implements Backend {
     this.pool = pool;
     this.threads = pool.threads;
     this.threading = threading;
-    this.kernels = wasmKernels(rt);
+    this.capturing = new HostCapture(this.name, (id) => heap.free(id));
+    this.kernels = this.capturing.wrap(wasmKernels(rt));
   }
 
   /** Compiles the kernels, starts the workers and builds the backend. */
@@ -104,25 +108,35 @@ export class WasmBackend implements Backend {
   }
 
   alloc(bytes: number): BufferId {
-    return this.heap.alloc(bytes);
+    return this.capturing.allocated(this.heap.alloc(bytes));
   }
 
   view(id: BufferId, byteOffset: number, bytes: number): BufferId | null {
-    return this.heap.viewOf(id, byteOffset, bytes);
+    const view = this.heap.viewOf(id, byteOffset, bytes);
+    return view === null ? null : this.capturing.allocated(view);
   }
 
   free(id: BufferId): void {
-    this.heap.free(id);
+    this.capturing.free(id);
   }
 
   write(id: BufferId, data: TypedArray): void {
-    this.heap.u8.set(
-      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      this.heap.ptr(id),
+    this.capturing.write(data, (d) =>
+      this.heap.u8.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), this.heap.ptr(id)),
     );
   }
 
+  /** Program capture: kernel calls recorded and replayed on the calling thread (see Backend). */
+  beginCapture(): void {
+    this.capturing.begin();
+  }
+
+  endCapture(): CapturedProgram {
+    return this.capturing.end();
+  }
+
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {
+    this.capturing.assertIdle("a read");
     return this.heap.view(dtype, this.heap.ptr(id), size).slice();
   }
 
@@ -130,7 +144,9 @@ export class WasmBackend implements Backend {
     return this.readSync(id, dtype, size);
   }
 
-  async sync(): Promise<void> {}
+  async sync(): Promise<void> {
+    this.capturing.assertIdle("a sync");
+  }
 
   /** Live tensor buffers (the backend's own scratch is not counted). */
   numBuffers(): number {

@@ -469,6 +469,22 @@ describe("heap", () => {
 });
 
 describe("whole model", () => {
+  it("replays a compiled Mamba step with the cpu's stepped logits", async () => {
+    const cpu = await backendByName("cpu");
+    const config = preset("mamba", "small", {
+      seed: 3,
+      numLayers: 3,
+      layers: "mamba,mamba:mlp,mamba",
+    });
+    const r = await compareModel(config, cpu, threaded, [1, 48]);
+    console.info(
+      `small Mamba vs cpu: decode ${r.decodeRelError.toExponential(2)}, replayed ${r.replayRelError?.toExponential(2)}`,
+    );
+    expect(r.decodeRelError).toBeLessThan(1e-4);
+    expect(r.replayRelError).not.toBeNull();
+    expect(r.replayRelError).toBeLessThan(1e-4);
+  }, 600_000);
+
   for (const positions of ["none", "rope"] as const) {
     it(`gives the cpu's logits and gradients for a small B'MOJO (positions ${positions})`, async () => {
       const cpu = await backendByName("cpu");

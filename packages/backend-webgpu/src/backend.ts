@@ -8,7 +8,9 @@ import {
   type Backend,
   type BufferId,
   type BufferRead,
+  type CapturedProgram,
   type DType,
+  HostCapture,
   type KernelTable,
   type TypedArray,
   bytesPerElement,
@@ -34,6 +36,7 @@ export class WebGpuBackend implements Backend {
   readonly gpu: GPU;
   readonly device: GPUDevice;
   private readonly rt: Runtime;
+  private readonly capturing: HostCapture;
   private disposed = false;
 
   private constructor(rt: Runtime, adapter: AdapterReport, gpu: GPU) {
@@ -41,7 +44,12 @@ export class WebGpuBackend implements Backend {
     this.adapter = adapter;
     this.gpu = gpu;
     this.device = rt.device;
-    this.kernels = Object.assign({}, ...KERNEL_GROUPS.map((group) => group(rt)));
+    this.capturing = new HostCapture(this.name, (id) => rt.free(id));
+    const kernels: Partial<KernelTable> = Object.assign(
+      {},
+      ...KERNEL_GROUPS.map((group) => group(rt)),
+    );
+    this.kernels = this.capturing.wrap(kernels);
   }
 
   /** Acquires a device (navigator.gpu or Dawn) and builds the backend. */
@@ -51,32 +59,47 @@ export class WebGpuBackend implements Backend {
   }
 
   alloc(bytes: number): BufferId {
-    return this.rt.alloc(bytes);
+    return this.capturing.allocated(this.rt.alloc(bytes));
   }
 
   free(id: BufferId): void {
-    this.rt.free(id);
+    this.capturing.free(id);
   }
 
   write(id: BufferId, data: TypedArray): void {
     if (data instanceof Float64Array)
       throw new TypeError("the webgpu backend stores float32 and int32, not float64");
-    this.rt.write(id, data);
+    this.capturing.write(data, (d) => this.rt.write(id, d));
+  }
+
+  /**
+   * Program capture: the kernel calls are recorded and a replay makes them again (encoding the
+   * same dispatches on the same buffers) without the op layer; see Backend.beginCapture.
+   */
+  beginCapture(): void {
+    this.capturing.begin();
+  }
+
+  endCapture(): CapturedProgram {
+    return this.capturing.end();
   }
 
   async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+    this.capturing.assertIdle("a read");
     return typedView(dtype, await this.rt.read(id, size * bytesPerElement(dtype)));
   }
 
   /** Several buffers through one staging buffer and one map (one wait for the device). */
   async readMany(reads: readonly BufferRead[]): Promise<TypedArray[]> {
+    this.capturing.assertIdle("a read");
     const parts = await this.rt.readMany(
       reads.map((r) => ({ id: r.id, bytes: r.size * bytesPerElement(r.dtype) })),
     );
     return parts.map((buffer, i) => typedView(reads[i].dtype, buffer));
   }
 
-  sync(): Promise<void> {
+  async sync(): Promise<void> {
+    this.capturing.assertIdle("a sync");
     return this.rt.sync();
   }
 
