@@ -35,6 +35,12 @@ void releaseScratch(void* ptr);
  */
 unsigned* zeroedCounters(size_t count);
 
+/**
+ * Whether a program capture is open: the stream's work is recorded into a graph, not run, so an
+ * entry must not synchronise or read results (index checks are the replaying caller's then).
+ */
+bool capturing();
+
 /** Streaming multiprocessors of the current device (132 when the query fails). */
 int smCount();
 

@@ -18,7 +18,8 @@
 // extreme value, a NaN being more extreme than any number (the first NaN wins).
 //
 // gather / scatterAdd first validate the indices on the device (the first bad position is
-// atomicMin'd into scratch and read back), then launch; nothing is written when one is bad.
+// atomicMin'd into scratch and read back), then launch; nothing is written when one is bad. While a
+// program is captured they do not (nothing runs then; the replaying caller checks its inputs).
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -433,7 +434,8 @@ __global__ void checkIndicesKernel(const int32_t* indices, int64_t count, int64_
  * rows. Synchronises the stream (the contract needs a host-visible answer before writing).
  */
 void validateIndices(const char* kernel, const int32_t* indices, int64_t count, int64_t rows) {
-  if (count <= 0) return;
+  // Nothing is computed while capturing: the indices are the replaying caller's to check.
+  if (count <= 0 || bmojo::capturing()) return;
   cudaStream_t stream = bmojo::stream();
   Scratch scratch(sizeof(unsigned int));
   unsigned int* firstBad = static_cast<unsigned int*>(scratch.ptr);

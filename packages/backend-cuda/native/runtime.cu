@@ -46,6 +46,17 @@ struct State {
   // Zeroed uint32 counters lent to kernels that leave them zeroed (see zeroedCounters).
   void* counters = nullptr;
   size_t counterCapacity = 0;  // counters held
+  // Program capture (CUDA graphs). While capturing, blocks come from and go back to the capture's
+  // pool; a block in a pool stays there (free or lent to a buffer) until its program is disposed,
+  // so the graph's addresses are never handed to other work. One program lives at a time.
+  bool capturing = false;
+  bool programLive = false;
+  std::unordered_map<void*, size_t> pooled;            // every block the pool holds -> capacity
+  std::map<size_t, std::vector<void*>> poolFree;       // its free blocks, by capacity
+  std::vector<std::pair<void*, size_t>> poolStaging;   // pinned sources of captured writes
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t graphExec = nullptr;
+  int64_t programId = 0;                               // of the live program (0: none)
 };
 
 State g;
@@ -73,8 +84,23 @@ void releaseCache() {
   g.cachedBytes = 0;
 }
 
+void* generalAlloc(size_t cap);
+
 void* deviceAlloc(size_t bytes) {
   const size_t cap = sizeClass(bytes);
+  if (!g.capturing) return generalAlloc(cap);
+  auto it = g.poolFree.find(cap);
+  if (it != g.poolFree.end() && !it->second.empty()) {
+    void* p = it->second.back();
+    it->second.pop_back();
+    return p;
+  }
+  void* p = generalAlloc(cap);
+  g.pooled[p] = cap;
+  return p;
+}
+
+void* generalAlloc(size_t cap) {
   auto it = g.cache.find(cap);
   if (it != g.cache.end() && !it->second.empty()) {
     void* p = it->second.back();
@@ -99,9 +125,38 @@ void* deviceAlloc(size_t bytes) {
 
 void deviceRelease(void* p, size_t cap) {
   // Stream-ordered reuse: every user of the block is on the one stream, so a later kernel that
-  // gets this block runs after every earlier kernel that used it.
+  // gets this block runs after every earlier kernel that used it. A block the capture may touch
+  // goes to the program's pool instead.
+  if (g.pooled.count(p) != 0 || g.capturing) {
+    g.pooled[p] = cap;
+    g.poolFree[cap].push_back(p);
+    return;
+  }
   g.cache[cap].push_back(p);
   g.cachedBytes += cap;
+}
+
+void pinnedRelease(void* p, size_t cap);
+
+/** Ends the live program: its free blocks go back to the cache, blocks still lent stay with
+ *  their buffers (freed to the cache as usual), staging blocks go back to the pinned cache. */
+void dropProgram() {
+  if (g.graphExec != nullptr) cudaGraphExecDestroy(g.graphExec);
+  if (g.graph != nullptr) cudaGraphDestroy(g.graph);
+  g.graphExec = nullptr;
+  g.graph = nullptr;
+  for (auto& [cap, ptrs] : g.poolFree) {
+    for (void* p : ptrs) {
+      g.cache[cap].push_back(p);
+      g.cachedBytes += cap;
+    }
+  }
+  g.poolFree.clear();
+  g.pooled.clear();
+  for (auto& [p, cap] : g.poolStaging) pinnedRelease(p, cap);
+  g.poolStaging.clear();
+  g.programLive = false;
+  g.programId = 0;
 }
 
 void* pinnedAcquire(size_t bytes, size_t* capOut) {
@@ -158,8 +213,16 @@ void releaseScratch(void* ptr) {
   g.scratch.erase(it);
 }
 
+bool capturing() { return g.capturing; }
+
 unsigned* zeroedCounters(size_t count) {
   if (count > g.counterCapacity) {
+    if (g.capturing) {
+      // The clearing memset would only run at replay; the eager kernels after it need zeros now.
+      throw std::runtime_error("zeroedCounters: " + std::to_string(count) +
+                               " counters asked for while capturing, more than the " +
+                               std::to_string(g.counterCapacity) + " reserved at beginCapture");
+    }
     if (g.counters != nullptr) deviceRelease(g.counters, sizeClass(g.counterCapacity * sizeof(unsigned)));
     const size_t capacity = std::max<size_t>(count, 2 * g.counterCapacity);
     g.counters = deviceAlloc(capacity * sizeof(unsigned));
@@ -238,6 +301,14 @@ double argNumber(napi_env env, const CallInfo& c, size_t i, const char* name) {
     throw std::invalid_argument(std::string("argument '") + name + "' must be a number");
   }
   return v;
+}
+
+/** Throws while a capture is open: `what` needs a result that nothing has computed yet. */
+void requireNotCapturing(const char* what) {
+  if (g.capturing) {
+    throw std::runtime_error(std::string(what) +
+                             " while capturing a program: nothing has run yet; read after endCapture and a replay");
+  }
 }
 
 /** Runs `body`, turning C++ exceptions into JS exceptions. */
@@ -372,7 +443,18 @@ napi_value Write(napi_env env, napi_callback_info info) {
       throw std::range_error("write: " + std::to_string(bytes) + " bytes do not fit buffer " + std::to_string(id) +
                              " of " + std::to_string(bufferBytes(id)) + " bytes");
     }
-    if (bytes > 0) check(cudaMemcpyAsync(devicePtr(id), data, bytes, cudaMemcpyHostToDevice, g.stream), "write");
+    if (bytes == 0) return undefinedValue(env);
+    const void* source = data;
+    if (g.capturing) {
+      // The graph copies from a pinned block the program keeps: the caller's array may be gone by
+      // the time it replays.
+      size_t cap = 0;
+      void* staging = pinnedAcquire(bytes, &cap);
+      std::memcpy(staging, data, bytes);
+      g.poolStaging.emplace_back(staging, cap);
+      source = staging;
+    }
+    check(cudaMemcpyAsync(devicePtr(id), source, bytes, cudaMemcpyHostToDevice, g.stream), "write");
     return undefinedValue(env);
   });
 }
@@ -381,6 +463,7 @@ napi_value Write(napi_env env, napi_callback_info info) {
 napi_value ReadSync(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     requireReady();
+    requireNotCapturing("readSync");
     CallInfo c = args(env, info);
     int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "id"));
     size_t bytes = static_cast<size_t>(argNumber(env, c, 1, "bytes"));
@@ -452,6 +535,7 @@ napi_value queueWait(napi_env env, ReadWork* w) {
 napi_value Read(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     requireReady();
+    requireNotCapturing("read");
     CallInfo c = args(env, info);
     int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "id"));
     size_t bytes = static_cast<size_t>(argNumber(env, c, 1, "bytes"));
@@ -472,6 +556,7 @@ napi_value Read(napi_env env, napi_callback_info info) {
 napi_value ReadMany(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     requireReady();
+    requireNotCapturing("readMany");
     CallInfo c = args(env, info);
     napi_typedarray_type type;
     size_t length;
@@ -514,6 +599,7 @@ napi_value ReadMany(napi_env env, napi_callback_info info) {
 napi_value Sync(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     requireReady();
+    requireNotCapturing("sync");
     ReadWork* w = new ReadWork{};
     w->copy = false;
     return queueWait(env, w);
@@ -523,6 +609,7 @@ napi_value Sync(napi_env env, napi_callback_info) {
 napi_value SyncBlocking(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     requireReady();
+    requireNotCapturing("syncBlocking");
     check(cudaStreamSynchronize(g.stream), "sync (a kernel before it failed)");
     return undefinedValue(env);
   });
@@ -555,6 +642,7 @@ napi_value ResetPeak(napi_env env, napi_callback_info) {
 napi_value EmptyCache(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     requireReady();
+    requireNotCapturing("emptyCache");
     check(cudaStreamSynchronize(g.stream), "emptyCache");
     releaseCache();
     return undefinedValue(env);
@@ -565,6 +653,7 @@ napi_value EmptyCache(napi_env env, napi_callback_info) {
 napi_value RecordEvent(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     requireReady();
+    requireNotCapturing("recordEvent");
     cudaEvent_t e;
     check(cudaEventCreate(&e), "cudaEventCreate");
     check(cudaEventRecord(e, g.stream), "cudaEventRecord");
@@ -621,8 +710,99 @@ napi_value Run(napi_env env, napi_callback_info info) {
   });
 }
 
+constexpr size_t kCaptureCounters = 4096;
+
+// beginCapture(): records the stream's work into a graph until endCapture.
+napi_value BeginCapture(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    if (g.capturing) throw std::runtime_error("beginCapture: a capture is already open");
+    if (g.programLive) {
+      throw std::runtime_error("beginCapture: a captured program is still live; dispose it before capturing another");
+    }
+    zeroedCounters(kCaptureCounters);  // cleared eagerly now, not inside the graph
+    // Relaxed mode: the pool may need a cudaMalloc (and a captured write a pinned staging block)
+    // while capturing, which the stricter modes refuse. What relaxed mode no longer catches (a sync
+    // or a read of the capturing stream) the backend refuses itself (requireNotCapturing).
+    check(cudaStreamBeginCapture(g.stream, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+    g.capturing = true;
+    g.programLive = true;
+    return undefinedValue(env);
+  });
+}
+
+// endCapture() -> { id, nodes }: the program; throws (having dropped it) when the capture failed.
+napi_value EndCapture(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    if (!g.capturing) throw std::runtime_error("endCapture without beginCapture");
+    g.capturing = false;
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(g.stream, &graph);
+    g.graph = graph;
+    if (ended != cudaSuccess) {
+      cudaGetLastError();
+      dropProgram();
+      throw std::runtime_error(std::string("endCapture: the capture failed: ") + cudaGetErrorName(ended) + " (" +
+                               cudaGetErrorString(ended) +
+                               "); something synchronised or read while capturing, or a kernel could not be captured");
+    }
+    const cudaError_t made = cudaGraphInstantiate(&g.graphExec, g.graph, 0);
+    if (made != cudaSuccess) {
+      cudaGetLastError();
+      g.graphExec = nullptr;
+      dropProgram();
+      check(made, "cudaGraphInstantiate");
+    }
+    size_t nodes = 0;
+    check(cudaGraphGetNodes(g.graph, nullptr, &nodes), "cudaGraphGetNodes");
+    g.programId = g.nextEvent++;
+    napi_value o;
+    NAPI_OK(napi_create_object(env, &o));
+    setProp(env, o, "id", number(env, static_cast<double>(g.programId)));
+    setProp(env, o, "nodes", number(env, static_cast<double>(nodes)));
+    return o;
+  });
+}
+
+void requireProgram(int64_t id, const char* what) {
+  if (!g.programLive || g.capturing || id != g.programId) {
+    throw std::invalid_argument(std::string(what) + ": program " + std::to_string(id) + " is not live (disposed, or never captured)");
+  }
+}
+
+// replay(id): launches the program's graph on the stream.
+napi_value Replay(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    requireReady();
+    CallInfo c = args(env, info);
+    const int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "program"));
+    requireProgram(id, "replay");
+    check(cudaGraphLaunch(g.graphExec, g.stream), "cudaGraphLaunch");
+    return undefinedValue(env);
+  });
+}
+
+// disposeProgram(id): drops the graph; the pool's blocks return to the cache.
+napi_value DisposeProgram(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    CallInfo c = args(env, info);
+    const int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "program"));
+    if (g.programLive && !g.capturing && id == g.programId) dropProgram();
+    return undefinedValue(env);
+  });
+}
+
 napi_value Dispose(napi_env env, napi_callback_info) {
   if (!g.ready) return undefinedValue(env);
+  if (g.capturing) {
+    cudaGraph_t graph = nullptr;
+    cudaStreamEndCapture(g.stream, &graph);
+    cudaGetLastError();
+    g.capturing = false;
+    g.graph = graph;
+  }
+  dropProgram();
   cudaStreamSynchronize(g.stream);
   for (auto& [id, b] : g.buffers) {
     if (!b.view) cudaFree(b.ptr);
@@ -666,6 +846,10 @@ napi_value ModuleInit(napi_env env, napi_value exports) {
       {"recordEvent", nullptr, RecordEvent, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"elapsedMs", nullptr, ElapsedMs, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"run", nullptr, Run, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"beginCapture", nullptr, BeginCapture, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"endCapture", nullptr, EndCapture, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"replay", nullptr, Replay, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"disposeProgram", nullptr, DisposeProgram, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

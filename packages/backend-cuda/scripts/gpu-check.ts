@@ -1,8 +1,10 @@
 /**
  * The GPU machine's check, as one plain-node script (bundled by scripts/bundle-gpu.mjs; no pnpm or
  * vitest there): the conformance suite on cuda-fp32, then the whole-model check of B'MOJO at each
- * preset (and every plan at the tiny preset) against the reference cpu backend, in strict float32
- * and with TF32 matmuls. Prints "N passed, M failed, K skipped" lines; exits 1 on any failure.
+ * preset (and every plan at the tiny preset, and Mamba at 130m) against the reference cpu backend,
+ * in strict float32, with TF32 and with bf16 matmuls; where a plan compiles its decode step, the
+ * replayed CUDA graph's logits too. Prints "N passed, M failed, K skipped" lines; exits 1 on any
+ * failure.
  *
  *   node gpu-check.mjs [--filter TEXT] [--skip-conformance] [--skip-models] [--json FILE] [--export DIR]
  * --export DIR writes a small B'MOJO's weights, inputs, logits and gradients on cuda-fp32 for the
@@ -39,6 +41,8 @@ interface ModelRow {
   shape: [number, number];
   logitsRelError: number;
   decodeRelError: number;
+  /** Decode by replaying the compiled step (a CUDA graph), where the plan compiles (Mamba). */
+  replayRelError: number | null;
   gradRelError: number;
   worstGrad: string;
   loss: [number, number];
@@ -75,6 +79,8 @@ async function main(): Promise<void> {
       ["bmojo", "small", [2, 160], { bmojo: { positions: "rope" } }],
       // 130m at its full width, depth and vocabulary; a 32-token window keeps the reference cpu fast.
       ["bmojo", "130m", [1, 80], { window: 32 }],
+      // 24 Mamba blocks: its decode step replays as one CUDA graph of about 170 nodes.
+      ["mamba", "130m", [1, 40], {}],
     ];
     const rows: ModelRow[] = [];
     for (const [plan, size, shape, overrides] of checks) {
@@ -85,7 +91,11 @@ async function main(): Promise<void> {
         const started = performance.now();
         const r = await compareWith(config, ref, backend);
         const tol = MODEL_TOLERANCE[backend.name as keyof typeof MODEL_TOLERANCE];
-        const ok = r.logitsRelError <= tol && r.decodeRelError <= tol && r.gradRelError <= tol;
+        const ok =
+          r.logitsRelError <= tol &&
+          r.decodeRelError <= tol &&
+          (r.replayRelError ?? 0) <= tol &&
+          r.gradRelError <= tol;
         const row: ModelRow = {
           backend: backend.name,
           plan,
@@ -100,6 +110,9 @@ async function main(): Promise<void> {
         console.log(
           `${ok ? "ok  " : "FAIL"} model ${backend.name} ${plan}${variant ? ` (${variant})` : ""} ${size} [${shape}]: logits rel ${r.logitsRelError.toExponential(2)}, ` +
             `decode rel ${r.decodeRelError.toExponential(2)}, ` +
+            (r.replayRelError === null
+              ? ""
+              : `replayed rel ${r.replayRelError.toExponential(2)}, `) +
             `grads rel ${r.gradRelError.toExponential(2)} (worst ${r.worstGrad}), loss ${r.loss[0].toFixed(5)} vs ${r.loss[1].toFixed(5)}, ` +
             `tolerance ${tol} (${row.seconds.toFixed(1)} s)`,
         );

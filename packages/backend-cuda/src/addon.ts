@@ -51,6 +51,14 @@ export interface Addon {
   recordEvent(): number;
   elapsedMs(start: number, end: number): number;
   run(kernel: number, args: Float64Array): void;
+  /** Starts recording the stream's work into a CUDA graph. */
+  beginCapture(): void;
+  /** The captured graph, instantiated: its id and node count; throws when the capture failed. */
+  endCapture(): { id: number; nodes: number };
+  /** Launches program `id`'s graph on the stream. */
+  replay(id: number): void;
+  /** Drops program `id`; its memory pool returns to the cache. */
+  disposeProgram(id: number): void;
   dispose(): void;
 }
 

@@ -7,6 +7,7 @@ import {
   type Backend,
   type BufferId,
   type BufferRead,
+  type CapturedProgram,
   type DType,
   KERNEL_NAMES,
   type KernelTable,
@@ -58,6 +59,7 @@ export class CudaBackend implements Backend {
   readonly matmulPrecision: MatmulPrecision;
   private readonly addon: Addon;
   private readonly live = new Set<BufferId>();
+  private capturing = false;
   private disposed = false;
 
   constructor(options: CudaBackendOptions = {}) {
@@ -110,6 +112,47 @@ export class CudaBackend implements Backend {
     if (this.disposed) throw new Error(`backend '${this.name}' was disposed`);
   }
 
+  /** Reads, syncs and timings need results; while capturing nothing has run. */
+  private assertIdle(what: string): void {
+    this.assertOpen();
+    if (this.capturing) {
+      throw new Error(
+        `cuda backend: ${what} while capturing a program; nothing has run yet. Read after endCapture() and a replay.`,
+      );
+    }
+  }
+
+  /**
+   * Program capture through CUDA stream capture: the kernels issued until `endCapture` become
+   * one CUDA graph that `replay` launches with a single call. Buffers allocated while capturing
+   * come from a pool the program keeps until it is disposed.
+   */
+  beginCapture(): void {
+    this.assertOpen();
+    this.addon.beginCapture();
+    this.capturing = true;
+  }
+
+  endCapture(): CapturedProgram {
+    this.assertOpen();
+    this.capturing = false;
+    const { id, nodes } = this.addon.endCapture();
+    let live = true;
+    return {
+      size: nodes,
+      replay: () => {
+        this.assertOpen();
+        if (!live) throw new Error("cuda backend: replay of a disposed program.");
+        this.addon.replay(id);
+      },
+      dispose: () => {
+        if (!live || this.disposed) return;
+        live = false;
+        this.addon.disposeProgram(id);
+      },
+    };
+  }
+
   alloc(bytes: number): BufferId {
     this.assertOpen();
     const id = this.addon.alloc(bytes);
@@ -136,13 +179,13 @@ export class CudaBackend implements Backend {
   }
 
   async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
-    this.assertOpen();
+    this.assertIdle("a read");
     return typedView(dtype, await this.addon.read(id, size * bytesPerElement(dtype)));
   }
 
   /** Several buffers in one device-to-host pass and one wait (one pinned staging block). */
   async readMany(reads: readonly BufferRead[]): Promise<TypedArray[]> {
-    this.assertOpen();
+    this.assertIdle("a read");
     const pairs = new Float64Array(2 * reads.length);
     const offsets: number[] = [];
     let at = 0;
@@ -159,12 +202,12 @@ export class CudaBackend implements Backend {
   }
 
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {
-    this.assertOpen();
+    this.assertIdle("a read");
     return typedView(dtype, this.addon.readSync(id, size * bytesPerElement(dtype)));
   }
 
   sync(): Promise<void> {
-    this.assertOpen();
+    this.assertIdle("a sync");
     return this.addon.sync();
   }
 
@@ -186,7 +229,7 @@ export class CudaBackend implements Backend {
    * the work to finish). For benchmarks: the kernels `fn` issues are timed, not the host.
    */
   async time(fn: () => void | Promise<void>): Promise<number> {
-    this.assertOpen();
+    this.assertIdle("a timing");
     const start = this.addon.recordEvent();
     await fn();
     const end = this.addon.recordEvent();
