@@ -3,6 +3,7 @@
  * an AbortSignal; as an async iterator of token ids, or with a callback.
  */
 import { Random, slice, tensor } from "@bmojo/tensor";
+import type { CompiledStep } from "./compiled-step.js";
 import type { LanguageModel, ModelCache } from "./language-model.js";
 
 export interface GenerateOptions {
@@ -24,6 +25,13 @@ export interface GenerateOptions {
   onToken?: (token: number, index: number) => void;
   /** Called once with the cache after the last token (e.g. to inspect eidetic memory). */
   onCache?: (cache: ModelCache) => void;
+  /**
+   * Replay the decode step as one captured program where the model and its backend allow it
+   * (`LanguageModel.compileStep`: Mamba layers, on any built-in backend). The tokens are the same
+   * either way; default true. One program lives per backend: while another compiled step is
+   * alive, dispose it or pass false.
+   */
+  compile?: boolean;
 }
 
 export type StopReason = "maxTokens" | "stopToken" | "aborted";
@@ -104,6 +112,7 @@ export async function* generateTokens(
   const rng = new Random(options.seed ?? 0);
   const stop = new Set(options.stopTokens ?? []);
   const cache = model.createCache(1);
+  let compiled: CompiledStep | null = null;
   let reason: StopReason = "maxTokens";
   try {
     const ids = model.idsTensor(prompt);
@@ -115,6 +124,8 @@ export async function* generateTokens(
     all.dispose();
     let logits: ArrayLike<number> = await last.data();
     last.dispose();
+    if (options.compile !== false && options.maxTokens > 1 && model.compileStepBlocker() === null)
+      compiled = await model.compileStep(cache);
     for (let index = 0; index < options.maxTokens; index++) {
       if (options.signal?.aborted) {
         reason = "aborted";
@@ -128,6 +139,10 @@ export async function* generateTokens(
         break;
       }
       if (index + 1 === options.maxTokens) break;
+      if (compiled !== null) {
+        logits = await compiled.run([token]).data();
+        continue;
+      }
       const next = tensor(Int32Array.of(token), [1], { backend: model.embedding.weight.backend });
       const out = await model.step(next, cache);
       next.dispose();
@@ -136,6 +151,7 @@ export async function* generateTokens(
     }
     options.onCache?.(cache);
   } finally {
+    compiled?.dispose();
     model.disposeCache(cache);
   }
   return reason;

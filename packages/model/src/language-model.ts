@@ -3,15 +3,19 @@
  * Parameter names follow conventions.md, so checkpoints load in other implementations.
  */
 import { Embedding, Linear, Module, RMSNorm } from "@bmojo/nn";
+import { Mamba } from "@bmojo/ssm";
 import {
   type Backend,
   Random,
   type Tensor,
+  canCapture,
+  capture,
   crossEntropy,
   formatShape,
   readTensors,
   tensor,
   tidy,
+  zeros,
 } from "@bmojo/tensor";
 import {
   Block,
@@ -23,6 +27,7 @@ import {
   releaseResidual,
 } from "./block.js";
 import { BMojoLayer, type ChunkSelection, type EideticSnapshot } from "./bmojo-layer.js";
+import { CompiledStep } from "./compiled-step.js";
 import { type ModelConfig, type ResolvedConfig, resolveConfig } from "./config.js";
 
 /** Recurrent state of a whole model for `batch` sequences. */
@@ -155,6 +160,63 @@ export class LanguageModel extends Module {
     }
     cache.position++;
     return logits;
+  }
+
+  /**
+   * Why `compileStep` would refuse this model on its backend, or null when it can compile. A step
+   * replays only when no layer's step depends on host-side values: Mamba layers (with or without
+   * an MLP). Attention and B'MOJO steps take their cache position (RoPE, cache slot, window) and
+   * B'MOJO its eidetic admissions from the host, so they run eagerly with `step`.
+   */
+  compileStepBlocker(): string | null {
+    const backend = this.embedding.weight.backend;
+    if (!canCapture(backend))
+      return `backend '${backend.name}' cannot capture programs (every built-in backend can: cpu, wasm, tfjs, webgpu, cuda)`;
+    const i = this.blocks.findIndex((block) => !(block.mixer instanceof Mamba));
+    if (i < 0) return null;
+    return `layer ${i} is '${this.blocks[i].spec.kind}', whose step reads its position from the host; only 'mamba' layers replay so far`;
+  }
+
+  /**
+   * Captures one decode step on `cache` into a program (a CUDA graph on cuda, a recorded list of
+   * kernel calls on the other backends) that `CompiledStep.run` replays per token: the same kernels as `step`,
+   * on the same buffers, with neither the op layer nor a launch per kernel in between. The cache
+   * must stay alive and the weights unchanged while the step is used (`run` checks the weights);
+   * `step` and `run` may alternate on the cache. One compiled step lives at a time per backend.
+   */
+  async compileStep(cache: ModelCache): Promise<CompiledStep> {
+    const blocker = this.compileStepBlocker();
+    if (blocker !== null) throw new Error(`compileStep: ${blocker}; use step() instead.`);
+    if (cache.layers.length !== this.blocks.length)
+      throw new RangeError("compileStep: the cache does not belong to this model (layer count).");
+    const backend = this.embedding.weight.backend;
+    // One eager step on a scratch cache first: every lazily built value (stacked decode weights,
+    // Mamba's A) then exists before the capture, instead of being computed inside the program.
+    const scratch = this.createCache(cache.batch);
+    try {
+      const warm = zeros([cache.batch], { dtype: "int32", backend });
+      (await this.step(warm, scratch)).dispose();
+      warm.dispose();
+    } finally {
+      this.disposeCache(scratch);
+    }
+    const ids = zeros([cache.batch], { dtype: "int32", backend });
+    try {
+      const { value: logits, program } = await capture(backend, () =>
+        this.throughBlocks(ids, cache, (block, r, c) => block.stepResidual(r, c)),
+      );
+      return new CompiledStep({
+        cache,
+        ids,
+        logits,
+        program,
+        vocabSize: this.config.vocabSize,
+        parameters: this.namedParameters(),
+      });
+    } catch (error) {
+      ids.dispose();
+      throw error;
+    }
   }
 
   /** Embedding → each block's recurrent `run` with its cache → logits. */

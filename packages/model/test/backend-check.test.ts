@@ -13,6 +13,14 @@ describe("@bmojo/model/testing compareModel", () => {
     expect(same.decodeRelError).toBe(0);
     expect(same.gradRelError).toBe(0);
     expect(same.loss[0]).toBe(same.loss[1]);
+    expect(same.replayRelError).toBeNull(); // B'MOJO's step does not compile
+  });
+
+  it("also checks the replayed decode where the model compiles its step", async () => {
+    const mamba = preset("mamba", "tiny", { seed: 1, layers: "mamba,mamba:mlp" });
+    const same = await compareModel(mamba, reference, new CpuBackend("cpu-b"), [1, 24]);
+    expect(same.decodeRelError).toBe(0);
+    expect(same.replayRelError).toBe(0);
   });
 
   it("catches a backend whose rmsNorm is 1% off", async () => {

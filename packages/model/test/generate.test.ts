@@ -119,6 +119,27 @@ describe("generate", () => {
   });
 });
 
+describe("generate with a compiled step", () => {
+  it("a Mamba model samples the same tokens replaying its step as stepping eagerly", async () => {
+    const mamba = new LanguageModel(
+      preset("mamba", "tiny", { seed: 4, layers: "mamba,mamba:mlp" }),
+    );
+    expect(mamba.compileStepBlocker()).toBeNull();
+    const options = { maxTokens: 16, seed: 9, topK: 20 };
+    const eager = await generate(mamba, prompt, { ...options, compile: false });
+    const replayed = await generate(mamba, prompt, options);
+    expect(replayed.tokens).toEqual(eager.tokens);
+    const greedy = await generate(mamba, prompt, { maxTokens: 8, temperature: 0 });
+    const greedyEager = await generate(mamba, prompt, {
+      maxTokens: 8,
+      temperature: 0,
+      compile: false,
+    });
+    expect(greedy.tokens).toEqual(greedyEager.tokens);
+    mamba.dispose();
+  });
+});
+
 describe("inference memory is constant in the sequence length", () => {
   for (const plan of ["mamba", "swa", "bmojo", "hybrid", "bmojo-f"] as const) {
     it(`${plan}: state bytes after 1k and 16k prompt tokens are equal`, async () => {

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { saveModel } from "../checkpoint.js";
 import type { ModelConfig } from "../config.js";
+import type { CompiledStep } from "../compiled-step.js";
 import { LanguageModel } from "../language-model.js";
 import { type HostTensor, encodeSafetensors } from "@bmojo/nn";
 import { type Backend, Random, type Tensor, dispose, tensor, valueAndGrad } from "@bmojo/tensor";
@@ -20,6 +21,11 @@ export interface ModelCheckResult {
    * a time after a prefill of the rest (caches, decode-step kernels, split views).
    */
   decodeRelError: number;
+  /**
+   * The same tokens decoded by replaying a compiled step (`compileStep`) against the reference's
+   * stepped logits, where the model compiles on the tested backend; null where it does not.
+   */
+  replayRelError: number | null;
   /** Worst parameter gradient: max |Δ| / max |reference grad| of that parameter. */
   gradRelError: number;
   worstGrad: string;
@@ -40,37 +46,54 @@ function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): numbe
 /** Tokens decoded one by one in the decode check (the rest of the sequence is the prefill). */
 const DECODE_STEPS = 16;
 
-/** Logits of the last min(16, L/2) tokens of `row`, decoded one by one after a prefill of the rest. */
-async function decodeRun(model: LanguageModel, row: Int32Array): Promise<Float32Array> {
+/**
+ * Logits of the last min(16, L/2) tokens of `row`, decoded one by one after a prefill of the rest:
+ * by `step`, or (`replay`) by one compiled step replayed per token.
+ */
+async function decodeRun(
+  model: LanguageModel,
+  row: Int32Array,
+  replay: boolean,
+): Promise<Float32Array> {
   const backend = model.embedding.weight.backend;
   const prefix = Math.max(1, row.length - Math.min(DECODE_STEPS, row.length >> 1));
   const out: number[] = [];
   const cache = model.createCache(1);
+  let compiled: CompiledStep | null = null;
   try {
     const prompt = model.idsTensor(Array.from(row.subarray(0, prefix)));
     (await model.prefill(prompt, cache)).dispose();
     prompt.dispose();
+    if (replay) compiled = await model.compileStep(cache);
     for (let t = prefix; t < row.length; t++) {
+      if (compiled !== null) {
+        out.push(...(await compiled.run([row[t]]).data()));
+        continue;
+      }
       const input = tensor(Int32Array.of(row[t]), [1], { dtype: "int32", backend });
       const logits = await model.step(input, cache);
       out.push(...(await logits.data()));
       dispose([input, logits]);
     }
   } finally {
+    compiled?.dispose();
     model.disposeCache(cache);
   }
   return Float32Array.from(out);
 }
 
+/** Logits, the decode run, gradients; and the replayed decode run where asked and possible. */
 async function run(
   config: ModelConfig,
   backend: Backend,
   ids: Int32Array,
   targets: Int32Array,
   shape: [number, number],
+  replay: boolean,
 ): Promise<{
   logits: Float32Array;
   decoded: Float32Array;
+  replayed: Float32Array | null;
   loss: number;
   grads: Map<string, Float32Array>;
 }> {
@@ -89,8 +112,11 @@ async function run(
       out.set(name, (await g.data()) as Float32Array);
     }
     dispose([value, grads]);
-    const decoded = await decodeRun(model, ids.subarray(0, shape[1]));
-    return { logits, decoded, loss, grads: out };
+    const row = ids.subarray(0, shape[1]);
+    const decoded = await decodeRun(model, row, false);
+    const replayed =
+      replay && model.compileStepBlocker() === null ? await decodeRun(model, row, true) : null;
+    return { logits, decoded, replayed, loss, grads: out };
   } finally {
     dispose([idsT, targetsT]);
     model.dispose();
@@ -119,7 +145,7 @@ export async function referenceRun(
   const n = shape[0] * shape[1];
   const ids = rng.intArray(n, 0, config.vocabSize);
   const targets = rng.intArray(n, 0, config.vocabSize);
-  return { ids, targets, shape, ...(await run(config, reference, ids, targets, shape)) };
+  return { ids, targets, shape, ...(await run(config, reference, ids, targets, shape, false)) };
 }
 
 /** Runs `config` on `test` over the reference run's batch and measures how far it is. */
@@ -128,7 +154,7 @@ export async function compareWith(
   ref: ReferenceRun,
   test: Backend,
 ): Promise<ModelCheckResult> {
-  const b = await run(config, test, ref.ids, ref.targets, ref.shape);
+  const b = await run(config, test, ref.ids, ref.targets, ref.shape, true);
   let gradRelError = 0;
   let worstGrad = "";
   for (const [name, g] of ref.grads) {
@@ -141,6 +167,7 @@ export async function compareWith(
   return {
     logitsRelError: relError(b.logits, ref.logits),
     decodeRelError: relError(b.decoded, ref.decoded),
+    replayRelError: b.replayed === null ? null : relError(b.replayed, ref.decoded),
     gradRelError,
     worstGrad,
     loss: [ref.loss, b.loss],
@@ -179,7 +206,7 @@ export async function exportForAnchor(
   const model = new LanguageModel(config, { backend });
   try {
     await saveModel(join(dir, "model.safetensors"), model);
-    const r = await run(config, backend, ids, targets, shape);
+    const r = await run(config, backend, ids, targets, shape, false);
     writeFileSync(join(dir, "ids.json"), JSON.stringify({ shape, ids: Array.from(ids) }));
     writeFileSync(join(dir, "targets.json"), JSON.stringify({ shape, ids: Array.from(targets) }));
     writeFileSync(

@@ -1,0 +1,92 @@
+import { CpuBackend, tensor } from "@bmojo/tensor";
+import { describe, expect, it } from "vitest";
+import { LanguageModel, type ModelCache, preset } from "../src/index.js";
+
+const prompt = [
+  [3, 9, 1, 4, 1, 5, 9, 2],
+  [6, 5, 3, 5, 8, 9, 7, 9],
+];
+const tokens = [
+  [2, 6],
+  [5, 3],
+  [0, 63],
+  [17, 4],
+  [8, 8],
+];
+
+async function prefilled(model: LanguageModel): Promise<ModelCache> {
+  const cache = model.createCache(2);
+  const ids = tensor(Int32Array.from(prompt.flat()), [2, prompt[0].length], {
+    dtype: "int32",
+    backend: model.embedding.weight.backend,
+  });
+  (await model.prefill(ids, cache)).dispose();
+  ids.dispose();
+  return cache;
+}
+
+describe("LanguageModel.compileStep", () => {
+  it("replays step bit for bit on a Mamba model with MLPs, and leaves the cache where step does", async () => {
+    const backend = new CpuBackend("cpu-capture");
+    for (const plan of ["mamba", "mamba-mlp"] as const) {
+      const layers = plan === "mamba" ? "mamba,mamba" : "mamba:mlp,mamba:mlp";
+      const model = new LanguageModel(preset("mamba", "tiny", { seed: 5, layers }), { backend });
+      const eager = await prefilled(model);
+      const replayed = await prefilled(model);
+      const compiled = await model.compileStep(replayed);
+      expect(compiled.size).toBeGreaterThan(10 * model.blocks.length);
+      for (const step of tokens) {
+        const ids = tensor(Int32Array.from(step), [2], { dtype: "int32", backend });
+        const want = await model.step(ids, eager);
+        ids.dispose();
+        const got = compiled.run(step);
+        expect(Array.from(got.dataSync())).toEqual(Array.from(want.dataSync()));
+        want.dispose();
+      }
+      expect(replayed.position).toBe(eager.position);
+      // The state itself: a further eager step from each cache agrees.
+      const next = tensor(Int32Array.of(1, 2), [2], { dtype: "int32", backend });
+      const a = await model.step(next, eager);
+      const b = await model.step(next, replayed);
+      expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+      for (const t of [a, b, next]) t.dispose();
+      compiled.dispose();
+      model.disposeCache(eager);
+      model.disposeCache(replayed);
+      model.dispose();
+    }
+    expect(backend.numBuffers()).toBe(0);
+  });
+
+  it("frees every buffer it reserved once disposed, and refuses bad tokens, changed weights and a second live program", async () => {
+    const backend = new CpuBackend("cpu-capture");
+    const model = new LanguageModel(preset("mamba", "tiny", { seed: 1 }), { backend });
+    const cache = await prefilled(model);
+    const compiled = await model.compileStep(cache);
+    expect(() => compiled.run([1])).toThrow(/one id per sequence \(2\)/);
+    expect(() => compiled.run([1, 64])).toThrow(/token 64 at index 1 is out of range/);
+    expect(() => compiled.run([1, 2.5])).toThrow(/token 2.5/);
+    await expect(model.compileStep(cache)).rejects.toThrow(/still live; dispose it/);
+    const weight = model.lm_head.weight;
+    weight.storage.bump();
+    expect(() => compiled.run([1, 2])).toThrow(
+      /parameter 'lm_head.weight' was written after compileStep/,
+    );
+    compiled.dispose();
+    expect(() => compiled.run([1, 2])).toThrow(/disposed/);
+    model.disposeCache(cache);
+    model.dispose();
+    expect(backend.numBuffers()).toBe(0);
+  });
+
+  it("names the layer that keeps a model from compiling", async () => {
+    const model = new LanguageModel(preset("bmojo", "tiny", { seed: 1 }));
+    expect(model.compileStepBlocker()).toMatch(/layer 0 is 'bmojo'/);
+    const cache = model.createCache(1);
+    await expect(model.compileStep(cache)).rejects.toThrow(
+      /compileStep: layer 0 is 'bmojo', whose step reads its position from the host.*use step\(\) instead/,
+    );
+    model.disposeCache(cache);
+    model.dispose();
+  });
+});
