@@ -4,7 +4,7 @@
  * one-token decode steps after it; the median of several measurements after an untimed warm-up.
  * The prefill is timed up to its last position's logits on the host (what generation reads next).
  */
-import type { LanguageModel } from "@bmojo/model";
+import type { LanguageModel, ModelCache } from "@bmojo/model";
 import {
   type Backend,
   type KernelProfiler,
@@ -54,12 +54,45 @@ export interface Measurement {
    */
   prefillPeakBytes: number;
   decodePeakBytes: number;
+  /** The replayed decode steps after the eager ones, where the model compiles its step. */
+  replay: ReplayMeasurement | null;
+}
+
+/** Decode steps replayed from a compiled step (`LanguageModel.compileStep`). */
+export interface ReplayMeasurement {
+  /** compileStep: a warm-up step on a scratch cache and the capture. */
+  compileMs: number;
+  decodeMs: number;
+  /** Kernel launches (graph nodes on cuda) per replayed step. */
+  programSize: number;
+}
+
+/** Times `steps` replayed decode steps on `cache`, reading each step's logits as step's loop does. */
+async function measureReplay(
+  model: LanguageModel,
+  cache: ModelCache,
+  rng: Random,
+  steps: number,
+): Promise<ReplayMeasurement> {
+  const vocab = model.config.vocabSize;
+  const compileStart = performance.now();
+  const compiled = await model.compileStep(cache);
+  const compileMs = performance.now() - compileStart;
+  try {
+    const start = performance.now();
+    for (let s = 0; s < steps; s++) await compiled.run(rng.intArray(cache.batch, 0, vocab)).data();
+    return { compileMs, decodeMs: performance.now() - start, programSize: compiled.size };
+  } finally {
+    compiled.dispose();
+  }
 }
 
 /**
- * Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps. With a
- * `profiler` factory (given the model's backend), the decode steps run under the profiler it
- * starts (their timing then includes its overhead); it is stopped before returning.
+ * Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps, and as many
+ * replayed ones after them where the model compiles its step (unless `replay` is false). With a
+ * `profiler` factory (given the model's backend), the eager decode steps run under the profiler it
+ * starts (their timing then includes its overhead) and none are replayed; it is stopped before
+ * returning.
  */
 export async function measureOnce(
   model: LanguageModel,
@@ -69,6 +102,7 @@ export async function measureOnce(
   steps: number,
   profiler?: (backend: Backend) => KernelProfiler,
 ): Promise<Measurement> {
+  const replay = profiler === undefined && model.compileStepBlocker() === null;
   const vocab = model.config.vocabSize;
   const held = memory().numBytes;
   const ids = tensor(rng.intArray(batch * length, 0, vocab), [batch, length], { dtype: "int32" });
@@ -91,13 +125,16 @@ export async function measureOnce(
       next.dispose();
     }
     const decodeMs = performance.now() - decodeStart;
+    const stateBytes = model.cacheBytes(cache);
+    const decodePeakBytes = memory(backend).peakBytes - held;
     return {
       prefillMs,
       decodeMs,
       prefillStateBytes,
-      stateBytes: model.cacheBytes(cache),
+      stateBytes,
       prefillPeakBytes,
-      decodePeakBytes: memory(backend).peakBytes - held,
+      decodePeakBytes,
+      replay: replay ? await measureReplay(model, cache, rng, steps) : null,
     };
   } finally {
     profiling?.stop();
@@ -156,6 +193,19 @@ function parameterBytes(model: LanguageModel): number {
   return model.namedParameters().reduce((sum, [, t]) => sum + t.size * bytesPerElement(t.dtype), 0);
 }
 
+/** The replayed decode of measurements whose models compiled their step (else null). */
+function replaySpeed(runs: readonly Measurement[], tokens: number): ReplaySpeed | null {
+  const replays = runs.flatMap((r) => (r.replay === null ? [] : [r.replay]));
+  if (replays.length === 0) return null;
+  const perSecond = replays.map((r) => (tokens * 1000) / r.decodeMs);
+  return {
+    decodeTokensPerSecond: median(perSecond),
+    decodeTokensPerSecondRuns: perSecond,
+    compileMs: median(replays.map((r) => r.compileMs)),
+    programSize: replays[0].programSize,
+  };
+}
+
 /** Medians over `repeats` measurements, after a short untimed warm-up (JIT, buffer pools). */
 export interface SpeedResult {
   prefillMs: number;
@@ -176,6 +226,17 @@ export interface SpeedResult {
   decodePeakBytes: number;
   /** What one decode step runs (a separate profiled pass). */
   decodeProfile: DecodeProfile;
+  /** Replayed decode (medians over the same runs), where the model compiles its step. */
+  replay: ReplaySpeed | null;
+}
+
+export interface ReplaySpeed {
+  decodeTokensPerSecond: number;
+  decodeTokensPerSecondRuns: number[];
+  /** Median milliseconds of compileStep (a warm-up step on a scratch cache and the capture). */
+  compileMs: number;
+  /** Kernel launches (graph nodes on cuda) per replayed step. */
+  programSize: number;
 }
 
 /**
@@ -220,6 +281,7 @@ export async function measureSpeed(
       prefillPeakBytes: resident[i] + Math.max(...own.map((x) => x.prefillPeakBytes)),
       decodePeakBytes: resident[i] + Math.max(...own.map((x) => x.decodePeakBytes)),
       decodeProfile,
+      replay: replaySpeed(own, batch * decodeSteps),
     });
   }
   return results;

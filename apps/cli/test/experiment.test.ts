@@ -38,7 +38,8 @@ describe("bmojo experiment speed", () => {
     expect(rows.map((l) => l.split("|")[1].trim())).toEqual(MODELS);
     expect(md).toContain("command: `bmojo experiment speed --size tiny");
     expect(md).toContain("## Kernels per decode step");
-    expect(md).toMatch(/\| decode tokens\/s, runs \|/);
+    expect(md).toMatch(/\| decode tokens\/s, runs \| replayed decode tokens\/s \|/);
+    expect(md).toMatch(/^\| bmojo .*\| — +\|/m);
     expect(md).toMatch(/^\| bmojo .*\| [\d.]+–[\d.]+ +\|/m);
     expect(md).toMatch(/^\| selectiveScanStep +\| +\| [\d.]+ × [\d.]+ µs/m); // not in the transformer
     expect(md).toContain("Node v");
@@ -64,6 +65,12 @@ describe("bmojo experiment speed", () => {
         Math.max(...row.decodeTokensPerSecondRuns),
       );
       expect(row.decodeProfile.kernelsPerStep).toBeGreaterThan(0);
+      // Only Mamba compiles its step (no layer of it reads a host-side position).
+      if (row.model === "mamba") {
+        expect(row.replay.decodeTokensPerSecondRuns).toHaveLength(2);
+        expect(row.replay.decodeTokensPerSecond).toBeGreaterThan(0);
+        expect(row.replay.programSize).toBe(row.decodeProfile.kernelsPerStep);
+      } else expect(row.replay).toBeNull();
       expect(row.decodePeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);
       expect(row.prefillPeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);
     }

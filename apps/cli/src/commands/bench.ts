@@ -64,6 +64,8 @@ export interface BenchRow {
   decodeTokensPerSecond: number;
   /** Kernel calls per decode step (a separate profiled pass). */
   decodeKernelsPerStep: number;
+  /** Decode tokens/s replayed from a compiled step (compileStep), or null where it cannot. */
+  replayedDecodeTokensPerSecond: number | null;
   stateBytes: number;
   /** Peak bytes of tensor buffers during the prefill and during decoding (weights included). */
   prefillPeakBytes: number;
@@ -107,6 +109,7 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
         decodeMsPerStep: m.decodeMsPerStep,
         decodeTokensPerSecond: m.decodeTokensPerSecond,
         decodeKernelsPerStep: m.decodeProfile.kernelsPerStep,
+        replayedDecodeTokensPerSecond: m.replay?.decodeTokensPerSecond ?? null,
         stateBytes: m.stateBytes,
         prefillPeakBytes: m.prefillPeakBytes,
         decodePeakBytes: m.decodePeakBytes,
@@ -130,6 +133,7 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
     "prefill tok/s",
     "decode ms/step",
     "decode tok/s",
+    "replayed tok/s",
     "kernels/step",
     "state KiB",
     "peak MiB",
@@ -144,6 +148,7 @@ async function runBench(argv: readonly string[], io: CliIO): Promise<number> {
     compact(r.prefillTokensPerSecond),
     r.decodeMsPerStep.toFixed(2),
     compact(r.decodeTokensPerSecond),
+    r.replayedDecodeTokensPerSecond === null ? "—" : compact(r.replayedDecodeTokensPerSecond),
     r.decodeKernelsPerStep.toFixed(1),
     (r.stateBytes / 1024).toFixed(1),
     (Math.max(r.prefillPeakBytes, r.decodePeakBytes) / 1024 / 1024).toFixed(1),
@@ -164,8 +169,9 @@ export const benchCommand: Command = {
     "Builds each model with random weights, prefills --length random tokens per sequence into a",
     "fresh recurrent cache (timed), then times --decode-steps one-token steps; the median of",
     "--repeats measurements is reported, after an untimed warm-up (several presets' runs are",
-    "interleaved, so a slow stretch of the machine lands on each alike). Also reports parameters and the",
-    "bytes of inference state the cache holds after the prefill and the steps.",
+    "interleaved, so a slow stretch of the machine lands on each alike). Where a model compiles its",
+    "step (Mamba layers, on any built-in backend), as many steps again replayed from the captured step.",
+    "Also reports parameters and the bytes of inference state the cache holds after the prefill.",
   ].join("\n"),
   flags: benchFlags,
   examples: [

@@ -12,7 +12,7 @@ import { backendFlag, describeBackend, initBackend } from "../backend.js";
 import { parseFlags } from "../flags.js";
 import { grouped, markdownTable } from "../format.js";
 import { type CliIO, println } from "../io.js";
-import { type DecodeProfile, measureSpeed } from "../measure.js";
+import { type DecodeProfile, type ReplaySpeed, measureSpeed } from "../measure.js";
 import { barCharts } from "../svg-chart.js";
 import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
 import type { Experiment } from "./experiment.js";
@@ -79,6 +79,8 @@ export interface SpeedRow {
   decodePeakBytes: number;
   /** The kernels one decode step runs, with their host time (a separate profiled pass). */
   decodeProfile: DecodeProfile;
+  /** Decode replayed from a compiled step, where the model compiles one (else null). */
+  replay: ReplaySpeed | null;
 }
 
 /**
@@ -180,10 +182,15 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
         prefillPeakBytes: m.prefillPeakBytes,
         decodePeakBytes: m.decodePeakBytes,
         decodeProfile: m.decodeProfile,
+        replay: m.replay,
       });
+      const replayed =
+        m.replay === null
+          ? ""
+          : `; replayed ${fmt(m.replay.decodeTokensPerSecond, 1)} tok/s (runs ${m.replay.decodeTokensPerSecondRuns.map((x) => fmt(x, 1)).join(", ")})`;
       println(
         io.stderr,
-        `measured ${plan}: prefill ${fmt(m.prefillMs, 1)} ms, decode ${fmt(m.decodeTokensPerSecond, 1)} tok/s (runs ${m.decodeTokensPerSecondRuns.map((x) => fmt(x, 1)).join(", ")})`,
+        `measured ${plan}: prefill ${fmt(m.prefillMs, 1)} ms, decode ${fmt(m.decodeTokensPerSecond, 1)} tok/s (runs ${m.decodeTokensPerSecondRuns.map((x) => fmt(x, 1)).join(", ")})${replayed}`,
       );
     }
   } finally {
@@ -202,6 +209,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       "prefill tokens/s",
       "decode tokens/s",
       "decode tokens/s, runs",
+      "replayed decode tokens/s",
       "kernels / decode step",
       "state bytes/sequence",
       "peak MiB prefill / decode",
@@ -216,6 +224,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       r.decodeTokensPerSecondRuns.length > 1
         ? `${fmt(Math.min(...r.decodeTokensPerSecondRuns), 1)}–${fmt(Math.max(...r.decodeTokensPerSecondRuns), 1)}`
         : "",
+      r.replay === null ? "—" : fmt(r.replay.decodeTokensPerSecond, 1),
       fmt(r.decodeProfile.kernelsPerStep, 1),
       grouped(r.stateBytes),
       `${fmt(r.prefillPeakBytes / MIB, 1)} / ${fmt(r.decodePeakBytes / MIB, 1)}`,
@@ -247,6 +256,9 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
     "(full attention's KV cache is allocated for the model's maximum length). Peak MiB: the most",
     "bytes of tensor buffers the backend held during the prefill and during the decode steps,",
     "weights and caches included (`memory().peakBytes`; a backend's scratch memory is not counted).",
+    "Replayed decode: where a model compiles its step (`LanguageModel.compileStep`: Mamba layers",
+    "on a backend that captures programs), as many steps again on the same cache, each one replay",
+    "of the captured step (a CUDA graph on cuda; compileStep itself is not timed); — where not.",
     "",
     table,
     "",
