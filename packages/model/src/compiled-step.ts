@@ -1,10 +1,21 @@
 /**
  * A decode step captured once and replayed per token (`LanguageModel.compileStep`): a CUDA graph on
- * cuda, a recorded kernel list on cpu and wasm. A replay issues the same kernels as `step` on the
- * same buffers, without the op layer in between, so it gives step's logits bit for bit.
+ * cuda, a recorded list of kernel calls on the other backends. A replay issues the same kernels as
+ * `step` on the same buffers, without the op layer in between, so it gives step's logits bit for
+ * bit. With feedback "argmax" the program also writes each sequence's most likely next token into
+ * its input, and `replayGreedy` decodes greedily with no host round trip per token.
  */
 import { type CapturedProgram, type Tensor, assignHost } from "@bmojo/tensor";
 import type { ModelCache } from "./language-model.js";
+
+export interface CompileStepOptions {
+  /**
+   * "argmax": the program ends by writing argmax(logits) into its token input, so that
+   * `replayGreedy` feeds each greedy token to the next step on the device (the loop PyTorch's
+   * decode benchmarks run). Default "none".
+   */
+  feedback?: "none" | "argmax";
+}
 
 /** What a compiled step checks before each replay: the captured cache, ids and weights. */
 export interface CompiledStepParts {
@@ -17,6 +28,7 @@ export interface CompiledStepParts {
   vocabSize: number;
   /** Every parameter of the model by name, whose buffers and versions the program captured. */
   parameters: readonly [string, Tensor][];
+  feedback: "none" | "argmax";
 }
 
 export class CompiledStep {
@@ -38,12 +50,20 @@ export class CompiledStep {
   }
 
   /**
+   * int32 [batch]: the tokens the next replay reads. With feedback "argmax", after a replay it holds
+   * that step's greedy tokens (read it before the next replay; a read queued before the next
+   * replay on a GPU backend sees this step's tokens).
+   */
+  get tokens(): Tensor {
+    return this.parts.ids;
+  }
+
+  /**
    * One token per sequence (plain ids): issues the step and returns the logits [batch, vocab].
    * The same tensor every call, owned by this step: read it before the next `run`.
    */
   run(tokens: ArrayLike<number>): Tensor {
     const { cache, ids, logits, program, vocabSize } = this.parts;
-    if (!this.live) throw new Error("CompiledStep.run: this step was disposed; compile another.");
     if (tokens.length !== cache.batch) {
       throw new RangeError(
         `CompiledStep.run: tokens must hold one id per sequence (${cache.batch}), got ${tokens.length}.`,
@@ -57,11 +77,29 @@ export class CompiledStep {
         );
       }
     }
-    this.assertWeightsUnchanged();
+    this.assertReady("run");
     assignHost(ids, tokens);
     program.replay();
     cache.position++;
     return logits;
+  }
+
+  /**
+   * One greedy step on the device (feedback "argmax" only): replays with the tokens the previous
+   * replay chose (or the last `run`'s argmax), writes this step's greedy tokens into `tokens`,
+   * and returns the logits [batch, vocab] (the same tensor as `run`). Nothing is read: queue as
+   * many as wanted and read when needed.
+   */
+  replayGreedy(): Tensor {
+    if (this.parts.feedback !== "argmax") {
+      throw new Error(
+        'CompiledStep.replayGreedy: this step was compiled without feedback; compile it with { feedback: "argmax" }.',
+      );
+    }
+    this.assertReady("replayGreedy");
+    this.parts.program.replay();
+    this.parts.cache.position++;
+    return this.parts.logits;
   }
 
   /** Frees the program and its buffers (the cache stays the caller's). */
@@ -74,13 +112,16 @@ export class CompiledStep {
     logits.dispose();
   }
 
-  private assertWeightsUnchanged(): void {
+  /** Live, and no parameter written or disposed since the capture. */
+  private assertReady(method: string): void {
+    if (!this.live)
+      throw new Error(`CompiledStep.${method}: this step was disposed; compile another.`);
     const { parameters } = this.parts;
     for (let i = 0; i < parameters.length; i++) {
       const [name, p] = parameters[i];
       if (p.isDisposed || p.version !== this.versions[i]) {
         throw new Error(
-          `CompiledStep.run: parameter '${name}' was ${p.isDisposed ? "disposed" : "written"} after compileStep (an optimizer step, a checkpoint load); the program still reads the old buffers. Dispose this step and compile again.`,
+          `CompiledStep.${method}: parameter '${name}' was ${p.isDisposed ? "disposed" : "written"} after compileStep (an optimizer step, a checkpoint load); the program still reads the old buffers. Dispose this step and compile again.`,
         );
       }
     }

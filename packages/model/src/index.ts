@@ -36,7 +36,7 @@ export {
   mixerCacheBytes,
 } from "./block.js";
 export { LanguageModel, type LayerMemory, type ModelCache } from "./language-model.js";
-export { CompiledStep } from "./compiled-step.js";
+export { type CompileStepOptions, CompiledStep } from "./compiled-step.js";
 export {
   type GenerateOptions,
   type GenerateResult,

@@ -8,6 +8,8 @@ import {
   type Backend,
   Random,
   type Tensor,
+  argmax,
+  assign,
   canCapture,
   capture,
   crossEntropy,
@@ -27,7 +29,7 @@ import {
   releaseResidual,
 } from "./block.js";
 import { BMojoLayer, type ChunkSelection, type EideticSnapshot } from "./bmojo-layer.js";
-import { CompiledStep } from "./compiled-step.js";
+import { type CompileStepOptions, CompiledStep } from "./compiled-step.js";
 import { type ModelConfig, type ResolvedConfig, resolveConfig } from "./config.js";
 
 /** Recurrent state of a whole model for `batch` sequences. */
@@ -183,8 +185,15 @@ export class LanguageModel extends Module {
    * on the same buffers, with neither the op layer nor a launch per kernel in between. The cache
    * must stay alive and the weights unchanged while the step is used (`run` checks the weights);
    * `step` and `run` may alternate on the cache. One compiled step lives at a time per backend.
+   * With `feedback: "argmax"` the program also writes the greedy next tokens into its input, for
+   * `replayGreedy` (greedy decoding without a host round trip per token).
    */
-  async compileStep(cache: ModelCache): Promise<CompiledStep> {
+  async compileStep(cache: ModelCache, options: CompileStepOptions = {}): Promise<CompiledStep> {
+    const feedback = options.feedback ?? "none";
+    if (feedback !== "none" && feedback !== "argmax")
+      throw new TypeError(
+        `compileStep: feedback must be "none" or "argmax", got ${String(feedback)}.`,
+      );
     const blocker = this.compileStepBlocker();
     if (blocker !== null) throw new Error(`compileStep: ${blocker}; use step() instead.`);
     if (cache.layers.length !== this.blocks.length)
@@ -202,9 +211,11 @@ export class LanguageModel extends Module {
     }
     const ids = zeros([cache.batch], { dtype: "int32", backend });
     try {
-      const { value: logits, program } = await capture(backend, () =>
-        this.throughBlocks(ids, cache, (block, r, c) => block.stepResidual(r, c)),
-      );
+      const { value: logits, program } = await capture(backend, async () => {
+        const out = await this.throughBlocks(ids, cache, (block, r, c) => block.stepResidual(r, c));
+        if (feedback === "argmax") tidy(() => assign(ids, argmax(out, -1)));
+        return out;
+      });
       return new CompiledStep({
         cache,
         ids,
@@ -212,6 +223,7 @@ export class LanguageModel extends Module {
         program,
         vocabSize: this.config.vocabSize,
         parameters: this.namedParameters(),
+        feedback,
       });
     } catch (error) {
       ids.dispose();

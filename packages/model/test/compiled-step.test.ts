@@ -79,6 +79,47 @@ describe("LanguageModel.compileStep", () => {
     expect(backend.numBuffers()).toBe(0);
   });
 
+  it("with argmax feedback, replays greedy decoding on the device as eager steps on their argmax do", async () => {
+    const backend = new CpuBackend("cpu-capture");
+    const model = new LanguageModel(
+      preset("mamba", "tiny", { seed: 2, layers: "mamba,mamba:mlp" }),
+      {
+        backend,
+      },
+    );
+    const eager = await prefilled(model);
+    const replayed = await prefilled(model);
+    const compiled = await model.compileStep(replayed, { feedback: "argmax" });
+    const argmaxOf = (logits: Float32Array, row: number) => {
+      const v = logits.subarray(row * 64, (row + 1) * 64);
+      return v.indexOf(Math.max(...v));
+    };
+    let next = [2, 6];
+    for (let t = 0; t < 6; t++) {
+      const ids = tensor(Int32Array.from(next), [2], { dtype: "int32", backend });
+      const stepped = await model.step(ids, eager);
+      const want = stepped.dataSync() as Float32Array;
+      stepped.dispose();
+      ids.dispose();
+      const got = t === 0 ? compiled.run(next) : compiled.replayGreedy();
+      expect(Array.from(got.dataSync())).toEqual(Array.from(want));
+      next = [argmaxOf(want, 0), argmaxOf(want, 1)];
+      expect(Array.from(compiled.tokens.dataSync())).toEqual(next);
+    }
+    expect(replayed.position).toBe(eager.position);
+    compiled.dispose();
+    const plain = await model.compileStep(replayed);
+    expect(() => plain.replayGreedy()).toThrow(/compiled without feedback/);
+    plain.dispose();
+    await expect(model.compileStep(replayed, { feedback: "top1" as "argmax" })).rejects.toThrow(
+      /feedback must be "none" or "argmax", got top1/,
+    );
+    model.disposeCache(eager);
+    model.disposeCache(replayed);
+    model.dispose();
+    expect(backend.numBuffers()).toBe(0);
+  });
+
   it("names the layer that keeps a model from compiling", async () => {
     const model = new LanguageModel(preset("bmojo", "tiny", { seed: 1 }));
     expect(model.compileStepBlocker()).toMatch(/layer 0 is 'bmojo'/);
