@@ -62,12 +62,21 @@ export interface Measurement {
 export interface ReplayMeasurement {
   /** compileStep: a warm-up step on a scratch cache and the capture. */
   compileMs: number;
+  /** `steps` replays, each given random tokens and its logits read to the host. */
   decodeMs: number;
-  /** Kernel launches (graph nodes on cuda) per replayed step. */
+  /**
+   * `steps` greedy replays, each fed the previous one's argmax on the device, with no host read
+   * until the last (the loop of the PyTorch anchor's decode benchmark).
+   */
+  greedyMs: number;
+  /** Kernel launches (graph nodes on cuda) per replayed step, the argmax feedback included. */
   programSize: number;
 }
 
-/** Times `steps` replayed decode steps on `cache`, reading each step's logits as step's loop does. */
+/**
+ * Times `steps` replayed decode steps on `cache`, reading each step's logits as step's loop does,
+ * then `steps` greedy ones that read nothing until the end.
+ */
 async function measureReplay(
   model: LanguageModel,
   cache: ModelCache,
@@ -76,12 +85,17 @@ async function measureReplay(
 ): Promise<ReplayMeasurement> {
   const vocab = model.config.vocabSize;
   const compileStart = performance.now();
-  const compiled = await model.compileStep(cache);
+  const compiled = await model.compileStep(cache, { feedback: "argmax" });
   const compileMs = performance.now() - compileStart;
   try {
     const start = performance.now();
     for (let s = 0; s < steps; s++) await compiled.run(rng.intArray(cache.batch, 0, vocab)).data();
-    return { compileMs, decodeMs: performance.now() - start, programSize: compiled.size };
+    const decodeMs = performance.now() - start;
+    const greedyStart = performance.now();
+    for (let s = 0; s < steps - 1; s++) compiled.replayGreedy();
+    await compiled.replayGreedy().data();
+    const greedyMs = performance.now() - greedyStart;
+    return { compileMs, decodeMs, greedyMs, programSize: compiled.size };
   } finally {
     compiled.dispose();
   }
@@ -198,9 +212,12 @@ function replaySpeed(runs: readonly Measurement[], tokens: number): ReplaySpeed 
   const replays = runs.flatMap((r) => (r.replay === null ? [] : [r.replay]));
   if (replays.length === 0) return null;
   const perSecond = replays.map((r) => (tokens * 1000) / r.decodeMs);
+  const greedy = replays.map((r) => (tokens * 1000) / r.greedyMs);
   return {
     decodeTokensPerSecond: median(perSecond),
     decodeTokensPerSecondRuns: perSecond,
+    greedyTokensPerSecond: median(greedy),
+    greedyTokensPerSecondRuns: greedy,
     compileMs: median(replays.map((r) => r.compileMs)),
     programSize: replays[0].programSize,
   };
@@ -231,11 +248,15 @@ export interface SpeedResult {
 }
 
 export interface ReplaySpeed {
+  /** Replays given host tokens, each step's logits read to the host. */
   decodeTokensPerSecond: number;
   decodeTokensPerSecondRuns: number[];
+  /** Greedy replays fed on the device, nothing read until the last (see ReplayMeasurement). */
+  greedyTokensPerSecond: number;
+  greedyTokensPerSecondRuns: number[];
   /** Median milliseconds of compileStep (a warm-up step on a scratch cache and the capture). */
   compileMs: number;
-  /** Kernel launches (graph nodes on cuda) per replayed step. */
+  /** Kernel launches (graph nodes on cuda) per replayed step, the argmax feedback included. */
   programSize: number;
 }
 

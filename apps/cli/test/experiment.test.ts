@@ -38,8 +38,10 @@ describe("bmojo experiment speed", () => {
     expect(rows.map((l) => l.split("|")[1].trim())).toEqual(MODELS);
     expect(md).toContain("command: `bmojo experiment speed --size tiny");
     expect(md).toContain("## Kernels per decode step");
-    expect(md).toMatch(/\| decode tokens\/s, runs \| replayed decode tokens\/s \|/);
-    expect(md).toMatch(/^\| bmojo .*\| — +\|/m);
+    expect(md).toMatch(
+      /\| decode tokens\/s, runs \| replayed decode tokens\/s \| greedy replayed tokens\/s \|/,
+    );
+    expect(md).toMatch(/^\| bmojo .*\| — +\| — +\|/m);
     expect(md).toMatch(/^\| bmojo .*\| [\d.]+–[\d.]+ +\|/m);
     expect(md).toMatch(/^\| selectiveScanStep +\| +\| [\d.]+ × [\d.]+ µs/m); // not in the transformer
     expect(md).toContain("Node v");
@@ -69,7 +71,10 @@ describe("bmojo experiment speed", () => {
       if (row.model === "mamba") {
         expect(row.replay.decodeTokensPerSecondRuns).toHaveLength(2);
         expect(row.replay.decodeTokensPerSecond).toBeGreaterThan(0);
-        expect(row.replay.programSize).toBe(row.decodeProfile.kernelsPerStep);
+        expect(row.replay.greedyTokensPerSecondRuns).toHaveLength(2);
+        expect(row.replay.greedyTokensPerSecond).toBeGreaterThan(0);
+        // The step's kernels, then argmax and the copy of its tokens into the input.
+        expect(row.replay.programSize).toBe(row.decodeProfile.kernelsPerStep + 2);
       } else expect(row.replay).toBeNull();
       expect(row.decodePeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);
       expect(row.prefillPeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);

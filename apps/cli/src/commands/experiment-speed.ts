@@ -187,7 +187,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       const replayed =
         m.replay === null
           ? ""
-          : `; replayed ${fmt(m.replay.decodeTokensPerSecond, 1)} tok/s (runs ${m.replay.decodeTokensPerSecondRuns.map((x) => fmt(x, 1)).join(", ")})`;
+          : `; replayed ${fmt(m.replay.decodeTokensPerSecond, 1)} tok/s (runs ${m.replay.decodeTokensPerSecondRuns.map((x) => fmt(x, 1)).join(", ")}); greedy replayed ${fmt(m.replay.greedyTokensPerSecond, 1)} tok/s (runs ${m.replay.greedyTokensPerSecondRuns.map((x) => fmt(x, 1)).join(", ")})`;
       println(
         io.stderr,
         `measured ${plan}: prefill ${fmt(m.prefillMs, 1)} ms, decode ${fmt(m.decodeTokensPerSecond, 1)} tok/s (runs ${m.decodeTokensPerSecondRuns.map((x) => fmt(x, 1)).join(", ")})${replayed}`,
@@ -210,6 +210,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
       "decode tokens/s",
       "decode tokens/s, runs",
       "replayed decode tokens/s",
+      "greedy replayed tokens/s",
       "kernels / decode step",
       "state bytes/sequence",
       "peak MiB prefill / decode",
@@ -225,6 +226,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
         ? `${fmt(Math.min(...r.decodeTokensPerSecondRuns), 1)}–${fmt(Math.max(...r.decodeTokensPerSecondRuns), 1)}`
         : "",
       r.replay === null ? "—" : fmt(r.replay.decodeTokensPerSecond, 1),
+      r.replay === null ? "—" : fmt(r.replay.greedyTokensPerSecond, 1),
       fmt(r.decodeProfile.kernelsPerStep, 1),
       grouped(r.stateBytes),
       `${fmt(r.prefillPeakBytes / MIB, 1)} / ${fmt(r.decodePeakBytes / MIB, 1)}`,
@@ -258,7 +260,10 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
     "weights and caches included (`memory().peakBytes`; a backend's scratch memory is not counted).",
     "Replayed decode: where a model compiles its step (`LanguageModel.compileStep`: Mamba layers",
     "on a backend that captures programs), as many steps again on the same cache, each one replay",
-    "of the captured step (a CUDA graph on cuda; compileStep itself is not timed); — where not.",
+    "of the captured step (a CUDA graph on cuda; compileStep itself is not timed) given random",
+    "tokens, its logits read to the host; then as many greedy replays, each fed the previous step's",
+    "argmax on the device and nothing read until the last (the PyTorch anchor's decode loop); — where",
+    "a model does not compile.",
     "",
     table,
     "",
