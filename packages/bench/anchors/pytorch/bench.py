@@ -649,7 +649,55 @@ def _run_plan(args, device, bench: Bench, model, cfg, ms: list, Bsz: int, L: int
                 return m
 
             run_case(ms, f"decode {T} tokens after a {P}-token prompt, batch 1", decode_case, device, dtype=dname, mode="eager")
+            if args.decode_graph and bench.cuda and all(spec.kind == "mamba" for spec in cfg.layers):
+                run_case(ms, f"decode {T} tokens after a {P}-token prompt, batch 1", lambda dname=dname: _decode_graph_case(args, bench, model, V, P, T, device, dname), device, dtype=dname, mode="cuda graph")
     bt.configure(scan_compiled=False)
+
+
+def _decode_graph_case(args, bench: Bench, model, V: int, P: int, T: int, device, dname: str) -> dict:
+    """The same greedy decode loop with one step captured as a CUDA graph (torch.cuda.graph) and
+    replayed per token, the argmax fed back into the static input on the device. Only for
+    all-Mamba plans, whose step updates its state in place and reads no host-side position (an
+    attention step slices RoPE tables and writes its KV buffer at a Python-side position, which a
+    graph would freeze)."""
+    bt.set_fp32_precision(args.fp32_matmul)
+    bt.configure(scan_compiled=False)
+    prompt = torch.randint(0, V, (1, P), device=device)
+    with torch.no_grad(), _autocast(device, dname):
+        _, cache = model.prefill(prompt, capacity=P + T + 8)
+        tok = torch.zeros(1, dtype=torch.long, device=device)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up on a side stream, as torch.cuda.graph asks
+            for _ in range(3):
+                tok.copy_(model.step(tok, cache).argmax(-1))
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            logits = model.step(tok, cache)
+            tok.copy_(logits.argmax(-1))
+        bench.sync()
+        if bench.cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+
+        def run_tokens():
+            for _ in range(T):
+                graph.replay()
+
+        total_ms = bench.time_once(run_tokens)
+    m = {
+        "median_ms": total_ms / T,
+        "ms_per_token": total_ms / T,
+        "tokens_per_s": T / (total_ms * 1e-3),
+        "total_ms": total_ms,
+        "prompt": P,
+        "tokens": T,
+        "batch": 1,
+        "form": "recurrent, one CUDA graph replay per token (torch.cuda.graph); greedy next token fed back on the device, no host sync in the loop",
+    }
+    if bench.cuda:
+        m["peak_mem_bytes"] = int(torch.cuda.max_memory_allocated(device))
+    return m
 
 
 def _note_scan(m: dict, compiled: bool) -> None:
@@ -733,6 +781,7 @@ def parse_args(argv=None):
     ap.add_argument("--fading", type=int, default=None, help="fading tokens per B'MOJO chunk (default 1)")
     ap.add_argument("--decode-prompt", type=int, default=None, help="decode prompt length (default: --length)")
     ap.add_argument("--decode-tokens", type=int, default=None, help="tokens decoded one by one (default 64; 8 with --quick; 0 skips)")
+    ap.add_argument("--decode-graph", action=argparse.BooleanOptionalAction, default=False, help="also decode all-Mamba plans with the step captured as a CUDA graph (torch.cuda.graph)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs before kernel timings")
     ap.add_argument("--model-warmup", type=int, default=1, help="untimed runs after the first call of a model measurement")
     ap.add_argument("--reps", type=int, default=10, help="at most this many timed runs per measurement")
