@@ -37,7 +37,7 @@ interface SpeedRow {
   prefillMs: number;
   decodeTokensPerSecond: number;
   /** Decode replayed from the compiled step (a CUDA graph), where the model compiles one. */
-  replay?: { decodeTokensPerSecond: number } | null;
+  replay?: { decodeTokensPerSecond: number; greedyTokensPerSecond?: number } | null;
 }
 
 const median = (xs: number[]): number => {
@@ -83,6 +83,7 @@ const decodeCalls = [
   "decode-2026-11-29/call34",
   "decode-2026-11-29/call37",
   "decode-2026-11-29/call38",
+  "decode-2026-11-29/call39",
 ].map((dir) => ({
   dir,
   label: dir.split("/")[1].replace("call", "call "),
@@ -133,12 +134,21 @@ function speedOf(call: DecodeCall, model: string): SpeedRow {
     if (row === undefined) throw new Error(`no speed row for ${model} in ${call.dir}`);
     return row;
   });
-  const replays = rows.flatMap((r) => (r.replay ? [r.replay.decodeTokensPerSecond] : []));
+  const replays = rows.flatMap((r) => (r.replay ? [r.replay] : []));
+  const greedy = replays.flatMap((r) =>
+    r.greedyTokensPerSecond === undefined ? [] : [r.greedyTokensPerSecond],
+  );
   return {
     model,
     prefillMs: median(rows.map((r) => r.prefillMs)),
     decodeTokensPerSecond: median(rows.map((r) => r.decodeTokensPerSecond)),
-    replay: replays.length === 0 ? null : { decodeTokensPerSecond: median(replays) },
+    replay:
+      replays.length === 0
+        ? null
+        : {
+            decodeTokensPerSecond: median(replays.map((r) => r.decodeTokensPerSecond)),
+            greedyTokensPerSecond: greedy.length === 0 ? undefined : median(greedy),
+          },
   };
 }
 
@@ -304,16 +314,46 @@ for (const call of decodeCalls) {
     });
     const replay = speedOf(call, plan).replay;
     if (replay === null || replay === undefined) continue;
+    const eager = torchModel(plan, "decode", "fp32", "eager", call.torch).tokens_per_s as number;
     add({
       group: "decode",
-      what: `${plan}: decode replayed as one CUDA graph per token (${call.label})`,
+      what: `${plan}: decode replayed as one CUDA graph per token, logits read each token (${call.label})`,
       precision: "fp32, TF32 matmuls",
       ours: replay.decodeTokensPerSecond,
-      anchor: torchModel(plan, "decode", "fp32", "eager", call.torch).tokens_per_s as number,
+      anchor: eager,
       anchorName: "PyTorch eager",
       unit: "tokens/s",
       goal: "≥ 10×",
     });
+    if (replay.greedyTokensPerSecond === undefined) continue;
+    const greedy = `${plan}: greedy decode replayed, argmax fed back on the device, no read per token (${call.label})`;
+    add({
+      group: "decode",
+      what: greedy,
+      precision: "fp32, TF32 matmuls",
+      ours: replay.greedyTokensPerSecond,
+      anchor: eager,
+      anchorName: "PyTorch eager (the same greedy loop)",
+      unit: "tokens/s",
+      goal: "≥ 10×",
+    });
+    const graphed = call.torch.models
+      .find((m) => m.plan === plan)
+      ?.measurements.find(
+        (r) =>
+          r.name.startsWith("decode") && r.mode === "cuda graph" && r.tokens_per_s !== undefined,
+      );
+    if (graphed !== undefined) {
+      add({
+        group: "decode",
+        what: greedy,
+        precision: "fp32, TF32 matmuls",
+        ours: replay.greedyTokensPerSecond,
+        anchor: graphed.tokens_per_s as number,
+        anchorName: "PyTorch, the step as a CUDA graph",
+        unit: "tokens/s",
+      });
+    }
   }
 }
 
@@ -451,20 +491,26 @@ ${table}
   us. Making 10× certain needs the step captured once and replayed, which removes both the
   launches and the op layer from a token: built for Mamba (next note); the Transformer and
   B'MOJO need device-side positions and, for B'MOJO, a device-side eidetic store first.
-- Replayed decode (calls 37 and 38, [call37](cuda-h200/decode-2026-11-29/call37/),
-  [call38](cuda-h200/decode-2026-11-29/call38/)): \`LanguageModel.compileStep\` captures one decode
-  step into a CUDA graph (stream capture; blocks allocated while capturing come from a pool the
-  program keeps) and replays it per token; \`bmojo experiment speed\` times as many replayed steps
-  as eager ones on the same cache. Only Mamba compiles so far (its step reads no host-side
-  position). Mamba 130m (164 graph nodes): 893 tokens/s in call 37 and 932 / 926 in call 38's two
-  processes, against 550, 688 and 711 eagerly in the same runs (1.3–1.6×), and the replayed runs
-  vary little (820–952 tokens/s over 15 runs, the eager ones 477–775). Against PyTorch eager that
-  is 14.1× in call 37 (63 tokens/s) and 9.4× in call 38 (99 tokens/s, its fastest Mamba of all
-  calls). The replayed step, about 1.07 ms (164 kernels, the token's write and the logits'
-  read), barely moves with the host's speed, unlike the eager one: what is left is most likely
-  the device's time for 164 small kernels in a row (not measured per kernel: the machine has no
-  nsys), so the next lever is fewer, fuller decode kernels rather than the host. The graph's logits equal the stepped ones (gpu-check: replayed
-  = decode error at every size and precision, Mamba 130m 1.10e-6 in strict fp32).
+- Replayed decode (calls 37 to 39, [call37](cuda-h200/decode-2026-11-29/call37/),
+  [call38](cuda-h200/decode-2026-11-29/call38/), [call39](cuda-h200/decode-2026-11-29/call39/)):
+  \`LanguageModel.compileStep\` captures one decode step into a CUDA graph (stream capture; blocks
+  allocated while capturing come from a pool the program keeps) and replays it per token. Only
+  Mamba compiles so far (its step reads no host-side position). \`bmojo experiment speed\` times,
+  on the same cache after the eager steps, as many replays given random tokens with each step's
+  logits read to the host (what sampling on the host needs), then as many greedy replays that feed
+  each step's argmax to the next on the device and read nothing until the last: the loop the
+  PyTorch anchor times, eager or as a CUDA graph (its \`--decode-graph\`). Our eager rows read every
+  token's logits too, so against PyTorch's eager loop, which reads nothing per token, the greedy
+  row is the like-for-like one. Mamba 130m (164 graph nodes, 166 with the argmax feedback):
+  replayed with reads 893 tokens/s in call 37, 932 / 926 in call 38 and 878 / 887 in call 39,
+  against 550–711 eagerly in the same runs (1.2–1.6×); greedy replays 1,020 / 1,020 in call 39
+  (runs 1,014–1,030), 13.2× PyTorch's eager loop (78 tokens/s) and **1.72× PyTorch's CUDA-graph
+  decode of the same model** (593 tokens/s). Against PyTorch eager, the replayed rows are 14.1×
+  (call 37), 9.4× (call 38, whose PyTorch Mamba ran at 99 tokens/s, its fastest of all calls) and
+  11.4× (call 39). The greedy loop's spread of ±1% says a replayed step is now the device's time,
+  ~0.98 ms for 166 small kernels in a row; the next lever is fewer, fuller decode kernels.
+  The graph's logits equal the stepped ones (gpu-check: replayed = decode error at every size and
+  precision, Mamba 130m 1.10e-6 in strict fp32).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
   storing every tensor in fp32; PyTorch's autocast also keeps activations in bf16, halving the
   memory traffic of everything around the matmuls. bf16 storage in our backend (a bf16 dtype in
