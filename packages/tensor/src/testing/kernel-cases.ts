@@ -465,6 +465,10 @@ const MATMUL_SIZES: readonly [number, number, number][] = [
   // backends special-case these shapes, e.g. with GEMV kernels that take k in pairs of vectors).
   [1, 24, 36],
   [5, 24, 36],
+  // Few columns against k ≥ 512 (decode's x_proj: 80 columns of 1536): GEMV kernels may split k
+  // of one column over several warps; 516 takes vectors, 514 scalars.
+  [1, 13, 516],
+  [3, 7, 514],
   [17, 13, 33],
   [64, 48, 40],
 ];
@@ -750,6 +754,8 @@ const ROW_SHAPES: readonly [number, number][] = [
   [1, 1],
   [3, 7],
   [5, 33],
+  // More rows than a GPU backend gives a block each (cuda: 32): its warp-per-row path.
+  [40, 33],
 ];
 
 function softmaxCases(): ConformanceCase[] {
@@ -794,6 +800,8 @@ const RMS_NORM_SHAPES: readonly [number, number][] = [
   [1, 1],
   [4, 7],
   [3, 64],
+  [1, 768], // a decode step's row at the 130m width
+  [40, 33], // more rows than a GPU backend gives a block each (cuda: 32)
 ];
 
 /** [rows, length, headDim, positionOffset, table positions] */
@@ -955,6 +963,7 @@ const CROSS_ENTROPY_CONFIGS: readonly CrossEntropyConfig[] = [
   { rows: 6, classes: 11, ignoreIndex: -100, ignoredRows: [1, 4] },
   { rows: 4, classes: 33, ignoreIndex: -100, ignoredRows: [2] },
   { rows: 6, classes: 11, ignoreIndex: 0, ignoredRows: [0, 3] },
+  { rows: 40, classes: 33, ignoreIndex: -100, ignoredRows: [5] },
 ];
 
 function crossEntropyCases(): ConformanceCase[] {
