@@ -25,25 +25,41 @@ const char* blasStatusName(cublasStatus_t s) {
 
 // Skinny products (decode: a handful of rows against a weight used transposed, x · Wᵀ) are
 // memory-bound and short; cuBLAS spends more host time choosing a kernel than the GPU spends
-// running it. One warp per output column streams that column's row of B once for all m rows of A.
+// running it. Warps stream the columns' rows of B once for all m rows of A: one warp per column
+// when there are many columns, else kGemvWarps warps per column, each over a quarter of k (partial
+// sums added in warp order through shared memory), so that a few long columns (x_proj: 80 columns
+// of 1536) still keep enough loads in flight.
 constexpr int kGemvMaxRows = 8;
 constexpr int kGemvWarps = 4;
+/** Columns up to which (with k ≥ kGemvSplitMinK) a column gets all kGemvWarps warps of a block. */
+constexpr int64_t kGemvSplitMaxColumns = 1024;
+constexpr int64_t kGemvSplitMinK = 512;
 
-template <bool kVec4>
-__global__ void gemvTransB(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ out,
-                           int m, int64_t n, int64_t k, int64_t aStride, int64_t bStride) {
+template <bool kVec4, int kSplit>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemvTransB(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ out, int m,
+               int64_t n, int64_t k, int64_t aStride, int64_t bStride) {
+  constexpr int kColumnsPerBlock = kGemvWarps / kSplit;
+  __shared__ float partial[kGemvWarps][kGemvMaxRows];
   const int lane = threadIdx.x & 31;
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * kGemvWarps + (threadIdx.x >> 5);
-  if (j >= n) return;
+  const int warp = threadIdx.x >> 5;
+  const int part = warp % kSplit;
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumnsPerBlock + warp / kSplit;
+  const bool active = j < n;  // no early return: the split path reaches a barrier
   const int64_t batch = blockIdx.y;
   const float* a = A + batch * aStride;
-  const float* b = B + batch * bStride + j * k;
+  const float* b = B + batch * bStride + (active ? j : 0) * k;
   float acc[kGemvMaxRows];
 #pragma unroll
   for (int i = 0; i < kGemvMaxRows; i++) acc[i] = 0.0f;
+  const int64_t units = kVec4 ? k / 4 : k;
+  const int64_t chunk = (units + kSplit - 1) / kSplit;
+  const int64_t lo = part * chunk;
+  const int64_t hi = active ? (lo + chunk < units ? lo + chunk : units) : 0;
   if (kVec4) {
     const float4* b4 = reinterpret_cast<const float4*>(b);
-    for (int64_t q = lane; q < k / 4; q += 32) {
+#pragma unroll 4
+    for (int64_t q = lo + lane; q < hi; q += 32) {
       const float4 w = __ldg(b4 + q);
 #pragma unroll
       for (int i = 0; i < kGemvMaxRows; i++) {
@@ -54,7 +70,8 @@ __global__ void gemvTransB(const float* __restrict__ A, const float* __restrict_
       }
     }
   } else {
-    for (int64_t q = lane; q < k; q += 32) {
+#pragma unroll 4
+    for (int64_t q = lo + lane; q < hi; q += 32) {
       const float w = __ldg(b + q);
 #pragma unroll
       for (int i = 0; i < kGemvMaxRows; i++) {
@@ -67,7 +84,31 @@ __global__ void gemvTransB(const float* __restrict__ A, const float* __restrict_
     if (i < m) {
       float v = acc[i];
       for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-      if (lane == 0) out[(batch * m + i) * n + j] = v;
+      acc[i] = v;
+    }
+  }
+  if constexpr (kSplit == 1) {
+    if (active && lane == 0) {
+#pragma unroll
+      for (int i = 0; i < kGemvMaxRows; i++) {
+        if (i < m) out[(batch * m + i) * n + j] = acc[i];
+      }
+    }
+  } else {
+    if (lane == 0) {
+#pragma unroll
+      for (int i = 0; i < kGemvMaxRows; i++) partial[warp][i] = acc[i];
+    }
+    __syncthreads();
+    if (active && part == 0 && lane == 0) {
+#pragma unroll
+      for (int i = 0; i < kGemvMaxRows; i++) {
+        if (i < m) {
+          float v = partial[warp][i];
+          for (int s = 1; s < kSplit; s++) v += partial[warp + s][i];
+          out[(batch * m + i) * n + j] = v;
+        }
+      }
     }
   }
 }
@@ -76,14 +117,27 @@ bool gemvEligible(bool transA, bool transB, int64_t batch, int64_t m) {
   return transB && !transA && m <= kGemvMaxRows && batch <= 65535;
 }
 
+template <int kSplit>
+void launchGemv(bool vec4, const float* A, const float* B, float* out, int64_t batch, int64_t m,
+                int64_t n, int64_t k, int64_t aStride, int64_t bStride) {
+  constexpr int kColumnsPerBlock = kGemvWarps / kSplit;
+  const dim3 grid(static_cast<unsigned>((n + kColumnsPerBlock - 1) / kColumnsPerBlock),
+                  static_cast<unsigned>(batch));
+  const int mi = static_cast<int>(m);
+  if (vec4) {
+    gemvTransB<true, kSplit><<<grid, kGemvWarps * 32, 0, bmojo::stream()>>>(A, B, out, mi, n, k, aStride, bStride);
+  } else {
+    gemvTransB<false, kSplit><<<grid, kGemvWarps * 32, 0, bmojo::stream()>>>(A, B, out, mi, n, k, aStride, bStride);
+  }
+}
+
 void gemv(const float* A, const float* B, float* out, int64_t batch, int64_t m, int64_t n, int64_t k,
           int64_t aStride, int64_t bStride) {
-  const dim3 grid(static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps), static_cast<unsigned>(batch));
   const bool vec4 = k % 4 == 0 && aStride % 4 == 0 && bStride % 4 == 0 && bmojo::aligned16(A) && bmojo::aligned16(B);
-  if (vec4) {
-    gemvTransB<true><<<grid, kGemvWarps * 32, 0, bmojo::stream()>>>(A, B, out, static_cast<int>(m), n, k, aStride, bStride);
+  if (n <= kGemvSplitMaxColumns && k >= kGemvSplitMinK) {
+    launchGemv<kGemvWarps>(vec4, A, B, out, batch, m, n, k, aStride, bStride);
   } else {
-    gemvTransB<false><<<grid, kGemvWarps * 32, 0, bmojo::stream()>>>(A, B, out, static_cast<int>(m), n, k, aStride, bStride);
+    launchGemv<1>(vec4, A, B, out, batch, m, n, k, aStride, bStride);
   }
   bmojo::checkLaunch("matmul (skinny kernel)");
 }
