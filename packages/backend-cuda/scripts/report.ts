@@ -508,7 +508,15 @@ ${table}
   decode of the same model** (593 tokens/s). Against PyTorch eager, the replayed rows are 14.1×
   (call 37), 9.4× (call 38, whose PyTorch Mamba ran at 99 tokens/s, its fastest of all calls) and
   11.4× (call 39). The greedy loop's spread of ±1% says a replayed step is now the device's time,
-  ~0.98 ms for 166 small kernels in a row; the next lever is fewer, fuller decode kernels.
+  ~0.98 ms for 166 small kernels in a row. An ncu profile of that step
+  ([call41](cuda-h200/decode-2026-11-29/call41/README.md)) put a quarter of it in addRmsNorm,
+  whose one row of 768 was one warp's work, and another 38% in the two GEMVs with few columns
+  or a long k (x_proj: 80 columns of 1,536; out_proj); with a block per row for at most 32 rows
+  and a GEMV that splits k of a column over 4 warps, call 42
+  ([call42](cuda-h200/decode-2026-11-29/call42/), conformance 867 passed, 0 failed) replays the
+  Mamba step at 1,645 tokens/s greedy (runs 1,635–1,656) and 1,347 with the logits read each
+  token. That call ran no PyTorch anchor (the session's GPU time was spent); against call 39's
+  anchors, 21× PyTorch's eager loop and 2.8× its CUDA-graph decode, across calls.
   The graph's logits equal the stepped ones (gpu-check: replayed = decode error at every size and
   precision, Mamba 130m 1.10e-6 in strict fp32).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),
