@@ -630,23 +630,14 @@ def _run_plan(args, device, bench: Bench, model, cfg, ms: list, Bsz: int, L: int
                         state["tok"] = t
 
                     total_ms = bench.time_once(run_tokens)
-                m = {
-                    "median_ms": total_ms / T,
-                    "ms_per_token": total_ms / T,
-                    "tokens_per_s": T / (total_ms * 1e-3),
-                    "total_ms": total_ms,
-                    "prompt": P,
-                    "tokens": T,
-                    "batch": 1,
-                    "prefill_with_cache_s": prefill_s,
-                    "cache_bytes": bt.cache_bytes(cache),
-                    "form": "recurrent: one step per token with a constant-size cache (Mamba conv+SSM state, "
+                return _decode_result(
+                    bench, device, total_ms, P, T,
+                    "recurrent: one step per token with a constant-size cache (Mamba conv+SSM state, "
                     "KV ring of w for windows, full KV buffer for full attention, B'MOJO memory slots + "
                     "eidetic store); greedy next token, no host sync in the loop",
-                }
-                if bench.cuda:
-                    m["peak_mem_bytes"] = int(torch.cuda.max_memory_allocated(device))
-                return m
+                    prefill_with_cache_s=prefill_s,
+                    cache_bytes=bt.cache_bytes(cache),
+                )
 
             run_case(ms, f"decode {T} tokens after a {P}-token prompt, batch 1", decode_case, device, dtype=dname, mode="eager")
             if args.decode_graph and bench.cuda and all(spec.kind == "mamba" for spec in cfg.layers):
@@ -685,6 +676,16 @@ def _decode_graph_case(args, bench: Bench, model, V: int, P: int, T: int, device
                 graph.replay()
 
         total_ms = bench.time_once(run_tokens)
+    return _decode_result(
+        bench, device, total_ms, P, T,
+        "recurrent, one CUDA graph replay per token (torch.cuda.graph); greedy next token fed back "
+        "on the device, no host sync in the loop",
+    )
+
+
+def _decode_result(bench: Bench, device, total_ms: float, P: int, T: int, form: str, **extra) -> dict:
+    """A decode measurement: T tokens after a P-token prompt at batch 1 in total_ms, and the peak
+    GPU memory since the caller's reset."""
     m = {
         "median_ms": total_ms / T,
         "ms_per_token": total_ms / T,
@@ -693,7 +694,8 @@ def _decode_graph_case(args, bench: Bench, model, V: int, P: int, T: int, device
         "prompt": P,
         "tokens": T,
         "batch": 1,
-        "form": "recurrent, one CUDA graph replay per token (torch.cuda.graph); greedy next token fed back on the device, no host sync in the loop",
+        **extra,
+        "form": form,
     }
     if bench.cuda:
         m["peak_mem_bytes"] = int(torch.cuda.max_memory_allocated(device))
