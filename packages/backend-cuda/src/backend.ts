@@ -42,6 +42,8 @@ const MATMUL_PRECISIONS: readonly MatmulPrecision[] = ["tf32", "float32", "bf16"
 
 /** Open backends share the addon's device state; the last one to close releases it. */
 let openBackends = 0;
+/** The addon holds one captured program (or open capture) at a time, for all open backends. */
+let programHeld = false;
 
 function typedView(dtype: DType, buffer: ArrayBuffer, byteOffset = 0, length?: number): TypedArray {
   if (dtype === "float32") return new Float32Array(buffer, byteOffset, length);
@@ -131,12 +133,20 @@ export class CudaBackend implements Backend {
     this.assertOpen();
     this.addon.beginCapture();
     this.capturing = true;
+    programHeld = true;
   }
 
   endCapture(): CapturedProgram {
     this.assertOpen();
     this.capturing = false;
-    const { id, nodes } = this.addon.endCapture();
+    let id: number;
+    let nodes: number;
+    try {
+      ({ id, nodes } = this.addon.endCapture());
+    } catch (error) {
+      programHeld = false; // the addon dropped the failed capture
+      throw error;
+    }
     let live = true;
     return {
       size: nodes,
@@ -146,11 +156,17 @@ export class CudaBackend implements Backend {
         this.addon.replay(id);
       },
       dispose: () => {
-        if (!live || this.disposed) return;
+        if (!live) return;
         live = false;
-        this.addon.disposeProgram(id);
+        programHeld = false;
+        this.addon.disposeProgram(id); // a no-op once the addon has dropped it (its last backend closed)
       },
     };
+  }
+
+  /** Whether the addon holds a program or an open capture (of this or another cuda backend). */
+  programLive(): boolean {
+    return programHeld;
   }
 
   alloc(bytes: number): BufferId {
@@ -243,6 +259,9 @@ export class CudaBackend implements Backend {
     this.live.clear();
     this.disposed = true;
     openBackends--;
-    if (openBackends === 0) this.addon.dispose();
+    if (openBackends === 0) {
+      this.addon.dispose(); // drops a live program too
+      programHeld = false;
+    }
   }
 }

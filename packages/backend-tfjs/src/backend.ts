@@ -138,6 +138,10 @@ export class TfjsBackend implements Backend {
     return this.capturing.end();
   }
 
+  programLive(): boolean {
+    return this.capturing.live;
+  }
+
   async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
     this.capturing.assertIdle("a read");
     this.activate();

@@ -135,6 +135,10 @@ export class WasmBackend implements Backend {
     return this.capturing.end();
   }
 
+  programLive(): boolean {
+    return this.capturing.live;
+  }
+
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {
     this.capturing.assertIdle("a read");
     return this.heap.view(dtype, this.heap.ptr(id), size).slice();

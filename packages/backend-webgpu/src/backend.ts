@@ -84,6 +84,10 @@ export class WebGpuBackend implements Backend {
     return this.capturing.end();
   }
 
+  programLive(): boolean {
+    return this.capturing.live;
+  }
+
   async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
     this.capturing.assertIdle("a read");
     return typedView(dtype, await this.rt.read(id, size * bytesPerElement(dtype)));

@@ -28,8 +28,8 @@ export interface GenerateOptions {
   /**
    * Replay the decode step as one captured program where the model and its backend allow it
    * (`LanguageModel.compileStep`: Mamba layers, on any built-in backend). The tokens are the same
-   * either way; default true. One program lives per backend: while another compiled step is
-   * alive, dispose it or pass false.
+   * either way; default true. While another compiled step holds the backend (one program at a
+   * time), generation steps eagerly.
    */
   compile?: boolean;
 }

@@ -165,15 +165,17 @@ export class LanguageModel extends Module {
   }
 
   /**
-   * Why `compileStep` would refuse this model on its backend, or null when it can compile. A step
-   * replays only when no layer's step depends on host-side values: Mamba layers (with or without
-   * an MLP). Attention and B'MOJO steps take their cache position (RoPE, cache slot, window) and
+   * Why `compileStep` would refuse this model on its backend now, or null when it can compile: the
+   * backend must capture and hold no other program, and a step replays only when no layer's step
+   * depends on host-side values: Mamba layers (with or without an MLP). Attention and B'MOJO steps take their cache position (RoPE, cache slot, window) and
    * B'MOJO its eidetic admissions from the host, so they run eagerly with `step`.
    */
   compileStepBlocker(): string | null {
     const backend = this.embedding.weight.backend;
     if (!canCapture(backend))
       return `backend '${backend.name}' cannot capture programs (every built-in backend can: cpu, wasm, tfjs, webgpu, cuda)`;
+    if (backend.programLive?.())
+      return `backend '${backend.name}' already holds a captured program (one at a time: dispose the other compiled step first)`;
     const i = this.blocks.findIndex((block) => !(block.mixer instanceof Mamba));
     if (i < 0) return null;
     return `layer ${i} is '${this.blocks[i].spec.kind}', whose step reads its position from the host; only 'mamba' layers replay so far`;

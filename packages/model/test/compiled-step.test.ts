@@ -66,7 +66,10 @@ describe("LanguageModel.compileStep", () => {
     expect(() => compiled.run([1])).toThrow(/one id per sequence \(2\)/);
     expect(() => compiled.run([1, 64])).toThrow(/token 64 at index 1 is out of range/);
     expect(() => compiled.run([1, 2.5])).toThrow(/token 2.5/);
-    await expect(model.compileStep(cache)).rejects.toThrow(/still live; dispose it/);
+    expect(model.compileStepBlocker()).toMatch(/already holds a captured program/);
+    await expect(model.compileStep(cache)).rejects.toThrow(
+      /compileStep: backend 'cpu-capture' already holds a captured program/,
+    );
     const weight = model.lm_head.weight;
     weight.storage.bump();
     expect(() => compiled.run([1, 2])).toThrow(

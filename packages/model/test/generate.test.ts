@@ -136,6 +136,14 @@ describe("generate with a compiled step", () => {
       compile: false,
     });
     expect(greedy.tokens).toEqual(greedyEager.tokens);
+    // While another compiled step holds the backend, generation steps eagerly, with the same tokens.
+    const cache = mamba.createCache(1);
+    const held = await mamba.compileStep(cache);
+    expect(mamba.compileStepBlocker()).toMatch(/already holds a captured program/);
+    expect((await generate(mamba, prompt, options)).tokens).toEqual(eager.tokens);
+    held.dispose();
+    mamba.disposeCache(cache);
+    expect(mamba.compileStepBlocker()).toBeNull();
     mamba.dispose();
   });
 });

@@ -81,11 +81,14 @@ describe("capture", () => {
     );
     await expect(capture(backend, () => backend.sync())).rejects.toThrow(/a sync while capturing/);
     expect(backend.numBuffers()).toBe(1); // the failed captures' buffers went with them
+    expect(backend.programLive()).toBe(false);
     const { value: y, program } = await capture(backend, () => add(x, x));
+    expect(backend.programLive()).toBe(true);
     await expect(capture(backend, () => add(x, x))).rejects.toThrow(
       /a captured program is still live; dispose it before capturing another/,
     );
     program.dispose();
+    expect(backend.programLive()).toBe(false);
     y.dispose();
     const again = await capture(backend, () => add(x, x));
     again.program.replay();

@@ -71,9 +71,12 @@ export interface Backend {
    * it is freed, stays reserved for the program until the program is disposed, so a replay never
    * touches memory handed to anyone else. Nothing is computed while capturing, so kernels do not
    * check their inputs' values then (e.g. gather's index range): whoever replays validates the
-   * host data it writes. One program lives at a time per backend. Use it through `capture`.
+   * host data it writes. One program lives at a time per backend (`programLive`). Use it through
+   * `capture`.
    */
   beginCapture?(): void;
+  /** With capture: whether a program (or a capture) is live, so that beginCapture would throw. */
+  programLive?(): boolean;
   /** Ends the capture: the program, or throws (having discarded it) when the capture failed. */
   endCapture?(): CapturedProgram;
 

@@ -77,6 +77,11 @@ export class HostCapture {
     }
   }
 
+  /** Whether a capture is open or a program not yet disposed. */
+  get live(): boolean {
+    return this.recording !== null || (this.program !== null && !this.program.disposed);
+  }
+
   begin(): void {
     if (this.recording !== null)
       throw new Error(`${this.backend} backend: beginCapture while already capturing.`);

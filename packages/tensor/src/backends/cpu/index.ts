@@ -101,6 +101,10 @@ export class CpuBackend implements Backend {
     return this.capturing.end();
   }
 
+  programLive(): boolean {
+    return this.capturing.live;
+  }
+
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {
     this.capturing.assertIdle("a read");
     const out = allocTyped(dtype, size);
