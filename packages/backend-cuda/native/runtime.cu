@@ -48,9 +48,9 @@ struct State {
   size_t counterCapacity = 0;  // counters held
   // Program capture (CUDA graphs). While capturing, blocks come from and go back to the capture's
   // pool; a block in a pool stays there (free or lent to a buffer) until its program is disposed,
-  // so the graph's addresses are never handed to other work. One program lives at a time.
+  // so the graph's addresses are never handed to other work. One program lives at a time: a
+  // capture is open (capturing) or a program holds the pool (programId ≠ 0).
   bool capturing = false;
-  bool programLive = false;
   std::unordered_map<void*, size_t> pooled;            // every block the pool holds -> capacity
   std::map<size_t, std::vector<void*>> poolFree;       // its free blocks, by capacity
   std::vector<std::pair<void*, size_t>> poolStaging;   // pinned sources of captured writes
@@ -155,7 +155,6 @@ void dropProgram() {
   g.pooled.clear();
   for (auto& [p, cap] : g.poolStaging) pinnedRelease(p, cap);
   g.poolStaging.clear();
-  g.programLive = false;
   g.programId = 0;
 }
 
@@ -214,6 +213,9 @@ void releaseScratch(void* ptr) {
 }
 
 bool capturing() { return g.capturing; }
+
+/** Whether a capture is open or a captured program holds the pool. */
+bool programHeld() { return g.capturing || g.programId != 0; }
 
 unsigned* zeroedCounters(size_t count) {
   if (count > g.counterCapacity) {
@@ -717,7 +719,7 @@ napi_value BeginCapture(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     requireReady();
     if (g.capturing) throw std::runtime_error("beginCapture: a capture is already open");
-    if (g.programLive) {
+    if (programHeld()) {
       throw std::runtime_error("beginCapture: a captured program is still live; dispose it before capturing another");
     }
     zeroedCounters(kCaptureCounters);  // cleared eagerly now, not inside the graph
@@ -726,7 +728,6 @@ napi_value BeginCapture(napi_env env, napi_callback_info) {
     // or a read of the capturing stream) the backend refuses itself (requireNotCapturing).
     check(cudaStreamBeginCapture(g.stream, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
     g.capturing = true;
-    g.programLive = true;
     return undefinedValue(env);
   });
 }
@@ -766,7 +767,7 @@ napi_value EndCapture(napi_env env, napi_callback_info) {
 }
 
 void requireProgram(int64_t id, const char* what) {
-  if (!g.programLive || g.capturing || id != g.programId) {
+  if (g.capturing || id == 0 || id != g.programId) {
     throw std::invalid_argument(std::string(what) + ": program " + std::to_string(id) + " is not live (disposed, or never captured)");
   }
 }
@@ -783,12 +784,21 @@ napi_value Replay(napi_env env, napi_callback_info info) {
   });
 }
 
+// programLive() -> boolean: whether a capture is open or a captured program is live.
+napi_value ProgramLive(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value v;
+    NAPI_OK(napi_get_boolean(env, programHeld(), &v));
+    return v;
+  });
+}
+
 // disposeProgram(id): drops the graph; the pool's blocks return to the cache.
 napi_value DisposeProgram(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     CallInfo c = args(env, info);
     const int64_t id = static_cast<int64_t>(argNumber(env, c, 0, "program"));
-    if (g.programLive && !g.capturing && id == g.programId) dropProgram();
+    if (!g.capturing && id != 0 && id == g.programId) dropProgram();
     return undefinedValue(env);
   });
 }
@@ -850,6 +860,7 @@ napi_value ModuleInit(napi_env env, napi_value exports) {
       {"endCapture", nullptr, EndCapture, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"replay", nullptr, Replay, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"disposeProgram", nullptr, DisposeProgram, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"programLive", nullptr, ProgramLive, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

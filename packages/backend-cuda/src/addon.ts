@@ -59,6 +59,8 @@ export interface Addon {
   replay(id: number): void;
   /** Drops program `id`; its memory pool returns to the cache. */
   disposeProgram(id: number): void;
+  /** Whether a capture is open or a captured program is live (one at a time per process). */
+  programLive(): boolean;
   dispose(): void;
 }
 

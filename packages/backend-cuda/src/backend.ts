@@ -42,8 +42,6 @@ const MATMUL_PRECISIONS: readonly MatmulPrecision[] = ["tf32", "float32", "bf16"
 
 /** Open backends share the addon's device state; the last one to close releases it. */
 let openBackends = 0;
-/** The addon holds one captured program (or open capture) at a time, for all open backends. */
-let programHeld = false;
 
 function typedView(dtype: DType, buffer: ArrayBuffer, byteOffset = 0, length?: number): TypedArray {
   if (dtype === "float32") return new Float32Array(buffer, byteOffset, length);
@@ -61,7 +59,6 @@ export class CudaBackend implements Backend {
   readonly matmulPrecision: MatmulPrecision;
   private readonly addon: Addon;
   private readonly live = new Set<BufferId>();
-  private capturing = false;
   private disposed = false;
 
   constructor(options: CudaBackendOptions = {}) {
@@ -114,39 +111,20 @@ export class CudaBackend implements Backend {
     if (this.disposed) throw new Error(`backend '${this.name}' was disposed`);
   }
 
-  /** Reads, syncs and timings need results; while capturing nothing has run. */
-  private assertIdle(what: string): void {
-    this.assertOpen();
-    if (this.capturing) {
-      throw new Error(
-        `cuda backend: ${what} while capturing a program; nothing has run yet. Read after endCapture() and a replay.`,
-      );
-    }
-  }
-
   /**
    * Program capture through CUDA stream capture: the kernels issued until `endCapture` become
    * one CUDA graph that `replay` launches with a single call. Buffers allocated while capturing
-   * come from a pool the program keeps until it is disposed.
+   * come from a pool the program keeps until it is disposed. The addon refuses reads, syncs and
+   * event timings while capturing (nothing has run).
    */
   beginCapture(): void {
     this.assertOpen();
     this.addon.beginCapture();
-    this.capturing = true;
-    programHeld = true;
   }
 
   endCapture(): CapturedProgram {
     this.assertOpen();
-    this.capturing = false;
-    let id: number;
-    let nodes: number;
-    try {
-      ({ id, nodes } = this.addon.endCapture());
-    } catch (error) {
-      programHeld = false; // the addon dropped the failed capture
-      throw error;
-    }
+    const { id, nodes } = this.addon.endCapture();
     let live = true;
     return {
       size: nodes,
@@ -158,7 +136,6 @@ export class CudaBackend implements Backend {
       dispose: () => {
         if (!live) return;
         live = false;
-        programHeld = false;
         this.addon.disposeProgram(id); // a no-op once the addon has dropped it (its last backend closed)
       },
     };
@@ -166,7 +143,7 @@ export class CudaBackend implements Backend {
 
   /** Whether the addon holds a program or an open capture (of this or another cuda backend). */
   programLive(): boolean {
-    return programHeld;
+    return this.addon.programLive();
   }
 
   alloc(bytes: number): BufferId {
@@ -195,13 +172,13 @@ export class CudaBackend implements Backend {
   }
 
   async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
-    this.assertIdle("a read");
+    this.assertOpen();
     return typedView(dtype, await this.addon.read(id, size * bytesPerElement(dtype)));
   }
 
   /** Several buffers in one device-to-host pass and one wait (one pinned staging block). */
   async readMany(reads: readonly BufferRead[]): Promise<TypedArray[]> {
-    this.assertIdle("a read");
+    this.assertOpen();
     const pairs = new Float64Array(2 * reads.length);
     const offsets: number[] = [];
     let at = 0;
@@ -218,12 +195,12 @@ export class CudaBackend implements Backend {
   }
 
   readSync(id: BufferId, dtype: DType, size: number): TypedArray {
-    this.assertIdle("a read");
+    this.assertOpen();
     return typedView(dtype, this.addon.readSync(id, size * bytesPerElement(dtype)));
   }
 
   sync(): Promise<void> {
-    this.assertIdle("a sync");
+    this.assertOpen();
     return this.addon.sync();
   }
 
@@ -245,7 +222,7 @@ export class CudaBackend implements Backend {
    * the work to finish). For benchmarks: the kernels `fn` issues are timed, not the host.
    */
   async time(fn: () => void | Promise<void>): Promise<number> {
-    this.assertIdle("a timing");
+    this.assertOpen();
     const start = this.addon.recordEvent();
     await fn();
     const end = this.addon.recordEvent();
@@ -259,9 +236,6 @@ export class CudaBackend implements Backend {
     this.live.clear();
     this.disposed = true;
     openBackends--;
-    if (openBackends === 0) {
-      this.addon.dispose(); // drops a live program too
-      programHeld = false;
-    }
+    if (openBackends === 0) this.addon.dispose(); // drops a live program too
   }
 }
