@@ -181,6 +181,7 @@ inline unsigned blocksFor(int64_t n, int threads) {
   X(copy)                 \
   X(gather)               \
   X(scatterAdd)           \
+  X(scatter)              \
   X(cast)                 \
   X(fill)                 \
   X(softmax)              \

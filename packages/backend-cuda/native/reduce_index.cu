@@ -1,4 +1,4 @@
-// Reduction and indexing kernels: reduce, gather, scatterAdd.
+// Reduction and indexing kernels: reduce, gather, scatterAdd, scatter.
 //
 // The reference is the cpu backend (packages/tensor/src/backends/cpu/reduce.ts, gather.ts).
 //
@@ -17,9 +17,11 @@
 // propagate NaN; argmax/argmin carry (value, index) and combine to the first index of the most
 // extreme value, a NaN being more extreme than any number (the first NaN wins).
 //
-// gather / scatterAdd first validate the indices on the device (the first bad position is
-// atomicMin'd into scratch and read back), then launch; nothing is written when one is bad. While a
-// program is captured they do not (nothing runs then; the replaying caller checks its inputs).
+// gather / scatterAdd / scatter first validate the indices on the device (the first bad position
+// is atomicMin'd into scratch and read back), then launch; nothing is written when one is bad. While
+// a program is captured they do not (nothing runs then; the replaying caller checks its inputs).
+// scatter is a plain row store, one thread per element (or 16-byte vector) of updates: a repeated
+// index gets whichever update lands last.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -416,7 +418,7 @@ void runReduce(const T* x, void* outRaw, int64_t outer, int64_t size, int64_t in
 }
 
 // ---------------------------------------------------------------------------------------------
-// gather, scatterAdd
+// gather, scatterAdd, scatter
 // ---------------------------------------------------------------------------------------------
 
 __global__ void checkIndicesKernel(const int32_t* indices, int64_t count, int64_t rows,
@@ -509,6 +511,32 @@ __global__ void scatterAddKernel(const T* updates, const int32_t* indices, T* ou
   }
 }
 
+/** out[o, indices[j], i] = updates[o, j, i]; e is the linear index into updates. */
+template <typename E, bool kSmall>
+__global__ void scatterKernel(const E* updates, const int32_t* indices, E* out, int64_t total,
+                              int64_t inner, int64_t count, int64_t rows, FastDiv divInner,
+                              FastDiv divCount) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += stride) {
+    int64_t i, j, o;
+    if constexpr (kSmall) {
+      const uint32_t ue = static_cast<uint32_t>(e);
+      const uint32_t t = divInner.div(ue);
+      const uint32_t uo = divCount.div(t);
+      i = static_cast<int64_t>(ue - t * static_cast<uint32_t>(inner));
+      j = static_cast<int64_t>(t - uo * static_cast<uint32_t>(count));
+      o = static_cast<int64_t>(uo);
+    } else {
+      const int64_t t = e / inner;
+      i = e - t * inner;
+      o = t / count;
+      j = t - o * count;
+    }
+    out[(o * rows + indices[j]) * inner + i] = updates[e];
+  }
+}
+
 template <typename E>
 void launchGather(const void* table, const int32_t* indices, void* out, int64_t total,
                   int64_t inner, int64_t count, int64_t rows) {
@@ -541,6 +569,23 @@ void launchScatterAdd(const void* updates, const int32_t* indices, void* out, in
         u, indices, o, total, inner, count, rows, FastDiv{}, FastDiv{});
   }
   bmojo::checkLaunch("scatterAdd");
+}
+
+template <typename E>
+void launchScatter(const void* updates, const int32_t* indices, void* out, int64_t total,
+                   int64_t inner, int64_t count, int64_t rows) {
+  const E* u = static_cast<const E*>(updates);
+  E* o = static_cast<E*>(out);
+  const unsigned blocks = bmojo::blocksFor(total, kThreads);
+  if (total <= kSmallLimit) {
+    scatterKernel<E, true><<<blocks, kThreads, 0, bmojo::stream()>>>(
+        u, indices, o, total, inner, count, rows, FastDiv::make(static_cast<uint32_t>(inner)),
+        FastDiv::make(static_cast<uint32_t>(count)));
+  } else {
+    scatterKernel<E, false><<<blocks, kThreads, 0, bmojo::stream()>>>(
+        u, indices, o, total, inner, count, rows, FastDiv{}, FastDiv{});
+  }
+  bmojo::checkLaunch("scatter");
 }
 
 /** outer·rows·inner and outer·count·inner, or a RangeError when they overflow int64. */
@@ -652,5 +697,30 @@ void kernel_scatterAdd(bmojo::Args& a) {
     launchScatterAdd<float>(updates.ptr, idx, out.ptr, total, inner, count, rows);
   } else {
     launchScatterAdd<int>(updates.ptr, idx, out.ptr, total, inner, count, rows);
+  }
+}
+
+// scatter: dtype, updates, indices, out, outer, rows, inner, count
+void kernel_scatter(bmojo::Args& a) {
+  readDType(a, "scatter");  // float32 and int32 are both moved as 32-bit words
+  Buf updates = readBuf(a);
+  Buf indices = readBuf(a);
+  Buf out = readBuf(a);
+  const int64_t outer = readSize(a, "scatter", "outer");
+  const int64_t rows = readSize(a, "scatter", "rows");
+  const int64_t inner = readSize(a, "scatter", "inner");
+  const int64_t count = readSize(a, "scatter", "count");
+  if (count > INT32_MAX) throw std::range_error("scatter: count must be < 2^31");
+  requireElems(indices, count, "scatter", "indices");
+  requireElems(out, checkedProduct(outer, rows, inner, "scatter"), "scatter", "out");
+  const int64_t total = checkedProduct(outer, count, inner, "scatter");
+  requireElems(updates, total, "scatter", "updates");
+  const int32_t* idx = static_cast<const int32_t*>(indices.ptr);
+  validateIndices("scatter", idx, count, rows);
+  if (total == 0) return;
+  if (inner % 4 == 0 && aligned16(updates.ptr) && aligned16(out.ptr)) {
+    launchScatter<uint4>(updates.ptr, idx, out.ptr, total / 4, inner / 4, count, rows);
+  } else {
+    launchScatter<uint32_t>(updates.ptr, idx, out.ptr, total, inner, count, rows);
   }
 }

@@ -19,6 +19,7 @@ import type {
   RmsNormBackwardArgs,
   RopeArgs,
   ScatterAddArgs,
+  ScatterArgs,
   SiluMulArgs,
   SoftmaxArgs,
   SoftmaxBackwardArgs,
@@ -308,6 +309,28 @@ export function primitiveKernels(s: TensorStore) {
         const sums = tf.transpose(tf.reshape(summed, [a.rows, a.outer, a.inner]), [1, 0, 2]);
         const size = a.outer * a.rows * a.inner;
         s.set(a.out, tf.add(s.prefix(a.out, a.dtype, [size]), tf.reshape(sums, [size])));
+      });
+    },
+
+    scatter(a: ScatterArgs): void {
+      tfDType(a.dtype, "scatter");
+      if (a.count === 0) return; // nothing to write
+      tf.tidy(() => {
+        const idx = s.prefix(a.indices, "int32", [a.count]).dataSync() as Int32Array;
+        checkIndices("scatter", idx, a.rows);
+        // Row r of out comes from row rows + j of [out; updates] (concatenated on axis 1) when
+        // indices[j] = r (the last such j), else from row r itself: one gather on axis 1.
+        const source = new Int32Array(a.rows);
+        for (let r = 0; r < a.rows; r++) source[r] = r;
+        for (let j = 0; j < a.count; j++) source[idx[j]] = a.rows + j;
+        const both = tf.concat(
+          [
+            s.prefix(a.out, a.dtype, [a.outer, a.rows, a.inner]),
+            s.prefix(a.updates, a.dtype, [a.outer, a.count, a.inner]),
+          ],
+          1,
+        );
+        s.set(a.out, tf.gather(both, tf.tensor1d(source, "int32"), 1));
       });
     },
 

@@ -6,6 +6,7 @@ import {
   addRmsNorm,
   assign,
   assignHost,
+  assignRows,
   assignSlice,
   attention,
   causalConv1d,
@@ -131,6 +132,47 @@ describe("in-place writes", () => {
     expect(() => assignHost(cache, [1])).toThrow(
       "assignHost: 1 values for a tensor of 8 elements [2, 4].",
     );
+  });
+
+  it("assignRows writes the rows its indices name along an axis, in place, and bumps the version", () => {
+    const cache = zeros([2, 3, 2]);
+    const version = cache.version;
+    assignRows(
+      cache,
+      int([2, 0]),
+      tensor([
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        [
+          [5, 6],
+          [7, 8],
+        ],
+      ]),
+      1,
+    );
+    expect(cache.arraySync()).toEqual([
+      [
+        [3, 4],
+        [0, 0],
+        [1, 2],
+      ],
+      [
+        [7, 8],
+        [0, 0],
+        [5, 6],
+      ],
+    ]);
+    expect(cache.version).toBeGreaterThan(version);
+    expect(() => assignRows(cache, int([1]), zeros([2, 2, 2]), 1)).toThrow(
+      "assignRows: updates must be float32 [2, 1, 2] (target [2, 3, 2], indices [1], axis 1), got float32 [2, 2, 2].",
+    );
+    expect(() => assignRows(cache, tensor([1]), zeros([2, 1, 2]), 1)).toThrow("indices");
+    expect(() => assignRows(cache, int([3]), zeros([2, 1, 2]), 1)).toThrow(
+      "scatter: index 3 at position 0 is out of range for 3 rows",
+    );
+    expect(cache.dataSync()[0]).toBe(3); // nothing written
   });
 });
 

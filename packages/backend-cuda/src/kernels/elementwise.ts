@@ -86,7 +86,8 @@ type ElementwiseKernel =
   | "adamw"
   | "reduce"
   | "gather"
-  | "scatterAdd";
+  | "scatterAdd"
+  | "scatter";
 
 export const elementwiseMarshallers = {
   // op, dtype, x, out, size
@@ -174,6 +175,12 @@ export const elementwiseMarshallers = {
 
   // dtype, updates, indices, out, outer, rows, inner, count
   scatterAdd: (a, w) => {
+    w.dtype(a.dtype).buf(a.updates).buf(a.indices).buf(a.out);
+    w.num(a.outer).num(a.rows).num(a.inner).num(a.count);
+  },
+
+  // dtype, updates, indices, out, outer, rows, inner, count
+  scatter: (a, w) => {
     w.dtype(a.dtype).buf(a.updates).buf(a.indices).buf(a.out);
     w.num(a.outer).num(a.rows).num(a.inner).num(a.count);
   },

@@ -1,10 +1,10 @@
 /**
  * WGSL sources of the elementwise kernels (unary, unaryBackward, binary, where, reduce, copy,
- * gather, scatterAdd, cast, fill, adamw). Each function returns the full shader of one variant;
- * the caller caches pipelines by a key naming every choice passed here.
+ * gather, scatterAdd, scatter, cast, fill, adamw). Each function returns the full shader of one
+ * variant; the caller caches pipelines by a key naming every choice passed here.
  *
  * Element types: `f32` (float32) and `i32` (int32); kernels that only move bits (copy, where,
- * gather, fill, same-type cast) work on `u32` so one pipeline serves both dtypes.
+ * gather, scatter, fill, same-type cast) work on `u32` so one pipeline serves both dtypes.
  */
 import type { ArithmeticOp, BinaryOp, UnaryOp } from "@bmojo/tensor";
 import { offsetsWgsl, stridedUniformStruct } from "./strided.js";
@@ -410,7 +410,7 @@ ${MAIN_1D}
 }
 
 // ---------------------------------------------------------------------------------------------
-// gather, scatterAdd
+// gather, scatterAdd, scatter
 // ---------------------------------------------------------------------------------------------
 
 const GATHER_UNIFORMS = "struct U { n: u32, rows: u32, inner: u32, count: u32 }";
@@ -500,6 +500,28 @@ ${MAIN_1D}
   if (r < 0 || u32(r) >= u.rows) { return; }
   let oi = (o * u.rows + u32(r)) * u.inner + i;
 ${add}
+}`;
+}
+
+/**
+ * out[o, indices[j], i] = updates[o, j, i], one invocation per update element (a repeated index
+ * keeps whichever write lands last). An index outside [0, rows) (possible only for indices
+ * produced on the GPU) is skipped.
+ */
+export function scatterWgsl(): string {
+  return `${GATHER_UNIFORMS}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> UPD: array<u32>;
+@group(0) @binding(2) var<storage, read> IDX: array<i32>;
+@group(0) @binding(3) var<storage, read_write> O: array<u32>;
+${MAIN_1D}
+  let i = e % u.inner;
+  let t = e / u.inner;
+  let j = t % u.count;
+  let o = t / u.count;
+  let r = IDX[j];
+  if (r < 0 || u32(r) >= u.rows) { return; }
+  O[(o * u.rows + u32(r)) * u.inner + i] = UPD[e];
 }`;
 }
 

@@ -1,16 +1,17 @@
 /**
  * Elementwise kernels: unary, unaryBackward, siluMul, binary, where, reduce, copy, gather,
- * scatterAdd, cast, fill, adamw (WGSL in elementwise-wgsl.ts).
+ * scatterAdd, scatter, cast, fill, adamw (WGSL in elementwise-wgsl.ts).
  *
  * Every kernel is one or two dispatches of 256-thread workgroups; 1-D grids fold into 2-D past
  * 65535 workgroups. Strided kernels (binary, where, copy) merge axes on the host (strided.ts) and
  * compile one pipeline per merged rank. Data-movement kernels work on raw 32-bit words, so float32
  * and int32 share their pipelines.
  *
- * Index checks (gather, scatterAdd): when the indices were written from the host, the host copy
- * is checked before anything is dispatched (the reference's RangeError). Indices produced on the
- * GPU cannot be checked without a read back: the shaders then write 0 (gather) or skip the update
- * (scatterAdd) for an index outside [0, rows).
+ * Index checks (gather, scatterAdd, scatter): when the indices were written from the host, the
+ * host copy is checked before anything is dispatched (the reference's RangeError). Indices
+ * produced on the GPU cannot be checked without a read back: the shaders then write 0 (gather) or
+ * skip the update (scatterAdd, scatter) for an index outside [0, rows). Under program capture the
+ * whole kernel call is recorded, so a replay checks the host copy current at that replay.
  */
 import {
   ARITHMETIC_OPS,
@@ -24,6 +25,7 @@ import {
   type GatherArgs,
   type ReduceArgs,
   type ScatterAddArgs,
+  type ScatterArgs,
   type SiluMulArgs,
   type UnaryArgs,
   type UnaryBackwardArgs,
@@ -46,6 +48,7 @@ import {
   reduceWgsl,
   scatterAddAtomicWgsl,
   scatterAddListWgsl,
+  scatterWgsl,
   siluMulWgsl,
   unaryBackwardWgsl,
   unarySupported,
@@ -500,6 +503,23 @@ export const elementwiseKernels: KernelGroup = (rt: Runtime) => {
           n,
         );
       }
+      rt.written(a.out);
+    },
+
+    scatter(a: ScatterArgs): void {
+      scalarOf(a.dtype, "scatter");
+      const { outer, rows, inner, count } = a;
+      const host = rt.hostInt32(a.indices);
+      if (host !== undefined) checkIndices("scatter", host, count, rows);
+      const n = outer * count * inner;
+      const u = new Uniforms(4).u32(n).u32(rows).u32(inner).u32(count).buffer();
+      run1d(
+        "ew.scatter",
+        scatterWgsl,
+        [rt.buffer(a.updates), rt.buffer(a.indices), rt.buffer(a.out)],
+        u,
+        n,
+      );
       rt.written(a.out);
     },
 

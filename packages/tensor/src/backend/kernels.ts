@@ -183,6 +183,23 @@ export interface ScatterAddArgs {
 }
 
 /**
+ * out[o, indices[j], i] = updates[o, j, i], in place, with out viewed [outer, rows, inner]: the
+ * rows no index names keep their values. Writing a token's key into a cache slot whose number
+ * lives on the device (a captured decode step) is what it is for. The same index rule as gather;
+ * a repeated index receives one of its updates (which one is unspecified: give distinct indices).
+ */
+export interface ScatterArgs {
+  dtype: DType;
+  updates: BufferId;
+  indices: BufferId;
+  out: BufferId;
+  outer: number;
+  rows: number;
+  inner: number;
+  count: number;
+}
+
+/**
  * Element type conversion; float → int32 truncates toward zero (NaN and values outside the int32
  * range are unspecified).
  */
@@ -541,6 +558,7 @@ export interface KernelTable {
   copy(args: CopyArgs): void;
   gather(args: GatherArgs): void;
   scatterAdd(args: ScatterAddArgs): void;
+  scatter(args: ScatterArgs): void;
   cast(args: CastArgs): void;
   fill(args: FillArgs): void;
   softmax(args: SoftmaxArgs): void;
@@ -575,6 +593,7 @@ export const KERNEL_NAMES: readonly KernelName[] = [
   "copy",
   "gather",
   "scatterAdd",
+  "scatter",
   "cast",
   "fill",
   "softmax",

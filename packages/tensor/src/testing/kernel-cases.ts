@@ -415,7 +415,7 @@ function fillCases(): ConformanceCase[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// reduce, matmul, copy, gather, scatterAdd
+// reduce, matmul, copy, gather, scatterAdd, scatter
 // ---------------------------------------------------------------------------------------------
 
 const REDUCE_SHAPES: readonly [number, number, number][] = [
@@ -744,6 +744,97 @@ function scatterAddCases(): ConformanceCase[] {
       }),
     );
   });
+}
+
+/**
+ * [outer, rows, inner, count], count ≤ rows: scatter's indices are distinct. The last is a decode
+ * step's cache write: one slot of a [B·Hkv, capacity, Dh] cache.
+ */
+const SCATTER_SHAPES: readonly [number, number, number, number][] = [
+  [1, 5, 3, 4],
+  [2, 7, 1, 5],
+  [3, 1, 2, 1],
+  [4, 300, 32, 1],
+];
+
+/** `count` distinct indices in [0, rows), in random order. */
+function distinctIndices(inp: Inputs, count: number, rows: number): Int32Array {
+  const order = Int32Array.from({ length: rows }, (_, i) => i);
+  const swaps = inp.int(rows, 0, rows);
+  for (let i = rows - 1; i > 0; i--) {
+    const j = swaps[i] % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order.slice(0, count);
+}
+
+function scatterCases(): ConformanceCase[] {
+  const cases = SCATTER_SHAPES.flatMap((shape) => {
+    const [outer, rows, inner, count] = shape;
+    return (["float32", "float64", "int32"] as const).map((dtype) =>
+      kernelCase("scatter", dtype, gatherConfig(shape), async (ctx, inp) => {
+        const draw = (size: number) =>
+          dtype === "int32" ? inp.int(size, -1000, 1000) : inp.normal(size);
+        await compareKernel(ctx, "scatter", {
+          inputs: {
+            updates: draw(outer * count * inner),
+            indices: distinctIndices(inp, count, rows),
+          },
+          outputs: { out: inPlace(draw(outer * rows * inner)) },
+          args: (ids) => ({
+            dtype,
+            updates: ids.updates,
+            indices: ids.indices,
+            out: ids.out,
+            outer,
+            rows,
+            inner,
+            count,
+          }),
+        });
+      }),
+    );
+  });
+  const [outer, rows, inner, count] = [2, 7, 1, 5];
+  cases.push(
+    kernelCase(
+      "scatter",
+      "float32",
+      `${gatherConfig([outer, rows, inner, count])} index out of range`,
+      async (ctx, inp) => {
+        for (const bad of [rows, -1]) {
+          const indices = distinctIndices(inp, count, rows);
+          indices[2] = bad;
+          let error: unknown = null;
+          try {
+            await runKernel(ctx.backend, "scatter", {
+              inputs: { updates: inp.normal(outer * count * inner), indices },
+              outputs: { out: out("float32", outer * rows * inner) },
+              args: (ids) => ({
+                dtype: "float32",
+                updates: ids.updates,
+                indices: ids.indices,
+                out: ids.out,
+                outer,
+                rows,
+                inner,
+                count,
+              }),
+            });
+          } catch (err) {
+            error = err;
+          }
+          if (!(error instanceof Error) || !error.message.includes("out of range")) {
+            const got = error instanceof Error ? `${error.name}: ${error.message}` : "no error";
+            throw new ConformanceMismatch(
+              `scatter.error: index ${bad} at position 2 (rows ${rows}) must throw an Error whose message contains "out of range"; got ${got}`,
+            );
+          }
+        }
+      },
+    ),
+  );
+  return cases;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1640,6 +1731,7 @@ export function kernelCases(): ConformanceCase[] {
     ...copyCases(),
     ...gatherCases(),
     ...scatterAddCases(),
+    ...scatterCases(),
     ...castCases(),
     ...fillCases(),
     ...softmaxCases(),

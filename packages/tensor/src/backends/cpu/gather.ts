@@ -1,8 +1,9 @@
 /**
- * Row gather and its adjoint, scatter-add, of the reference cpu backend. The table (or out, for
- * scatterAdd) is viewed [outer, rows, inner]; indices int32 [count] pick rows of the middle axis.
+ * Row gather, its adjoint scatter-add, and the row overwrite scatter, of the reference cpu backend.
+ * The table (or out, for the scatters) is viewed [outer, rows, inner]; indices int32 [count] pick
+ * rows of the middle axis.
  */
-import type { GatherArgs, ScatterAddArgs } from "../../backend/kernels.js";
+import type { GatherArgs, ScatterAddArgs, ScatterArgs } from "../../backend/kernels.js";
 import type { CpuStore } from "./store.js";
 
 /**
@@ -56,6 +57,23 @@ export function scatterAdd(s: CpuStore, args: ScatterAddArgs): void {
       const end = ui + inner;
       if (wrap) for (; ui < end; ui++, oi++) out[oi] = (out[oi] + updates[ui]) | 0;
       else for (; ui < end; ui++, oi++) out[oi] += updates[ui];
+    }
+  }
+}
+
+/** `out[o, indices[j], i] = updates[o, j, i]`; any dtype. A repeated index keeps its last update. */
+export function scatter(s: CpuStore, args: ScatterArgs): void {
+  const { dtype, outer, rows, inner, count } = args;
+  const indices = s.int32(args.indices);
+  checkIndices("scatter", indices, count, rows);
+  const updates = s.view(args.updates, dtype);
+  const out = s.view(args.out, dtype);
+  let ui = 0; // updates is walked in memory order
+  for (let o = 0; o < outer; o++) {
+    const outSlice = o * rows * inner;
+    for (let j = 0; j < count; j++) {
+      out.set(updates.subarray(ui, ui + inner), outSlice + indices[j] * inner);
+      ui += inner;
     }
   }
 }

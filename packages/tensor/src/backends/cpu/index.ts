@@ -12,7 +12,7 @@ import { causalConv1d, causalConv1dBackward, causalConv1dStep } from "./causal-c
 import { copy } from "./copy.js";
 import { crossEntropy, crossEntropyBackward } from "./cross-entropy.js";
 import { binary, cast, fill, siluMul, unary, unaryBackward, where } from "./elementwise.js";
-import { gather, scatterAdd } from "./gather.js";
+import { gather, scatter, scatterAdd } from "./gather.js";
 import { matmul } from "./matmul.js";
 import { reduce } from "./reduce.js";
 import { addRmsNorm, rmsNorm, rmsNormBackward } from "./rms-norm.js";
@@ -37,6 +37,7 @@ export function kernelTable(s: CpuStore): KernelTable {
     copy: (a) => copy(s, a),
     gather: (a) => gather(s, a),
     scatterAdd: (a) => scatterAdd(s, a),
+    scatter: (a) => scatter(s, a),
     cast: (a) => cast(s, a),
     fill: (a) => fill(s, a),
     softmax: (a) => softmax(s, a),
