@@ -102,8 +102,9 @@ async function measureReplay(
 }
 
 /**
- * Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps, and as many
- * replayed ones after them where the model compiles its step (unless `replay` is false). With a
+ * Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps, and twice as
+ * many replayed ones after them (with reads, then greedy) where the model compiles its step and
+ * its replay limit leaves room. With a
  * `profiler` factory (given the model's backend), the eager decode steps run under the profiler it
  * starts (their timing then includes its overhead) and none are replayed; it is stopped before
  * returning.
@@ -116,7 +117,11 @@ export async function measureOnce(
   steps: number,
   profiler?: (backend: Backend) => KernelProfiler,
 ): Promise<Measurement> {
-  const replay = profiler === undefined && model.compileStepBlocker() === null;
+  // The replays follow the eager steps: 2·steps positions more, all below the replay limit.
+  const replay =
+    profiler === undefined &&
+    model.compileStepBlocker() === null &&
+    length + 3 * steps <= model.replayLimit;
   const vocab = model.config.vocabSize;
   const held = memory().numBytes;
   const ids = tensor(rng.intArray(batch * length, 0, vocab), [batch, length], { dtype: "int32" });

@@ -67,14 +67,17 @@ describe("bmojo experiment speed", () => {
         Math.max(...row.decodeTokensPerSecondRuns),
       );
       expect(row.decodeProfile.kernelsPerStep).toBeGreaterThan(0);
-      // Only Mamba compiles its step (no layer of it reads a host-side position).
-      if (row.model === "mamba") {
+      // Mamba and attention compile their steps; B'MOJO admits eidetic tokens on the host.
+      if (!row.model.startsWith("bmojo")) {
         expect(row.replay.decodeTokensPerSecondRuns).toHaveLength(2);
         expect(row.replay.decodeTokensPerSecond).toBeGreaterThan(0);
         expect(row.replay.greedyTokensPerSecondRuns).toHaveLength(2);
         expect(row.replay.greedyTokensPerSecond).toBeGreaterThan(0);
-        // The step's kernels, then argmax and the copy of its tokens into the input.
-        expect(row.replay.programSize).toBe(row.decodeProfile.kernelsPerStep + 2);
+        // Mamba: the step's kernels, then argmax and the copy of its tokens into the input.
+        // Attention derives its slot and mask on the device instead of taking host numbers.
+        if (row.model === "mamba")
+          expect(row.replay.programSize).toBe(row.decodeProfile.kernelsPerStep + 2);
+        else expect(row.replay.programSize).toBeGreaterThan(row.decodeProfile.kernelsPerStep);
       } else expect(row.replay).toBeNull();
       expect(row.decodePeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);
       expect(row.prefillPeakBytes).toBeGreaterThanOrEqual(4 * row.parameters);

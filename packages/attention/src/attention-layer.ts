@@ -20,6 +20,7 @@ import {
   type ResolvedAttentionConfig,
   resolveAttentionConfig,
 } from "./config.js";
+import type { DevicePosition } from "./device-position.js";
 import { mergeHeads, splitHeads, splitMemoryHeads } from "./heads.js";
 import { FullKVCache, type KVCache, RingKVCache } from "./kv-cache.js";
 import { applyRope, applyRopeAt, reserveRope } from "./rope.js";
@@ -52,6 +53,15 @@ export interface StepMemory {
 
 export interface AttentionStepOptions {
   memory?: StepMemory;
+  /**
+   * Take the position from the device (the caller writes it, see DevicePosition) instead of the
+   * cache's host counter, so that a captured step replays at later positions: RoPE through
+   * applyRopeAt, the key written with writeSlot, the cached keys attended as masked slots. The
+   * cache's position does not move: the caller advances it (KVCacheBase.advance) once the step
+   * ran. The result equals the host-position step's up to the softmax's summation order (its own
+   * key comes last, not in its slot). Not with `memory`; a full cache needs a window covering it.
+   */
+  at?: DevicePosition;
 }
 
 /** One decoding step's output and the new token's key/value as stored in the cache. */
@@ -306,6 +316,7 @@ export class Attention extends Module {
     cache: KVCache,
     options: AttentionStepOptions,
   ): AttentionStepResult {
+    if (options.at !== undefined) return this.stepAt(qkv, cache, options.at, options.memory);
     const batch = qkv.shape[0];
     const { heads, kvHeads, headDim: dh } = this;
     const position = cache.position;
@@ -324,6 +335,55 @@ export class Attention extends Module {
       window: this.window,
       queryOffset,
       memory: options.memory && stepMemory(options.memory, cache.capacity),
+    });
+    const merged = this.o_proj.forward(mergeHeads(out));
+    return { out: reshape(merged, [batch, this.config.dModel]), k, v };
+  }
+
+  /**
+   * stepFrom at the position `at` holds on the device: RoPE rotates q and k to it (the same table
+   * rows applyRope reads at that position), the key and value go to its slot (writeSlot), and the
+   * query attends to its own key plus the cached keys `at.slots` marks, passed as one chunk of
+   * memory slots (the attention kernel's masked slots).
+   */
+  private stepAt(
+    qkv: Tensor,
+    cache: KVCache,
+    at: DevicePosition,
+    memory: StepMemory | undefined,
+  ): AttentionStepResult {
+    if (memory !== undefined) {
+      throw new Error(
+        "Attention.step: `at` (a device position) does not combine with `memory`; step B'MOJO's memory with the host position.",
+      );
+    }
+    if (cache.kind === "full" && this.window < cache.capacity) {
+      throw new RangeError(
+        `Attention.step: with \`at\`, a full cache needs the window (${this.window}) to cover its ${cache.capacity} slots; use a RingKVCache of window slots.`,
+      );
+    }
+    const batch = qkv.shape[0];
+    const { heads, kvHeads, headDim: dh } = this;
+    const capacity = cache.capacity;
+    const [qkFlat, vFlat] = split(qkv, [(heads + kvHeads) * dh, kvHeads * dh], -1);
+    let qk = reshape(qkFlat, [batch, heads + kvHeads, 1, dh]);
+    const v = reshape(vFlat, [batch, kvHeads, 1, dh]);
+    if (this.config.rope) {
+      const rotated = applyRopeAt(
+        reshape(qk, [batch, heads + kvHeads, dh]),
+        at.positions(batch),
+        at.bound,
+        this.config.ropeTheta,
+      );
+      qk = reshape(rotated, [batch, heads + kvHeads, 1, dh]);
+    }
+    const [q, k] = split(qk, [heads, kvHeads], 1);
+    const { slot, mask } = at.slots(cache);
+    cache.writeSlot(k, v, slot);
+    const slots = [batch, kvHeads, 1, capacity, dh];
+    const { out } = attention(q, k, v, {
+      queryOffset: 0,
+      memory: { k: reshape(cache.k, slots), v: reshape(cache.v, slots), mask, chunkSize: 1 },
     });
     const merged = this.o_proj.forward(mergeHeads(out));
     return { out: reshape(merged, [batch, this.config.dModel]), k, v };

@@ -8,6 +8,7 @@ export {
   type ResolvedAttentionConfig,
   resolveAttentionConfig,
 } from "./config.js";
+export { DevicePosition, type DeviceSlots } from "./device-position.js";
 export { mergeHeads, splitHeads, splitMemoryHeads } from "./heads.js";
 export {
   FullKVCache,

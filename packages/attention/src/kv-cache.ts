@@ -8,11 +8,15 @@
 import {
   type Backend,
   type Tensor,
+  arange,
+  assignRows,
   assignSlice,
   bytesPerElement,
   concat,
   keep,
+  reshape,
   slice,
+  tidy,
   zeros,
 } from "@bmojo/tensor";
 
@@ -33,6 +37,11 @@ export abstract class KVCacheBase {
   readonly k: Tensor;
   /** Values [B, Hkv, capacity, Dh]. */
   readonly v: Tensor;
+  /**
+   * int32 [capacity]: 0 … capacity−1. A step that reads its position from the device compares
+   * its position with these to mask the slots (see DevicePosition).
+   */
+  readonly slotIds: Tensor;
   readonly batch: number;
   readonly kvHeads: number;
   readonly capacity: number;
@@ -56,6 +65,7 @@ export abstract class KVCacheBase {
     // The cache owns its buffers (released by dispose()), so no enclosing tidy may free them.
     this.k = keep(zeros([batch, kvHeads, capacity, headDim], { dtype, backend }));
     this.v = keep(zeros([batch, kvHeads, capacity, headDim], { dtype, backend }));
+    this.slotIds = keep(arange(capacity, undefined, 1, { dtype: "int32", backend }));
   }
 
   /** Tokens seen so far: the absolute position of the next token. */
@@ -76,8 +86,8 @@ export abstract class KVCacheBase {
    */
   append(k: Tensor, v: Tensor): void {
     const n = k.shape[2];
-    this.assertBlock("k", k, n);
-    this.assertBlock("v", v, n);
+    this.assertBlock("append", "k", k, n);
+    this.assertBlock("append", "v", v, n);
     this.assertRoom(n);
     const kept = Math.min(n, this.capacity);
     let position = this.seen + n - kept;
@@ -90,6 +100,44 @@ export abstract class KVCacheBase {
       position += run;
     }
     this.seen += n;
+  }
+
+  /**
+   * Writes one token's key and value k, v [B, Hkv, 1, Dh] into the slot that `slot` (int32 [1],
+   * on the device) names, without moving the position: a step that reads its position from the
+   * device writes this way, and its caller moves the position on (`advance`).
+   */
+  writeSlot(k: Tensor, v: Tensor, slot: Tensor): void {
+    this.assertBlock("writeSlot", "k", k, 1);
+    this.assertBlock("writeSlot", "v", v, 1);
+    const rows = this.batch * this.kvHeads;
+    tidy(() => {
+      for (const [buffer, value] of [
+        [this.k, k],
+        [this.v, v],
+      ] as const) {
+        assignRows(
+          reshape(buffer, [rows, this.capacity, this.headDim]),
+          slot,
+          reshape(value, [rows, 1, this.headDim]),
+          1,
+        );
+      }
+    });
+  }
+
+  /**
+   * Moves the position on by `count` tokens whose keys and values were written on the device
+   * (a replayed step, see writeSlot). Throws, moving nothing, if they do not fit.
+   */
+  advance(count: number): void {
+    if (!Number.isInteger(count) || count < 0) {
+      throw new RangeError(
+        `${this.constructor.name}.advance: count must be an integer ≥ 0, got ${count}.`,
+      );
+    }
+    this.assertRoom(count);
+    this.seen += count;
   }
 
   /**
@@ -125,6 +173,7 @@ export abstract class KVCacheBase {
   dispose(): void {
     this.k.dispose();
     this.v.dispose();
+    this.slotIds.dispose();
   }
 
   private slots(t: Tensor, first: number, count: number): Tensor {
@@ -148,12 +197,12 @@ export abstract class KVCacheBase {
     vPart.dispose();
   }
 
-  private assertBlock(name: string, t: Tensor, n: number): void {
+  private assertBlock(method: string, name: string, t: Tensor, n: number): void {
     const expected = [this.batch, this.kvHeads, n, this.headDim];
     const ok = t.rank === 4 && t.shape.every((d, i) => d === expected[i]);
     if (!ok || t.dtype !== this.k.dtype) {
       throw new RangeError(
-        `${this.constructor.name}.append: ${name} is ${t.dtype} [${t.shape.join(", ")}] but the cache holds ` +
+        `${this.constructor.name}.${method}: ${name} is ${t.dtype} [${t.shape.join(", ")}] but the cache holds ` +
           `${this.k.dtype} [batch ${this.batch}, kvHeads ${this.kvHeads}, n, headDim ${this.headDim}].`,
       );
     }

@@ -2,16 +2,19 @@ import {
   type AttentionMemoryInput,
   Random,
   type Tensor,
+  assignHost,
   concat,
   memory as liveMemory,
   reshape,
   slice,
   tidy,
+  zeros,
 } from "@bmojo/tensor";
 import { describe, expect, it } from "vitest";
 import {
   Attention,
   type AttentionConfig,
+  DevicePosition,
   FullKVCache,
   type KVCache,
   RingKVCache,
@@ -318,5 +321,108 @@ describe("cache sizes", () => {
     expect(rowsDiff(stepThrough(s, cache, 8, L), parallelRows(parallel, 8, L))).toBeLessThanOrEqual(
       1e-10,
     );
+  });
+});
+
+describe("steps at a device position (DevicePosition)", () => {
+  /** Steps from..to−1 with the position read from the device: one DevicePosition, rewritten. */
+  function stepAtDevice(s: Setup, cache: KVCache, from: number, to: number): Float64Array[] {
+    const position = zeros([1], { dtype: "int32" });
+    const at = new DevicePosition(position, L);
+    const rows: Float64Array[] = [];
+    for (let p = from; p < to; p++) {
+      expect(cache.position).toBe(p);
+      assignHost(position, [p]);
+      tidy(() => {
+        const xt = reshape(slice(s.x, [0, p, 0], [B, 1, -1]), [B, -1]);
+        const { out } = s.layer.step(xt, cache, { at });
+        rows.push(Float64Array.from(out.dataSync()));
+      });
+      expect(cache.position).toBe(p); // the caller moves it on
+      cache.advance(1);
+    }
+    at.dispose();
+    position.dispose();
+    return rows;
+  }
+
+  const plain = CASES.filter(([, , withMemory]) => !withMemory);
+  for (const dtype of ["float32", "float64"] as const) {
+    it.each(plain)(
+      `${dtype}: prefill 10, then device steps equal the parallel form: %s`,
+      (_, config) => {
+        const s = setup(config, dtype, false);
+        const parallel = s.layer.forward(s.x);
+        const cache = s.layer.createCache(B, L);
+        s.layer.prefill(slice(s.x, [0, 0, 0], [B, 10, -1]), cache);
+        const diff = rowsDiff(stepAtDevice(s, cache, 10, L), parallelRows(parallel, 10, L));
+        expect(diff).toBeLessThanOrEqual(TOL[dtype]);
+      },
+    );
+  }
+
+  it.each(plain)(
+    "stores the same keys as the host-position step and gives its outputs up to rounding: %s",
+    (_, config) => {
+      const s = setup(config, "float64", false);
+      const host = s.layer.createCache(B, L);
+      const device = s.layer.createCache(B, L);
+      const a = stepThrough(s, host, 0, L);
+      const b = stepAtDevice(s, device, 0, L);
+      expect(rowsDiff(a, b)).toBeLessThanOrEqual(1e-13);
+      // RoPE at a device position reads the same table rows: the stored keys are bit for bit.
+      expect(maxAbsDiff(host.k.dataSync(), device.k.dataSync())).toBe(0);
+      expect(maxAbsDiff(host.v.dataSync(), device.v.dataSync())).toBe(0);
+    },
+  );
+
+  it("a step keeps one set of derived values per cache geometry, freed by dispose", () => {
+    const s = setup({ dModel: 12, heads: 3, window: 5 }, "float32", false);
+    const caches = [s.layer.createCache(B, L), s.layer.createCache(B, L)];
+    const position = zeros([1], { dtype: "int32" });
+    const at = new DevicePosition(position, L);
+    const xt = reshape(slice(s.x, [0, 0, 0], [B, 1, -1]), [B, -1]);
+    s.layer.step(xt, caches[0], { at }).out.dispose();
+    const before = liveMemory().numTensors;
+    for (const cache of caches) {
+      const { out, k, v } = s.layer.step(xt, cache, { at });
+      for (const t of [out, k, v]) t.dispose();
+    }
+    expect(liveMemory().numTensors).toBe(before);
+    expect(at.slots(caches[1])).toBe(at.slots(caches[0]));
+    at.dispose();
+    expect(liveMemory().numTensors).toBe(before - 2); // the ring's slot and mask
+    position.dispose();
+  });
+
+  it("refuses what it cannot do, naming the fix", () => {
+    const s = setup({ dModel: 12, heads: 3, window: 5 }, "float32", false);
+    const position = zeros([1], { dtype: "int32" });
+    const at = new DevicePosition(position, L);
+    const xt = reshape(slice(s.x, [0, 0, 0], [B, 1, -1]), [B, -1]);
+    const memory = {
+      k: zeros([B, 3, 2, 4]),
+      v: zeros([B, 3, 2, 4]),
+      mask: zeros([B, 2], { dtype: "int32" }),
+    };
+    expect(() => s.layer.step(xt, s.layer.createCache(B, L), { at, memory })).toThrow(
+      "does not combine with `memory`",
+    );
+    const full = new FullKVCache({
+      batch: B,
+      kvHeads: 3,
+      capacity: L,
+      headDim: 4,
+      dtype: "float32",
+    });
+    expect(() => s.layer.step(xt, full, { at })).toThrow(
+      "a full cache needs the window (5) to cover its 23 slots; use a RingKVCache",
+    );
+    expect(() => new DevicePosition(zeros([1]), 4)).toThrow(
+      "position must be int32 [1], got float32 [1]",
+    );
+    expect(() => new DevicePosition(position, 0)).toThrow("bound must be an integer ≥ 1, got 0");
+    expect(() => full.advance(L + 1)).toThrow("cannot write 24 token(s) at position 0");
+    expect(full.position).toBe(0);
   });
 });

@@ -81,6 +81,8 @@ async function main(): Promise<void> {
       ["bmojo", "130m", [1, 80], { window: 32 }],
       // 24 Mamba blocks: its decode step replays as one CUDA graph of about 170 nodes.
       ["mamba", "130m", [1, 40], {}],
+      // 12 attention blocks, replayed with the position on the device (a 512-slot KV cache).
+      ["transformer", "130m", [1, 40], { maxLength: 512 }],
     ];
     const rows: ModelRow[] = [];
     for (const [plan, size, shape, overrides] of checks) {

@@ -85,6 +85,7 @@ const decodeCalls = [
   "decode-2026-11-29/call38",
   "decode-2026-11-29/call39",
   "decode-2026-11-29/call43",
+  "decode-2026-11-29/call44",
 ].map((dir) => ({
   dir,
   label: dir.split("/")[1].replace("call", "call "),
@@ -525,6 +526,23 @@ ${table}
   logits read each token 1,357 / 1,369. The eager B'MOJO and Transformer steps, which gained the
   same row and GEMV kernels, decoded at 840 / 808 and 838 / 946 tokens/s against PyTorch eager's
   82 and 95: 10.3× / 9.9× and 8.8× / 10.0×.
+- Replayed Transformer decode (call 44, [call44](cuda-h200/decode-2026-11-29/call44/)): attention
+  steps now compile too. The position lives in a device int32 that each replay's caller writes;
+  the step derives from it the RoPE rows (\`applyRopeAt\`, the same table rows), the cache slot
+  (p, or p mod window in a ring) and the mask of the slots before it, writes its key and value
+  with the new \`scatter\` kernel (\`assignRows\`), and attends to its own key plus the masked
+  cache slots as one chunk of memory slots of the attention kernel. Transformer 130m (full cache
+  of 4,096 slots, 2,048 filled by the prompt): greedy replays at 1,338 / 1,339 tokens/s (runs
+  1,335–1,342), **17.6× PyTorch's eager loop (76 tokens/s) and 5.9× PyTorch's CUDA-graph decode
+  of the same model** (227 tokens/s: the PyTorch anchor's step at a device position, RoPE rows by
+  index_select, the KV write by index_copy_, SDPA over the whole buffer with the mask of written
+  slots, checked against its eager step before the capture); with the logits read each token
+  1,098 / 1,131, against 688 / 650 stepping eagerly in the same runs. Mamba in the same call: 1,667
+  / 1,671 greedy, 2.8× PyTorch's graph (596). gpu-check in that call: conformance 876 passed, 0
+  failed (the 9 scatter cases added); every tiny plan's replayed decode within the tolerance of
+  its stepped one (Transformer, SWA and hybrid now among them: replayed rel 2.47e-7, 2.02e-7,
+  4.06e-7 in strict fp32); the new Transformer 130m row did not finish inside the call's 300 s
+  limit for the check (its cpu reference is the slow part), so it is not in that file.
   The graph's logits equal the stepped ones (gpu-check: replayed = decode error at every size and
   precision, Mamba 130m 1.10e-6 in strict fp32).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),

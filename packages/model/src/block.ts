@@ -5,7 +5,7 @@
  * Mixers: Mamba, attention (full causal), sliding-window attention (both RoPE, or NoPE with
  * config.positions "none"), B'MOJO(-F).
  */
-import { Attention, type KVCache } from "@bmojo/attention";
+import { Attention, type DevicePosition, type KVCache } from "@bmojo/attention";
 import { type InitOptions, Module, RMSNorm, SwiGLU } from "@bmojo/nn";
 import { Mamba, type MambaState, disposeState, stateBytes } from "@bmojo/ssm";
 import { type Tensor, add, assign, tidy } from "@bmojo/tensor";
@@ -134,14 +134,25 @@ export class Block extends Module {
     return resolveOwned(await this.stepResidual({ hidden: x, delta: null }, cache), x);
   }
 
-  /** `step` on the residual stream (see forwardResidual); r stays the caller's. */
-  stepResidual(r: Residual, cache: MixerCache): Promise<Residual> {
+  /**
+   * `step` on the residual stream (see forwardResidual); r stays the caller's. With `at`, an
+   * attention layer takes its position from the device and leaves its cache's position to the
+   * caller (Attention.step's `at`); a B'MOJO layer cannot.
+   */
+  stepResidual(r: Residual, cache: MixerCache, at?: DevicePosition): Promise<Residual> {
     const m = this.mixer;
     return this.recurrent(r, true, async (u) => {
-      if (m instanceof BMojoLayer && cache.kind === "bmojo") return m.step(u, cache);
+      if (m instanceof BMojoLayer && cache.kind === "bmojo") {
+        if (at !== undefined) {
+          throw new Error(
+            "Block.step: a B'MOJO layer's step takes its position from the host (its eidetic admissions are made there); step it without a device position.",
+          );
+        }
+        return m.step(u, cache);
+      }
       if (m instanceof Mamba && cache.kind === "mamba") return m.step(u, cache.state);
       if (m instanceof Attention && cache.kind === "attention") {
-        const { out, k, v } = m.step(u, cache.kv);
+        const { out, k, v } = m.step(u, cache.kv, { at });
         k.dispose();
         v.dispose();
         return out;

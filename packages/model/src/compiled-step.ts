@@ -1,10 +1,13 @@
 /**
  * A decode step captured once and replayed per token (`LanguageModel.compileStep`): a CUDA graph on
- * cuda, a recorded list of kernel calls on the other backends. A replay issues the same kernels as
- * `step` on the same buffers, without the op layer in between, so it gives step's logits bit for
- * bit. With feedback "argmax" the program also writes each sequence's most likely next token into
- * its input, and `replayGreedy` decodes greedily with no host round trip per token.
+ * cuda, a recorded list of kernel calls on the other backends. A replay issues the captured kernels
+ * on the same buffers, without the op layer in between: Mamba layers give step's logits bit for
+ * bit; attention layers read the position from a device int32 that each replay's caller writes
+ * first (see Attention.step's `at`). With feedback "argmax" the program also writes each
+ * sequence's most likely next token into its input, and `replayGreedy` decodes greedily with no
+ * host round trip per token.
  */
+import type { DevicePosition, KVCache } from "@bmojo/attention";
 import { type CapturedProgram, type Tensor, assignHost } from "@bmojo/tensor";
 import type { ModelCache } from "./language-model.js";
 
@@ -22,6 +25,12 @@ export interface CompiledStepParts {
   cache: ModelCache;
   /** int32 [batch]: the replay reads the tokens from here. */
   ids: Tensor;
+  /** int32 [1]: the replay reads the position from here (attention layers). */
+  position: Tensor;
+  /** The device position the captured attention steps derived their slots and masks from. */
+  at: DevicePosition;
+  /** Replays take positions < limit (LanguageModel.replayLimit). */
+  limit: number;
   /** [batch, vocab]: the replay writes the logits here. */
   logits: Tensor;
   program: CapturedProgram;
@@ -33,10 +42,13 @@ export interface CompiledStepParts {
 
 export class CompiledStep {
   private readonly versions: number[];
+  /** The attention layers' caches, whose positions each replay moves on. */
+  private readonly kvCaches: KVCache[];
   private live = true;
 
   constructor(private readonly parts: CompiledStepParts) {
     this.versions = parts.parameters.map(([, p]) => p.version);
+    this.kvCaches = parts.cache.layers.flatMap((c) => (c.kind === "attention" ? [c.kv] : []));
   }
 
   /** The cache this step advances. */
@@ -63,7 +75,7 @@ export class CompiledStep {
    * The same tensor every call, owned by this step: read it before the next `run`.
    */
   run(tokens: ArrayLike<number>): Tensor {
-    const { cache, ids, logits, program, vocabSize } = this.parts;
+    const { cache, ids, vocabSize } = this.parts;
     if (tokens.length !== cache.batch) {
       throw new RangeError(
         `CompiledStep.run: tokens must hold one id per sequence (${cache.batch}), got ${tokens.length}.`,
@@ -79,9 +91,7 @@ export class CompiledStep {
     }
     this.assertReady("run");
     assignHost(ids, tokens);
-    program.replay();
-    cache.position++;
-    return logits;
+    return this.replay();
   }
 
   /**
@@ -97,25 +107,44 @@ export class CompiledStep {
       );
     }
     this.assertReady("replayGreedy");
-    this.parts.program.replay();
-    this.parts.cache.position++;
-    return this.parts.logits;
+    return this.replay();
+  }
+
+  /** The positions this step replays: `run` refuses a cache at this position or later. */
+  get limit(): number {
+    return this.parts.limit;
+  }
+
+  /** Writes the position, replays, and moves the host-side positions on by one token. */
+  private replay(): Tensor {
+    const { cache, position, program, logits } = this.parts;
+    if (this.kvCaches.length > 0) assignHost(position, [cache.position]);
+    program.replay();
+    for (const kv of this.kvCaches) kv.advance(1);
+    cache.position++;
+    return logits;
   }
 
   /** Frees the program and its buffers (the cache stays the caller's). */
   dispose(): void {
     if (!this.live) return;
     this.live = false;
-    const { ids, logits, program } = this.parts;
+    const { ids, position, at, logits, program } = this.parts;
     program.dispose();
-    ids.dispose();
-    logits.dispose();
+    at.dispose();
+    for (const t of [ids, position, logits]) t.dispose();
   }
 
-  /** Live, and no parameter written or disposed since the capture. */
+  /** Live, below the position limit, and no parameter written or disposed since the capture. */
   private assertReady(method: string): void {
     if (!this.live)
       throw new Error(`CompiledStep.${method}: this step was disposed; compile another.`);
+    const { cache, limit } = this.parts;
+    if (cache.position >= limit) {
+      throw new RangeError(
+        `CompiledStep.${method}: the cache is at position ${cache.position}, and this model's replayed step covers positions below ${limit} (config.maxLength: a full KV cache, or the RoPE tables a device position reads); build the model with a larger maxLength.`,
+      );
+    }
     const { parameters } = this.parts;
     for (let i = 0; i < parameters.length; i++) {
       const [name, p] = parameters[i];

@@ -27,9 +27,11 @@ export interface GenerateOptions {
   onCache?: (cache: ModelCache) => void;
   /**
    * Replay the decode step as one captured program where the model and its backend allow it
-   * (`LanguageModel.compileStep`: Mamba layers, on any built-in backend). The tokens are the same
-   * either way; default true. While another compiled step holds the backend (one program at a
-   * time), generation steps eagerly.
+   * (`LanguageModel.compileStep`: Mamba and attention layers, not B'MOJO, on any built-in backend)
+   * and the prompt plus maxTokens fit its `replayLimit`; default true. Mamba's replayed logits are
+   * step's bit for bit; attention's agree up to the softmax's summation order, so a sampled token
+   * could differ only where two candidates tie to the last bit. While another compiled step holds
+   * the backend (one program at a time), generation steps eagerly.
    */
   compile?: boolean;
 }
@@ -124,7 +126,9 @@ export async function* generateTokens(
     all.dispose();
     let logits: ArrayLike<number> = await last.data();
     last.dispose();
-    if (options.compile !== false && options.maxTokens > 1 && model.compileStepBlocker() === null)
+    const replays = options.maxTokens - 1;
+    const fits = prompt.length + replays <= model.replayLimit;
+    if (options.compile !== false && replays > 0 && fits && model.compileStepBlocker() === null)
       compiled = await model.compileStep(cache);
     for (let index = 0; index < options.maxTokens; index++) {
       if (options.signal?.aborted) {

@@ -2,8 +2,8 @@
  * A language model from a layer plan: embedding → blocks → RMSNorm → untied lm_head.
  * Parameter names follow conventions.md, so checkpoints load in other implementations.
  */
+import { Attention, DevicePosition } from "@bmojo/attention";
 import { Embedding, Linear, Module, RMSNorm } from "@bmojo/nn";
-import { Mamba } from "@bmojo/ssm";
 import {
   type Backend,
   Random,
@@ -166,9 +166,10 @@ export class LanguageModel extends Module {
 
   /**
    * Why `compileStep` would refuse this model on its backend now, or null when it can compile: the
-   * backend must capture and hold no other program, and a step replays only when no layer's step
-   * depends on host-side values: Mamba layers (with or without an MLP). Attention and B'MOJO steps take their cache position (RoPE, cache slot, window) and
-   * B'MOJO its eidetic admissions from the host, so they run eagerly with `step`.
+   * backend must capture and hold no other program, and every layer's step must be able to run
+   * from device values alone: Mamba and attention layers (with or without an MLP; attention reads
+   * its position from the device, see Attention.step's `at`). B'MOJO admits eidetic tokens on the
+   * host, so its steps run eagerly with `step`.
    */
   compileStepBlocker(): string | null {
     const backend = this.embedding.weight.backend;
@@ -176,19 +177,37 @@ export class LanguageModel extends Module {
       return `backend '${backend.name}' cannot capture programs (every built-in backend can: cpu, wasm, tfjs, webgpu, cuda)`;
     if (backend.programLive?.())
       return `backend '${backend.name}' already holds a captured program (one at a time: dispose the other compiled step first)`;
-    const i = this.blocks.findIndex((block) => !(block.mixer instanceof Mamba));
+    const i = this.blocks.findIndex((block) => block.mixer instanceof BMojoLayer);
     if (i < 0) return null;
-    return `layer ${i} is '${this.blocks[i].spec.kind}', whose step reads its position from the host; only 'mamba' layers replay so far`;
+    return `layer ${i} is '${this.blocks[i].spec.kind}', whose step admits eidetic tokens on the host; only 'mamba', 'attention' and 'swa' layers replay`;
+  }
+
+  /**
+   * The positions a compiled step replays: `run` refuses a cache at this position or later. A full
+   * KV cache holds config.maxLength positions, and RoPE at a device position reads tables of that
+   * many; Infinity for plans with neither (Mamba, NoPE sliding windows).
+   */
+  get replayLimit(): number {
+    let limit = Number.POSITIVE_INFINITY;
+    for (const block of this.blocks) {
+      const m = block.mixer;
+      if (!(m instanceof Attention)) continue;
+      if (m.config.rope || m.window >= this.config.maxLength) limit = this.config.maxLength;
+    }
+    return limit;
   }
 
   /**
    * Captures one decode step on `cache` into a program (a CUDA graph on cuda, a recorded list of
-   * kernel calls on the other backends) that `CompiledStep.run` replays per token: the same kernels as `step`,
-   * on the same buffers, with neither the op layer nor a launch per kernel in between. The cache
-   * must stay alive and the weights unchanged while the step is used (`run` checks the weights);
-   * `step` and `run` may alternate on the cache. One compiled step lives at a time per backend.
-   * With `feedback: "argmax"` the program also writes the greedy next tokens into its input, for
-   * `replayGreedy` (greedy decoding without a host round trip per token).
+   * kernel calls on the other backends) that `CompiledStep.run` replays per token, with neither
+   * the op layer nor a launch per kernel in between. Mamba layers replay step's kernels on the
+   * same buffers (the same logits, bit for bit); attention layers read the position from a device
+   * int32 that `run` writes (Attention.step's `at`: the same keys in the cache, the logits up to
+   * the softmax's summation order). The cache must stay alive and the weights unchanged while the
+   * step is used (`run` checks the weights); `step` and `run` may alternate on the cache. One
+   * compiled step lives at a time per backend. With `feedback: "argmax"` the program also writes
+   * the greedy next tokens into its input, for `replayGreedy` (greedy decoding without a host
+   * round trip per token).
    */
   async compileStep(cache: ModelCache, options: CompileStepOptions = {}): Promise<CompiledStep> {
     const feedback = options.feedback ?? "none";
@@ -201,33 +220,49 @@ export class LanguageModel extends Module {
     if (cache.layers.length !== this.blocks.length)
       throw new RangeError("compileStep: the cache does not belong to this model (layer count).");
     const backend = this.embedding.weight.backend;
+    const bound = this.config.maxLength;
     // One eager step on a scratch cache first: every lazily built value (stacked decode weights,
-    // Mamba's A) then exists before the capture, instead of being computed inside the program.
+    // Mamba's A, RoPE tables up to maxLength) then exists before the capture, instead of being
+    // computed inside the program. Its own DevicePosition: the capture's must derive its slots
+    // and masks inside the program.
     const scratch = this.createCache(cache.batch);
+    const warmPosition = zeros([1], { dtype: "int32", backend });
+    const warmAt = new DevicePosition(warmPosition, bound);
     try {
       const warm = zeros([cache.batch], { dtype: "int32", backend });
-      (await this.step(warm, scratch)).dispose();
+      (
+        await this.throughBlocks(warm, scratch, (b, r, c) => b.stepResidual(r, c, warmAt))
+      ).dispose();
       warm.dispose();
     } finally {
+      warmAt.dispose();
+      warmPosition.dispose();
       this.disposeCache(scratch);
     }
     const ids = zeros([cache.batch], { dtype: "int32", backend });
+    const position = zeros([1], { dtype: "int32", backend });
+    const at = new DevicePosition(position, bound);
     try {
       const { value: logits, program } = await capture(backend, async () => {
-        const out = await this.throughBlocks(ids, cache, (block, r, c) => block.stepResidual(r, c));
+        const out = await this.throughBlocks(ids, cache, (b, r, c) => b.stepResidual(r, c, at));
         if (feedback === "argmax") tidy(() => assign(ids, argmax(out, -1)));
         return out;
       });
       return new CompiledStep({
         cache,
         ids,
+        position,
+        at,
         logits,
         program,
         vocabSize: this.config.vocabSize,
+        limit: this.replayLimit,
         parameters: this.namedParameters(),
         feedback,
       });
     } catch (error) {
+      at.dispose();
+      position.dispose();
       ids.dispose();
       throw error;
     }

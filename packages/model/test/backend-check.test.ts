@@ -23,6 +23,14 @@ describe("@bmojo/model/testing compareModel", () => {
     expect(same.replayRelError).toBe(0);
   });
 
+  it("checks a Transformer's replayed decode too: its position lives on the device, its logits agree up to rounding", async () => {
+    const transformer = preset("transformer", "tiny", { seed: 1 });
+    const same = await compareModel(transformer, reference, new CpuBackend("cpu-b"), [1, 24]);
+    expect(same.decodeRelError).toBe(0);
+    expect(same.replayRelError).not.toBeNull();
+    expect(same.replayRelError).toBeLessThan(1e-6);
+  });
+
   it("catches a backend whose rmsNorm is 1% off", async () => {
     const broken = new CpuBackend("cpu-broken");
     const rmsNorm = broken.kernels.rmsNorm;

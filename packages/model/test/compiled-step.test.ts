@@ -123,12 +123,77 @@ describe("LanguageModel.compileStep", () => {
     expect(backend.numBuffers()).toBe(0);
   });
 
+  it("replays attention steps at a device position: Transformer, SWA (its ring wraps) and hybrid give step's logits up to rounding", async () => {
+    const backend = new CpuBackend("cpu-capture");
+    const plans = [
+      ["transformer", {}],
+      ["swa", {}],
+      ["swa", { positions: "none" }],
+      ["hybrid", {}],
+    ] as const;
+    for (const [plan, overrides] of plans) {
+      const model = new LanguageModel(preset(plan, "tiny", { seed: 4, ...overrides }), {
+        backend,
+      });
+      const eager = await prefilled(model);
+      const replayed = await prefilled(model);
+      const compiled = await model.compileStep(replayed);
+      // Prompt 8 fills the window-8 ring: every replay writes over its oldest slot.
+      for (const step of [...tokens, ...tokens]) {
+        const ids = tensor(Int32Array.from(step), [2], { dtype: "int32", backend });
+        const stepped = await model.step(ids, eager);
+        const want = stepped.dataSync();
+        for (const t of [stepped, ids]) t.dispose();
+        const got = compiled.run(step).dataSync();
+        let worst = 0;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+        expect(worst, `${plan} at position ${replayed.position - 1}`).toBeLessThan(2e-6);
+      }
+      expect(replayed.position).toBe(eager.position);
+      for (const [i, layer] of replayed.layers.entries()) {
+        const other = eager.layers[i];
+        if (layer.kind === "attention" && other.kind === "attention")
+          expect(layer.kv.position).toBe(other.kv.position);
+      }
+      compiled.dispose();
+      model.disposeCache(eager);
+      model.disposeCache(replayed);
+      model.dispose();
+    }
+    expect(backend.numBuffers()).toBe(2); // the backend's RoPE tables, kept for the next model
+  });
+
+  it("refuses a replay past the positions its caches and RoPE tables cover", async () => {
+    const backend = new CpuBackend("cpu-capture");
+    const model = new LanguageModel(preset("transformer", "tiny", { seed: 3, maxLength: 10 }), {
+      backend,
+    });
+    expect(model.replayLimit).toBe(10);
+    const cache = await prefilled(model);
+    const compiled = await model.compileStep(cache);
+    compiled.run([1, 2]);
+    compiled.run([3, 4]);
+    expect(() => compiled.run([5, 6])).toThrow(
+      "CompiledStep.run: the cache is at position 10, and this model's replayed step covers positions below 10",
+    );
+    expect(cache.position).toBe(10);
+    compiled.dispose();
+    model.disposeCache(cache);
+    model.dispose();
+    const nope = new LanguageModel(preset("swa", "tiny", { positions: "none", maxLength: 10 }), {
+      backend,
+    });
+    expect(nope.replayLimit).toBe(Number.POSITIVE_INFINITY);
+    nope.dispose();
+    expect(backend.numBuffers()).toBe(2); // the backend's RoPE tables
+  });
+
   it("names the layer that keeps a model from compiling", async () => {
     const model = new LanguageModel(preset("bmojo", "tiny", { seed: 1 }));
     expect(model.compileStepBlocker()).toMatch(/layer 0 is 'bmojo'/);
     const cache = model.createCache(1);
     await expect(model.compileStep(cache)).rejects.toThrow(
-      /compileStep: layer 0 is 'bmojo', whose step reads its position from the host.*use step\(\) instead/,
+      /compileStep: layer 0 is 'bmojo', whose step admits eidetic tokens on the host.*use step\(\) instead/,
     );
     model.disposeCache(cache);
     model.dispose();

@@ -640,33 +640,38 @@ def _run_plan(args, device, bench: Bench, model, cfg, ms: list, Bsz: int, L: int
                 )
 
             run_case(ms, f"decode {T} tokens after a {P}-token prompt, batch 1", decode_case, device, dtype=dname, mode="eager")
-            if args.decode_graph and bench.cuda and all(spec.kind == "mamba" for spec in cfg.layers):
+            if args.decode_graph and bench.cuda and all(spec.kind in ("mamba", "attention", "swa") for spec in cfg.layers):
                 run_case(ms, f"decode {T} tokens after a {P}-token prompt, batch 1", lambda dname=dname: _decode_graph_case(args, bench, model, V, P, T, device, dname), device, dtype=dname, mode="cuda graph")
     bt.configure(scan_compiled=False)
 
 
 def _decode_graph_case(args, bench: Bench, model, V: int, P: int, T: int, device, dname: str) -> dict:
     """The same greedy decode loop with one step captured as a CUDA graph (torch.cuda.graph) and
-    replayed per token, the argmax fed back into the static input on the device. Only for
-    all-Mamba plans, whose step updates its state in place and reads no host-side position (an
-    attention step slices RoPE tables and writes its KV buffer at a Python-side position, which a
-    graph would freeze)."""
+    replayed per token, the argmax fed back into the static input on the device. Mamba and
+    attention plans: the step reads its position from a device tensor (LanguageModel.step_at: RoPE
+    rows by index_select, the KV write by index_copy_, SDPA over the whole buffer with the mask of
+    the written slots), checked against the eager step before the capture."""
     bt.set_fp32_precision(args.fp32_matmul)
     bt.configure(scan_compiled=False)
     prompt = torch.randint(0, V, (1, P), device=device)
+    positions = P + T + 8
     with torch.no_grad(), _autocast(device, dname):
-        _, cache = model.prefill(prompt, capacity=P + T + 8)
+        _, cache = model.prefill(prompt, capacity=positions)
         tok = torch.zeros(1, dtype=torch.long, device=device)
+        pos = torch.full((1,), P, dtype=torch.long, device=device)
+        _check_step_at(model, cache, tok, pos, positions)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):  # warm-up on a side stream, as torch.cuda.graph asks
             for _ in range(3):
-                tok.copy_(model.step(tok, cache).argmax(-1))
+                tok.copy_(model.step_at(tok, cache, pos, positions).argmax(-1))
+                pos.add_(1)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            logits = model.step(tok, cache)
+            logits = model.step_at(tok, cache, pos, positions)
             tok.copy_(logits.argmax(-1))
+            pos.add_(1)
         bench.sync()
         if bench.cuda:
             torch.cuda.reset_peak_memory_stats(device)
@@ -678,9 +683,29 @@ def _decode_graph_case(args, bench: Bench, model, V: int, P: int, T: int, device
         total_ms = bench.time_once(run_tokens)
     return _decode_result(
         bench, device, total_ms, P, T,
-        "recurrent, one CUDA graph replay per token (torch.cuda.graph); greedy next token fed back "
-        "on the device, no host sync in the loop",
+        "recurrent, one CUDA graph replay per token (torch.cuda.graph), the position in a device "
+        "tensor; greedy next token fed back on the device, no host sync in the loop",
     )
+
+
+def _check_step_at(model, cache, tok, pos, positions: int) -> None:
+    """The device-position step gives the eager step's logits (on copies of the cache)."""
+    a, b = _clone_cache(cache), _clone_cache(cache)
+    want = model.step(tok, a).float()
+    got = model.step_at(tok, b, pos, positions).float()
+    err = (got - want).abs().max().item() / max(want.abs().max().item(), 1e-30)
+    if not err < 1e-3:
+        raise RuntimeError(f"step_at disagrees with step: relative max error {err:.3g}")
+
+
+def _clone_cache(cache):
+    if isinstance(cache, torch.Tensor):
+        return cache.clone()
+    if isinstance(cache, dict):
+        return {k: _clone_cache(v) for k, v in cache.items()}
+    if isinstance(cache, (list, tuple)):
+        return type(cache)(_clone_cache(v) for v in cache)
+    return cache
 
 
 def _decode_result(bench: Bench, device, total_ms: float, P: int, T: int, form: str, **extra) -> dict:
@@ -783,7 +808,7 @@ def parse_args(argv=None):
     ap.add_argument("--fading", type=int, default=None, help="fading tokens per B'MOJO chunk (default 1)")
     ap.add_argument("--decode-prompt", type=int, default=None, help="decode prompt length (default: --length)")
     ap.add_argument("--decode-tokens", type=int, default=None, help="tokens decoded one by one (default 64; 8 with --quick; 0 skips)")
-    ap.add_argument("--decode-graph", action=argparse.BooleanOptionalAction, default=False, help="also decode all-Mamba plans with the step captured as a CUDA graph (torch.cuda.graph)")
+    ap.add_argument("--decode-graph", action=argparse.BooleanOptionalAction, default=False, help="also decode Mamba and attention plans with the step captured as a CUDA graph (torch.cuda.graph)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs before kernel timings")
     ap.add_argument("--model-warmup", type=int, default=1, help="untimed runs after the first call of a model measurement")
     ap.add_argument("--reps", type=int, default=10, help="at most this many timed runs per measurement")

@@ -1018,6 +1018,23 @@ class Attention(nn.Module):
         out = _sdpa(q, keys, vals)
         return self.o_proj(out.reshape(Bsz, -1))
 
+    def step_at(self, u, cache, rope, pos):
+        """`step` at the position held by the 1-element long tensor pos, with no Python-side
+        position (so torch.cuda.graph can capture it): the key/value go to slot pos (pos mod
+        window in a ring) by index_copy_, and SDPA runs over the whole buffer with the mask of the
+        slots written so far (slot j <= pos, in a full buffer and in a ring alike)."""
+        Bsz = u.shape[0]
+        q, k, v = self.project(u[:, None], rope)
+        size = cache["k"].shape[1]
+        slot = pos % size if cache["ring"] else pos
+        cache["k"].index_copy_(1, slot, k.to(cache["k"].dtype))
+        cache["v"].index_copy_(1, slot, v.to(cache["v"].dtype))
+        mask = (torch.arange(size, device=pos.device) <= pos).view(1, 1, 1, size)
+        keys = _expand_kv(cache["k"], self.heads, 2)
+        vals = _expand_kv(cache["v"], self.heads, 2)
+        out = _sdpa(q, keys, vals, mask=mask)
+        return self.o_proj(out.reshape(Bsz, -1))
+
 
 def _kv_cache_from(k, v, window: int | None, capacity: int | None):
     """A KV cache after a prefill: a buffer of `capacity` positions (full attention) or a ring of
@@ -1249,6 +1266,14 @@ class Block(nn.Module):
     def step(self, x, cache, rope):
         return self._mlp(x + self.mixer.step(self.norm1(x), cache, rope))
 
+    def step_at(self, x, cache, rope, pos):
+        """`step` with the position in the device tensor pos (Attention.step_at; Mamba reads none)."""
+        if isinstance(self.mixer, Attention):
+            return self._mlp(x + self.mixer.step_at(self.norm1(x), cache, rope, pos))
+        if isinstance(self.mixer, Mamba):
+            return self.step(x, cache, rope)
+        raise ValueError(f"a '{self.kind}' block has no step at a device position")
+
 
 # --------------------------------------------------------------------------------------------
 # Language model
@@ -1380,6 +1405,20 @@ class LanguageModel(nn.Module):
             caches.append(c)
         logits = self.lm_head(self.norm_f(h))
         return logits, {"layers": caches, "pos": L, "batch": Bsz}
+
+    def step_at(self, ids, cache, pos, positions: int):
+        """`step` at the position held by the 1-element long tensor pos (< positions, which sizes
+        the RoPE tables), reading no Python-side position, so that torch.cuda.graph can capture
+        it; advancing pos (and cache["pos"]) is the caller's. Mamba and attention blocks only."""
+        self._check_ids(ids, 1)
+        rope = None
+        if self.uses_rope:
+            cos, sin = self._rope(positions, ids.device)
+            rope = (cos.index_select(0, pos), sin.index_select(0, pos))
+        h = self.embedding(ids)
+        for blk, c in zip(self.layers, cache["layers"]):
+            h = blk.step_at(h, c, rope, pos)
+        return self.lm_head(self.norm_f(h))
 
     def step(self, ids, cache):
         """One token per sequence ids [B] -> logits [B, vocab]; updates the cache in place."""
