@@ -188,16 +188,7 @@ export interface ScatterAddArgs {
  * lives on the device (a captured decode step) is what it is for. The same index rule as gather;
  * a repeated index receives one of its updates (which one is unspecified: give distinct indices).
  */
-export interface ScatterArgs {
-  dtype: DType;
-  updates: BufferId;
-  indices: BufferId;
-  out: BufferId;
-  outer: number;
-  rows: number;
-  inner: number;
-  count: number;
-}
+export type ScatterArgs = ScatterAddArgs;
 
 /**
  * Element type conversion; float → int32 truncates toward zero (NaN and values outside the int32

@@ -1,6 +1,6 @@
 /** gather (embedding lookup) and its adjoint scatterAdd. */
 import { isFloat } from "../dtype.js";
-import { formatShape, normalizeAxis, sizeOf } from "../shape.js";
+import { normalizeAxis, sizeOf } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 import { full } from "./creation.js";
 import {
@@ -10,6 +10,7 @@ import {
   emptyTensor,
   kernel,
   recordGrad,
+  scatterLayout,
 } from "./internal.js";
 
 /**
@@ -57,21 +58,8 @@ export function gather(table: Tensor, indices: Tensor, axis = 0): Tensor {
  */
 export function scatterAdd(target: Tensor, indices: Tensor, updates: Tensor, axis = 0): Tensor {
   const backend = backendOf("scatterAdd", target, indices, updates);
-  assertDTypeIs("scatterAdd", "indices", indices, "int32");
+  const layout = scatterLayout("scatterAdd", target, indices, updates, axis);
   const ax = normalizeAxis("scatterAdd", axis, target.rank);
-  const pre = target.shape.slice(0, ax);
-  const post = target.shape.slice(ax + 1);
-  const expected = [...pre, ...indices.shape, ...post];
-  if (
-    updates.dtype !== target.dtype ||
-    updates.rank !== expected.length ||
-    updates.shape.some((d, i) => d !== expected[i])
-  ) {
-    throw new RangeError(
-      `scatterAdd: updates must be ${target.dtype} ${formatShape(expected)} (target ${formatShape(target.shape)}, ` +
-        `indices ${formatShape(indices.shape)}, axis ${ax}), got ${updates.dtype} ${formatShape(updates.shape)}.`,
-    );
-  }
   const out = copyUntracked(target);
   if (updates.size > 0) {
     kernel(
@@ -82,10 +70,7 @@ export function scatterAdd(target: Tensor, indices: Tensor, updates: Tensor, axi
       updates: updates.storage.id,
       indices: indices.storage.id,
       out: out.storage.id,
-      outer: sizeOf(pre),
-      rows: target.shape[ax],
-      inner: sizeOf(post),
-      count: indices.size,
+      ...layout,
     });
   }
   if (isFloat(target.dtype)) {

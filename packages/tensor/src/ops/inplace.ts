@@ -2,9 +2,9 @@
  * In-place writes for caches and checkpoint loading. Not recorded on the gradient tape: use them
  * on state (KV caches, optimiser moments, loaded weights), never inside a loss you differentiate.
  */
-import { formatShape, normalizeAxis, shapesEqual, sizeOf, stridesOf } from "../shape.js";
+import { formatShape, shapesEqual, stridesOf } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-import { assertDTypeIs, backendOf, kernel, stridedCopy } from "./internal.js";
+import { backendOf, kernel, scatterLayout, stridedCopy } from "./internal.js";
 
 /** Copies `value` into `target` (same shape and dtype), in place. */
 export function assign(target: Tensor, value: Tensor): void {
@@ -53,17 +53,7 @@ export function assignSlice(target: Tensor, value: Tensor, begin: readonly numbe
  */
 export function assignRows(target: Tensor, indices: Tensor, updates: Tensor, axis = 0): void {
   const backend = backendOf("assignRows", target, indices, updates);
-  assertDTypeIs("assignRows", "indices", indices, "int32");
-  const ax = normalizeAxis("assignRows", axis, target.rank);
-  const pre = target.shape.slice(0, ax);
-  const post = target.shape.slice(ax + 1);
-  const expected = [...pre, ...indices.shape, ...post];
-  if (updates.dtype !== target.dtype || !shapesEqual(updates.shape, expected)) {
-    throw new RangeError(
-      `assignRows: updates must be ${target.dtype} ${formatShape(expected)} (target ${formatShape(target.shape)}, ` +
-        `indices ${formatShape(indices.shape)}, axis ${ax}), got ${updates.dtype} ${formatShape(updates.shape)}.`,
-    );
-  }
+  const layout = scatterLayout("assignRows", target, indices, updates, axis);
   if (updates.size > 0) {
     kernel(
       backend,
@@ -73,10 +63,7 @@ export function assignRows(target: Tensor, indices: Tensor, updates: Tensor, axi
       updates: updates.storage.id,
       indices: indices.storage.id,
       out: target.storage.id,
-      outer: sizeOf(pre),
-      rows: target.shape[ax],
-      inner: sizeOf(post),
-      count: indices.size,
+      ...layout,
     });
   }
   target.storage.bump();

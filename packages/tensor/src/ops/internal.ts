@@ -6,7 +6,15 @@ import type { KernelName, KernelTable } from "../backend/kernels.js";
 import { type DType, type TypedArray, bytesPerElement, isFloat } from "../dtype.js";
 import { type TapeNode, engine } from "../engine.js";
 import { getBackend } from "../registry.js";
-import { type Shape, assertValidShape, formatShape, sizeOf, stridesOf } from "../shape.js";
+import {
+  type Shape,
+  assertValidShape,
+  formatShape,
+  normalizeAxis,
+  shapesEqual,
+  sizeOf,
+  stridesOf,
+} from "../shape.js";
 import { Storage, Tensor } from "../tensor.js";
 
 /** A new tensor with uninitialised contents on `backend`. */
@@ -204,4 +212,30 @@ function untrackFromScope(t: Tensor): void {
   if (scope === undefined) return;
   const i = scope.tensors.lastIndexOf(t);
   if (i >= 0) scope.tensors.splice(i, 1);
+}
+
+/**
+ * The [outer, rows, inner] view and row count of a scatter into `target` along `axis` (scatterAdd,
+ * assignRows), after checking int32 indices and that `updates` has the shape gather(target,
+ * indices, axis) returns, in target's dtype.
+ */
+export function scatterLayout(
+  op: string,
+  target: Tensor,
+  indices: Tensor,
+  updates: Tensor,
+  axis: number,
+): { outer: number; rows: number; inner: number; count: number } {
+  assertDTypeIs(op, "indices", indices, "int32");
+  const ax = normalizeAxis(op, axis, target.rank);
+  const pre = target.shape.slice(0, ax);
+  const post = target.shape.slice(ax + 1);
+  const expected = [...pre, ...indices.shape, ...post];
+  if (updates.dtype !== target.dtype || !shapesEqual(updates.shape, expected)) {
+    throw new RangeError(
+      `${op}: updates must be ${target.dtype} ${formatShape(expected)} (target ${formatShape(target.shape)}, ` +
+        `indices ${formatShape(indices.shape)}, axis ${ax}), got ${updates.dtype} ${formatShape(updates.shape)}.`,
+    );
+  }
+  return { outer: sizeOf(pre), rows: target.shape[ax], inner: sizeOf(post), count: indices.size };
 }

@@ -25,7 +25,7 @@ import {
 import { type DType, type TypedArray, allocTyped, dtypeOfTypedArray } from "../dtype.js";
 import { Random } from "../random.js";
 import { ConformanceMismatch } from "./compare.js";
-import { type OutputSpec, compareKernel, runKernel } from "./run-kernel.js";
+import { type KernelCall, type OutputSpec, compareKernel, runKernel } from "./run-kernel.js";
 import {
   type ConformanceCase,
   type ConformanceContext,
@@ -649,6 +649,42 @@ function gatherIndices(inp: Inputs, count: number, rows: number): Int32Array {
 const gatherConfig = ([outer, rows, inner, count]: readonly number[]) =>
   `outer=${outer} rows=${rows} inner=${inner} count=${count}`;
 
+/**
+ * A float32 case of an index kernel given indices with rows, then −1, at position 2: each run must
+ * fail with an Error whose message says "out of range".
+ */
+function indexErrorCase<K extends "gather" | "scatter">(
+  name: K,
+  shape: readonly [number, number, number, number],
+  draw: (inp: Inputs, count: number, rows: number) => Int32Array,
+  spec: (inp: Inputs, indices: Int32Array) => KernelCall<K>,
+): ConformanceCase {
+  const [, rows, , count] = shape;
+  return kernelCase(
+    name,
+    "float32",
+    `${gatherConfig(shape)} index out of range`,
+    async (ctx, inp) => {
+      for (const bad of [rows, -1]) {
+        const indices = draw(inp, count, rows);
+        indices[2] = bad;
+        let error: unknown = null;
+        try {
+          await runKernel(ctx.backend, name, spec(inp, indices));
+        } catch (err) {
+          error = err;
+        }
+        if (!(error instanceof Error) || !error.message.includes("out of range")) {
+          const got = error instanceof Error ? `${error.name}: ${error.message}` : "no error";
+          throw new ConformanceMismatch(
+            `${name}.error: index ${bad} at position 2 (rows ${rows}) must throw an Error whose message contains "out of range"; got ${got}`,
+          );
+        }
+      }
+    },
+  );
+}
+
 function gatherCases(): ConformanceCase[] {
   const cases = GATHER_SHAPES.flatMap((shape) => {
     const [outer, rows, inner, count] = shape;
@@ -679,42 +715,20 @@ function gatherCases(): ConformanceCase[] {
   // An index outside [0, rows) must make the kernel fail, on every backend.
   const [outer, rows, inner, count] = [2, 7, 1, 9];
   cases.push(
-    kernelCase(
-      "gather",
-      "float32",
-      `${gatherConfig([outer, rows, inner, count])} index out of range`,
-      async (ctx, inp) => {
-        for (const bad of [rows, -1]) {
-          const indices = gatherIndices(inp, count, rows);
-          indices[2] = bad;
-          let error: unknown = null;
-          try {
-            await runKernel(ctx.backend, "gather", {
-              inputs: { table: inp.normal(outer * rows * inner), indices },
-              outputs: { out: out("float32", outer * count * inner) },
-              args: (ids) => ({
-                dtype: "float32",
-                table: ids.table,
-                indices: ids.indices,
-                out: ids.out,
-                outer,
-                rows,
-                inner,
-                count,
-              }),
-            });
-          } catch (err) {
-            error = err;
-          }
-          if (!(error instanceof Error) || !error.message.includes("out of range")) {
-            const got = error instanceof Error ? `${error.name}: ${error.message}` : "no error";
-            throw new ConformanceMismatch(
-              `gather.error: index ${bad} at position 2 (rows ${rows}) must throw an Error whose message contains "out of range"; got ${got}`,
-            );
-          }
-        }
-      },
-    ),
+    indexErrorCase("gather", [outer, rows, inner, count], gatherIndices, (inp, indices) => ({
+      inputs: { table: inp.normal(outer * rows * inner), indices },
+      outputs: { out: out("float32", outer * count * inner) },
+      args: (ids) => ({
+        dtype: "float32",
+        table: ids.table,
+        indices: ids.indices,
+        out: ids.out,
+        outer,
+        rows,
+        inner,
+        count,
+      }),
+    })),
   );
   return cases;
 }
@@ -797,42 +811,20 @@ function scatterCases(): ConformanceCase[] {
   });
   const [outer, rows, inner, count] = [2, 7, 1, 5];
   cases.push(
-    kernelCase(
-      "scatter",
-      "float32",
-      `${gatherConfig([outer, rows, inner, count])} index out of range`,
-      async (ctx, inp) => {
-        for (const bad of [rows, -1]) {
-          const indices = distinctIndices(inp, count, rows);
-          indices[2] = bad;
-          let error: unknown = null;
-          try {
-            await runKernel(ctx.backend, "scatter", {
-              inputs: { updates: inp.normal(outer * count * inner), indices },
-              outputs: { out: out("float32", outer * rows * inner) },
-              args: (ids) => ({
-                dtype: "float32",
-                updates: ids.updates,
-                indices: ids.indices,
-                out: ids.out,
-                outer,
-                rows,
-                inner,
-                count,
-              }),
-            });
-          } catch (err) {
-            error = err;
-          }
-          if (!(error instanceof Error) || !error.message.includes("out of range")) {
-            const got = error instanceof Error ? `${error.name}: ${error.message}` : "no error";
-            throw new ConformanceMismatch(
-              `scatter.error: index ${bad} at position 2 (rows ${rows}) must throw an Error whose message contains "out of range"; got ${got}`,
-            );
-          }
-        }
-      },
-    ),
+    indexErrorCase("scatter", [outer, rows, inner, count], distinctIndices, (inp, indices) => ({
+      inputs: { updates: inp.normal(outer * count * inner), indices },
+      outputs: { out: out("float32", outer * rows * inner) },
+      args: (ids) => ({
+        dtype: "float32",
+        updates: ids.updates,
+        indices: ids.indices,
+        out: ids.out,
+        outer,
+        rows,
+        inner,
+        count,
+      }),
+    })),
   );
   return cases;
 }
