@@ -59,7 +59,7 @@ export interface AttentionStepOptions {
    * applyRopeAt, the key written with writeSlot, the cached keys attended as masked slots. The
    * cache's position does not move: the caller advances it (KVCacheBase.advance) once the step
    * ran. The result equals the host-position step's up to the softmax's summation order (its own
-   * key comes last, not in its slot). Not with `memory`; a full cache needs a window covering it.
+   * key comes last, not in its slot). A full cache needs a window covering it.
    */
   at?: DevicePosition;
 }
@@ -343,8 +343,8 @@ export class Attention extends Module {
   /**
    * stepFrom at the position `at` holds on the device: RoPE rotates q and k to it (the same table
    * rows applyRope reads at that position), the key and value go to its slot (writeSlot), and the
-   * query attends to its own key plus the cached keys `at.slots` marks, passed as one chunk of
-   * memory slots (the attention kernel's masked slots).
+   * query attends to its own key plus the step's memory slots and the cached keys `at.slots`
+   * marks, passed together as one chunk of memory slots (the attention kernel's masked slots).
    */
   private stepAt(
     qkv: Tensor,
@@ -352,11 +352,6 @@ export class Attention extends Module {
     at: DevicePosition,
     memory: StepMemory | undefined,
   ): AttentionStepResult {
-    if (memory !== undefined) {
-      throw new Error(
-        "Attention.step: `at` (a device position) does not combine with `memory`; step B'MOJO's memory with the host position.",
-      );
-    }
     if (cache.kind === "full" && this.window < cache.capacity) {
       throw new RangeError(
         `Attention.step: with \`at\`, a full cache needs the window (${this.window}) to cover its ${cache.capacity} slots; use a RingKVCache of window slots.`,
@@ -364,7 +359,6 @@ export class Attention extends Module {
     }
     const batch = qkv.shape[0];
     const { heads, kvHeads, headDim: dh } = this;
-    const capacity = cache.capacity;
     const [qkFlat, vFlat] = split(qkv, [(heads + kvHeads) * dh, kvHeads * dh], -1);
     let qk = reshape(qkFlat, [batch, heads + kvHeads, 1, dh]);
     const v = reshape(vFlat, [batch, kvHeads, 1, dh]);
@@ -380,10 +374,18 @@ export class Attention extends Module {
     const [q, k] = split(qk, [heads, kvHeads], 1);
     const { slot, mask } = at.slots(cache);
     cache.writeSlot(k, v, slot);
-    const slots = [batch, kvHeads, 1, capacity, dh];
+    // The step's memory slots (B'MOJO) come first, then the cache's, in one chunk of slots.
+    let [keys, values, visible] = [cache.k, cache.v, mask];
+    if (memory !== undefined) {
+      const slots = checkedStepMemory(memory, batch, kvHeads, dh);
+      keys = concat([memory.k, cache.k], 2);
+      values = concat([memory.v, cache.v], 2);
+      visible = concat([reshape(memory.mask, [batch, 1, slots]), mask], 2);
+    }
+    const chunk = [batch, kvHeads, 1, keys.shape[2], dh];
     const { out } = attention(q, k, v, {
       queryOffset: 0,
-      memory: { k: reshape(cache.k, slots), v: reshape(cache.v, slots), mask, chunkSize: 1 },
+      memory: { k: reshape(keys, chunk), v: reshape(values, chunk), mask: visible, chunkSize: 1 },
     });
     const merged = this.o_proj.forward(mergeHeads(out));
     return { out: reshape(merged, [batch, this.config.dModel]), k, v };
@@ -465,6 +467,25 @@ function skipChunks(memory: AttentionMemoryInput, first: number): AttentionMemor
     mask: slice(memory.mask, [0, first, 0], [-1, -1, -1]),
     chunkSize: memory.chunkSize,
   };
+}
+
+/** The slot count of a step's memory, after checking its layout (the op checks the rest). */
+function checkedStepMemory(
+  memory: StepMemory,
+  batch: number,
+  kvHeads: number,
+  headDim: number,
+): number {
+  const slots = memory.k.shape[2];
+  const expected = [batch, kvHeads, slots, headDim];
+  const fits = (t: Tensor) => t.rank === 4 && t.shape.every((d, i) => d === expected[i]);
+  if (!fits(memory.k) || !fits(memory.v) || memory.mask.rank !== 2) {
+    throw new RangeError(
+      `Attention.step: memory.k/v must be [batch, kvHeads, slots, headDim] = [${batch}, ${kvHeads}, slots, ${headDim}] and memory.mask [batch, slots], ` +
+        `got k [${memory.k.shape.join(", ")}], v [${memory.v.shape.join(", ")}], mask [${memory.mask.shape.join(", ")}].`,
+    );
+  }
+  return slots;
 }
 
 /** One token's memory slots as a one-chunk memory whose chunk covers every cache slot. */

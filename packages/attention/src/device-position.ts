@@ -38,6 +38,7 @@ export interface DeviceSlots {
 export class DevicePosition {
   private readonly derived = new Map<string, DeviceSlots>();
   private readonly perSequence = new Map<number, Tensor>();
+  private readonly remainders = new Map<number, Tensor>();
   private version: number;
 
   /**
@@ -73,7 +74,7 @@ export class DevicePosition {
   }
 
   /**
-   * The slot of p in `cache` (p in a full cache, p mod capacity in a ring) and the mask of the
+   * The slot of p in `cache` (p in a full cache, `remainder(capacity)` in a ring) and the mask of the
    * slots before it: slots j < p in a full cache (whose window covers it: slot = position); in a
    * ring, slots j < p except p's own slot, whose token (p − capacity) leaves the window.
    */
@@ -83,11 +84,7 @@ export class DevicePosition {
     let found = this.derived.get(key);
     if (found === undefined) {
       const p = this.position;
-      // In a full cache slot = position; a ring's slot is p mod capacity (int32 division truncates).
-      const slot =
-        cache.kind === "full"
-          ? p
-          : keep(tidy(() => sub(p, mul(div(p, cache.capacity), cache.capacity))));
+      const slot = cache.kind === "full" ? p : this.remainder(cache.capacity);
       const mask = keep(
         tidy(() => {
           const earlier = less(cache.slotIds, p);
@@ -103,6 +100,21 @@ export class DevicePosition {
     return found;
   }
 
+  /** int32 [1]: p mod n (a ring's slot; int32 division truncates, and p ≥ 0). */
+  remainder(n: number): Tensor {
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`DevicePosition.remainder: n must be an integer ≥ 1, got ${n}.`);
+    }
+    this.dropStale();
+    let r = this.remainders.get(n);
+    if (r === undefined) {
+      const p = this.position;
+      r = keep(tidy(() => sub(p, mul(div(p, n), n))));
+      this.remainders.set(n, r);
+    }
+    return r;
+  }
+
   /** Frees values derived from an earlier value of `position`. */
   private dropStale(): void {
     if (this.position.version === this.version) return;
@@ -112,12 +124,10 @@ export class DevicePosition {
 
   /** Frees the derived values (the position stays the caller's). */
   dispose(): void {
-    for (const { slot, mask } of this.derived.values()) {
-      if (slot !== this.position) slot.dispose();
-      mask.dispose();
-    }
-    for (const spread of this.perSequence.values()) spread.dispose();
+    for (const { mask } of this.derived.values()) mask.dispose();
+    for (const t of [...this.perSequence.values(), ...this.remainders.values()]) t.dispose();
     this.derived.clear();
     this.perSequence.clear();
+    this.remainders.clear();
   }
 }

@@ -335,7 +335,8 @@ describe("steps at a device position (DevicePosition)", () => {
       assignHost(position, [p]);
       tidy(() => {
         const xt = reshape(slice(s.x, [0, p, 0], [B, 1, -1]), [B, -1]);
-        const { out } = s.layer.step(xt, cache, { at });
+        const memory = s.memory && chunkSlots(s.memory, p);
+        const { out } = s.layer.step(xt, cache, { at, memory });
         rows.push(Float64Array.from(out.dataSync()));
       });
       expect(cache.position).toBe(p); // the caller moves it on
@@ -346,9 +347,8 @@ describe("steps at a device position (DevicePosition)", () => {
     return rows;
   }
 
-  const plain = CASES.filter(([, , withMemory]) => !withMemory);
   for (const dtype of ["float32", "float64"] as const) {
-    it.each(plain)(
+    it.each(CASES)(
       `${dtype}: prefill 10, then device steps equal the parallel form: %s`,
       (_, config) => {
         const s = setup(config, dtype, false);
@@ -361,10 +361,10 @@ describe("steps at a device position (DevicePosition)", () => {
     );
   }
 
-  it.each(plain)(
+  it.each(CASES)(
     "stores the same keys as the host-position step and gives its outputs up to rounding: %s",
-    (_, config) => {
-      const s = setup(config, "float64", false);
+    (_, config, withMemory) => {
+      const s = setup(config, "float64", withMemory);
       const host = s.layer.createCache(B, L);
       const device = s.layer.createCache(B, L);
       const a = stepThrough(s, host, 0, L);
@@ -402,11 +402,11 @@ describe("steps at a device position (DevicePosition)", () => {
     const xt = reshape(slice(s.x, [0, 0, 0], [B, 1, -1]), [B, -1]);
     const memory = {
       k: zeros([B, 3, 2, 4]),
-      v: zeros([B, 3, 2, 4]),
+      v: zeros([B, 3, 3, 4]),
       mask: zeros([B, 2], { dtype: "int32" }),
     };
     expect(() => s.layer.step(xt, s.layer.createCache(B, L), { at, memory })).toThrow(
-      "does not combine with `memory`",
+      "memory.k/v must be [batch, kvHeads, slots, headDim] = [2, 3, slots, 4]",
     );
     const full = new FullKVCache({
       batch: B,

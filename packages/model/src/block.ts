@@ -135,21 +135,16 @@ export class Block extends Module {
   }
 
   /**
-   * `step` on the residual stream (see forwardResidual); r stays the caller's. With `at`, an
-   * attention layer takes its position from the device and leaves its cache's position to the
-   * caller (Attention.step's `at`); a B'MOJO layer cannot.
+   * `step` on the residual stream (see forwardResidual); r stays the caller's. With `at`, attention
+   * and B'MOJO layers take their position from the device and leave their caches' positions, and
+   * B'MOJO its memory refresh and admissions, to the caller (Attention.step's `at`,
+   * BMojoLayer.stepAt).
    */
   stepResidual(r: Residual, cache: MixerCache, at?: DevicePosition): Promise<Residual> {
     const m = this.mixer;
     return this.recurrent(r, true, async (u) => {
-      if (m instanceof BMojoLayer && cache.kind === "bmojo") {
-        if (at !== undefined) {
-          throw new Error(
-            "Block.step: a B'MOJO layer's step takes its position from the host (its eidetic admissions are made there); step it without a device position.",
-          );
-        }
-        return m.step(u, cache);
-      }
+      if (m instanceof BMojoLayer && cache.kind === "bmojo")
+        return at === undefined ? m.step(u, cache) : m.stepAt(u, cache, at);
       if (m instanceof Mamba && cache.kind === "mamba") return m.step(u, cache.state);
       if (m instanceof Attention && cache.kind === "attention") {
         const { out, k, v } = m.step(u, cache.kv, { at });

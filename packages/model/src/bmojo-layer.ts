@@ -5,7 +5,7 @@
  * tokens (the top-m_e inputs before the chunk by innovation). m_e = 0 is B'MOJO-F. NoPE as in the
  * paper, or RoPE with every memory key rotated to the position its token was read at.
  */
-import { Attention, type KVCache } from "@bmojo/attention";
+import { Attention, type DevicePosition, type KVCache } from "@bmojo/attention";
 import {
   EideticStore,
   InnovationTracker,
@@ -18,6 +18,7 @@ import {
   type Tensor,
   type TypedArray,
   assign,
+  assignRows,
   assignSlice,
   bytesPerElement,
   concat,
@@ -88,7 +89,7 @@ export interface BMojoCache {
 }
 
 /** A step whose innovation score is not yet on the host. */
-interface PendingStep {
+export interface PendingStep {
   y: Tensor;
   k: Tensor;
   v: Tensor;
@@ -500,15 +501,54 @@ export class BMojoLayer extends Module {
    * the next step (and LanguageModel.step, once every layer is queued) awaits.
    */
   async step(u: Tensor, cache: BMojoCache): Promise<Tensor> {
-    const { window: w, fadingTokens: mf, dModel } = this.config;
-    const batch = u.shape[0];
-    if (u.rank !== 2 || u.shape[1] !== dModel || batch !== cache.stores.length) {
-      throw new RangeError(
-        `BMojoLayer.step: u must be [batch, dModel] = [${cache.stores.length}, ${dModel}] (the cache's batch), got [${u.shape.join(", ")}].`,
+    this.assertStepInput("step", u, cache);
+    await this.settle(cache);
+    this.beginStep(cache);
+    const out = this.stepOn(u, cache);
+    cache.position++;
+    return out;
+  }
+
+  /**
+   * The host's work before a step at cache.position: at a chunk boundary, the memory slots of the
+   * new chunk (fading tokens and the store's eidetic tokens). `step` does it; a caller of `stepAt`
+   * does it before each step (or replay).
+   */
+  beginStep(cache: BMojoCache): void {
+    if (cache.position % this.config.window === 0) this.refreshMemory(cache);
+  }
+
+  /**
+   * `step`'s device work at the position `at` holds on the device (see Attention.step's `at`), for
+   * a step captured once and replayed (LanguageModel.compileStep): the SSM step, the attention
+   * over its memory slots and the key/value ring, the SSM output into its fading slot. The host's
+   * work is the caller's, around it: `beginStep` before, and after it `cache.pending`'s output read,
+   * `admit`ted, and the positions moved on (cache.position, cache.kv.advance). Leaves the step's
+   * SSM output and key/value in cache.pending.
+   */
+  stepAt(u: Tensor, cache: BMojoCache, at: DevicePosition): Tensor {
+    this.assertStepInput("stepAt", u, cache);
+    if (cache.pending !== null) {
+      throw new Error(
+        "BMojoLayer.stepAt: the last step is not settled yet; await layer.settle(cache) first.",
       );
     }
-    await this.settle(cache);
-    if (cache.position % w === 0) this.refreshMemory(cache);
+    return this.stepOn(u, cache, at);
+  }
+
+  private assertStepInput(method: string, u: Tensor, cache: BMojoCache): void {
+    const { dModel } = this.config;
+    if (u.rank !== 2 || u.shape[1] !== dModel || u.shape[0] !== cache.stores.length) {
+      throw new RangeError(
+        `BMojoLayer.${method}: u must be [batch, dModel] = [${cache.stores.length}, ${dModel}] (the cache's batch), got [${u.shape.join(", ")}].`,
+      );
+    }
+  }
+
+  /** The step's device work, at the host position or at `at`; leaves its outputs pending. */
+  private stepOn(u: Tensor, cache: BMojoCache, at?: DevicePosition): Tensor {
+    const { fadingTokens: mf, dModel } = this.config;
+    const batch = u.shape[0];
     const { y, out, k, v } = tidy(() => {
       // The SSM and the attention read the same u: their four input projections as one product.
       this.inputs ??= new StackedLinears([
@@ -522,15 +562,16 @@ export class BMojoLayer extends Module {
       const [xz, qkv] = split(projected, [xzWidth, projected.shape[1] - xzWidth], -1);
       const y = this.ssm.stepProjected(xz, cache.ssm);
       const memory = { k: cache.memK, v: cache.memV, mask: cache.memMask };
-      return { y, ...this.attn.stepProjected(qkv, cache.kv, { memory }) };
+      return { y, ...this.attn.stepProjected(qkv, cache.kv, { memory, at }) };
     });
     cache.pending = { y, k, v, position: cache.position };
     if (mf > 0) {
-      tidy(() =>
-        assignSlice(cache.fading, reshape(y, [batch, 1, dModel]), [0, cache.position % mf, 0]),
-      );
+      tidy(() => {
+        const row = reshape(y, [batch, 1, dModel]);
+        if (at === undefined) assignSlice(cache.fading, row, [0, cache.position % mf, 0]);
+        else assignRows(cache.fading, at.remainder(mf), row, 1);
+      });
     }
-    cache.position++;
     return out;
   }
 
@@ -543,25 +584,33 @@ export class BMojoLayer extends Module {
     const pending = cache.pending;
     if (pending === null) return;
     cache.pending = null;
-    const { kvHeads, dModel, heads } = this.config;
-    const dh = dModel / heads;
     try {
-      const y = await (read ?? pending.y.data());
-      const scores = cache.tracker.score(y as Float32Array | Float64Array);
-      cache.stores.forEach((store, b) => {
-        const { admitted, slot } = store.offer(pending.position, scores[b]);
-        if (!admitted) return;
-        tidy(() => {
-          // Sequence b's key and value [1, Hkv, 1, Dh] (with one sequence, the whole tensors).
-          const size = [1, kvHeads, 1, dh];
-          const row = (t: Tensor) => (cache.stores.length === 1 ? t : slice(t, [b, 0, 0, 0], size));
-          assignSlice(cache.storeK, row(pending.k), [b, 0, slot, 0]);
-          assignSlice(cache.storeV, row(pending.v), [b, 0, slot, 0]);
-        });
-      });
+      this.admit(cache, pending, await (read ?? pending.y.data()));
     } finally {
       BMojoLayer.disposePending(pending);
     }
+  }
+
+  /**
+   * Scores a step's SSM output y (on the host, [B, d]) and offers its token, at `step.position`,
+   * to each sequence's store; an admitted token's key and value (`step.k`, `step.v`) go to the
+   * store slot it takes. The step's tensors stay the caller's.
+   */
+  admit(cache: BMojoCache, step: PendingStep, y: TypedArray): void {
+    const { kvHeads, dModel, heads } = this.config;
+    const dh = dModel / heads;
+    const scores = cache.tracker.score(y as Float32Array | Float64Array);
+    cache.stores.forEach((store, b) => {
+      const { admitted, slot } = store.offer(step.position, scores[b]);
+      if (!admitted) return;
+      tidy(() => {
+        // Sequence b's key and value [1, Hkv, 1, Dh] (with one sequence, the whole tensors).
+        const size = [1, kvHeads, 1, dh];
+        const row = (t: Tensor) => (cache.stores.length === 1 ? t : slice(t, [b, 0, 0, 0], size));
+        assignSlice(cache.storeK, row(step.k), [b, 0, slot, 0]);
+        assignSlice(cache.storeV, row(step.v), [b, 0, slot, 0]);
+      });
+    });
   }
 
   /** The pending step's SSM output [B, d] that `settle` will read, or null when settled. */

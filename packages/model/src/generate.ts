@@ -27,10 +27,10 @@ export interface GenerateOptions {
   onCache?: (cache: ModelCache) => void;
   /**
    * Replay the decode step as one captured program where the model and its backend allow it
-   * (`LanguageModel.compileStep`: Mamba and attention layers, not B'MOJO, on any built-in backend)
-   * and the prompt plus maxTokens fit its `replayLimit`; default true. Mamba's replayed logits are
-   * step's bit for bit; attention's agree up to the softmax's summation order, so a sampled token
-   * could differ only where two candidates tie to the last bit. While another compiled step holds
+   * (`LanguageModel.compileStep`, any built-in backend) and the prompt plus maxTokens fit its
+   * `replayLimit`; default true. Mamba's replayed logits are step's bit for bit; attention's and
+   * B'MOJO's agree up to the softmax's summation order, so a sampled token could differ only where
+   * two candidates tie to the last bit. While another compiled step holds
    * the backend (one program at a time), generation steps eagerly.
    */
   compile?: boolean;
@@ -144,7 +144,7 @@ export async function* generateTokens(
       }
       if (index + 1 === options.maxTokens) break;
       if (compiled !== null) {
-        logits = await compiled.run([token]).data();
+        logits = await (await compiled.run([token])).data();
         continue;
       }
       const next = tensor(Int32Array.of(token), [1], { backend: model.embedding.weight.backend });

@@ -166,10 +166,8 @@ export class LanguageModel extends Module {
 
   /**
    * Why `compileStep` would refuse this model on its backend now, or null when it can compile: the
-   * backend must capture and hold no other program, and every layer's step must be able to run
-   * from device values alone: Mamba and attention layers (with or without an MLP; attention reads
-   * its position from the device, see Attention.step's `at`). B'MOJO admits eidetic tokens on the
-   * host, so its steps run eagerly with `step`.
+   * backend must capture programs and hold no other one. Every layer kind compiles (attention and
+   * B'MOJO read their position from the device, see Attention.step's `at`).
    */
   compileStepBlocker(): string | null {
     const backend = this.embedding.weight.backend;
@@ -177,22 +175,21 @@ export class LanguageModel extends Module {
       return `backend '${backend.name}' cannot capture programs (every built-in backend can: cpu, wasm, tfjs, webgpu, cuda)`;
     if (backend.programLive?.())
       return `backend '${backend.name}' already holds a captured program (one at a time: dispose the other compiled step first)`;
-    const i = this.blocks.findIndex((block) => block.mixer instanceof BMojoLayer);
-    if (i < 0) return null;
-    return `layer ${i} is '${this.blocks[i].spec.kind}', whose step admits eidetic tokens on the host; only 'mamba', 'attention' and 'swa' layers replay`;
+    return null;
   }
 
   /**
    * The positions a compiled step replays: `run` refuses a cache at this position or later. A full
    * KV cache holds config.maxLength positions, and RoPE at a device position reads tables of that
-   * many; Infinity for plans with neither (Mamba, NoPE sliding windows).
+   * many; Infinity for plans with neither (Mamba, NoPE sliding windows, NoPE B'MOJO).
    */
   get replayLimit(): number {
     let limit = Number.POSITIVE_INFINITY;
     for (const block of this.blocks) {
       const m = block.mixer;
-      if (!(m instanceof Attention)) continue;
-      if (m.config.rope || m.window >= this.config.maxLength) limit = this.config.maxLength;
+      const attn = m instanceof BMojoLayer ? m.attn : m instanceof Attention ? m : null;
+      if (attn === null) continue;
+      if (attn.config.rope || attn.window >= this.config.maxLength) limit = this.config.maxLength;
     }
     return limit;
   }
@@ -201,9 +198,10 @@ export class LanguageModel extends Module {
    * Captures one decode step on `cache` into a program (a CUDA graph on cuda, a recorded list of
    * kernel calls on the other backends) that `CompiledStep.run` replays per token, with neither
    * the op layer nor a launch per kernel in between. Mamba layers replay step's kernels on the
-   * same buffers (the same logits, bit for bit); attention layers read the position from a device
-   * int32 that `run` writes (Attention.step's `at`: the same keys in the cache, the logits up to
-   * the softmax's summation order). The cache must stay alive and the weights unchanged while the
+   * same buffers (the same logits, bit for bit); attention and B'MOJO layers read the position
+   * from a device int32 that `run` writes (Attention.step's `at`: the same keys in the cache, the
+   * logits up to the softmax's summation order), and `run` does B'MOJO's host work around the
+   * replay (BMojoLayer.stepAt). The cache must stay alive and the weights unchanged while the
    * step is used (`run` checks the weights); `step` and `run` may alternate on the cache. One
    * compiled step lives at a time per backend. With `feedback: "argmax"` the program also writes
    * the greedy next tokens into its input, for `replayGreedy` (greedy decoding without a host
@@ -221,6 +219,11 @@ export class LanguageModel extends Module {
       throw new RangeError("compileStep: the cache does not belong to this model (layer count).");
     const backend = this.embedding.weight.backend;
     const bound = this.config.maxLength;
+    // A B'MOJO step still waiting for its admission is admitted now, as the next step would.
+    for (const [i, block] of this.blocks.entries()) {
+      const c = cache.layers[i];
+      if (block.mixer instanceof BMojoLayer && c.kind === "bmojo") await block.mixer.settle(c);
+    }
     // One eager step on a scratch cache first: every lazily built value (stacked decode weights,
     // Mamba's A, RoPE tables up to maxLength) then exists before the capture, instead of being
     // computed inside the program. Its own DevicePosition: the capture's must derive its slots
@@ -248,7 +251,17 @@ export class LanguageModel extends Module {
         if (feedback === "argmax") tidy(() => assign(ids, argmax(out, -1)));
         return out;
       });
+      // The captured B'MOJO steps left their outputs pending: the program rewrites them per replay.
+      const bmojo = this.blocks.flatMap((block, i) => {
+        const c = cache.layers[i];
+        if (!(block.mixer instanceof BMojoLayer) || c.kind !== "bmojo" || c.pending === null)
+          return [];
+        const { y, k, v } = c.pending;
+        c.pending = null;
+        return [{ layer: block.mixer, cache: c, outputs: { y, k, v } }];
+      });
       return new CompiledStep({
+        bmojo,
         cache,
         ids,
         position,
@@ -261,6 +274,12 @@ export class LanguageModel extends Module {
         feedback,
       });
     } catch (error) {
+      // A failed capture leaves no program: drop what its B'MOJO steps left pending.
+      for (const c of cache.layers) {
+        if (c.kind !== "bmojo" || c.pending === null) continue;
+        for (const t of [c.pending.y, c.pending.k, c.pending.v]) t.dispose();
+        c.pending = null;
+      }
       at.dispose();
       position.dispose();
       ids.dispose();

@@ -13,7 +13,9 @@ describe("@bmojo/model/testing compareModel", () => {
     expect(same.decodeRelError).toBe(0);
     expect(same.gradRelError).toBe(0);
     expect(same.loss[0]).toBe(same.loss[1]);
-    expect(same.replayRelError).toBeNull(); // B'MOJO's step does not compile
+    // B'MOJO's replayed step attends in another summation order: equal up to rounding.
+    expect(same.replayRelError).not.toBeNull();
+    expect(same.replayRelError).toBeLessThan(1e-6);
   });
 
   it("also checks the replayed decode where the model compiles its step", async () => {
@@ -36,6 +38,8 @@ describe("@bmojo/model/testing compareModel", () => {
     const rmsNorm = broken.kernels.rmsNorm;
     broken.kernels.rmsNorm = (args) => {
       rmsNorm(args);
+      // The error is made by reading back, which a capture refuses: skipped while a program lives.
+      if (broken.programLive()) return;
       const out = broken.readSync(args.out, "float32", args.rows * args.cols) as Float32Array;
       broken.write(
         args.out,
@@ -51,6 +55,7 @@ describe("@bmojo/model/testing compareModel", () => {
     const step = broken.kernels.selectiveScanStep;
     broken.kernels.selectiveScanStep = (args) => {
       step(args);
+      if (broken.programLive()) return; // as above
       const size = args.batch * args.channels;
       const out = broken.readSync(args.out, "float32", size) as Float32Array;
       broken.write(

@@ -39,7 +39,7 @@ describe("LanguageModel.compileStep", () => {
         const ids = tensor(Int32Array.from(step), [2], { dtype: "int32", backend });
         const want = await model.step(ids, eager);
         ids.dispose();
-        const got = compiled.run(step);
+        const got = await compiled.run(step);
         expect(Array.from(got.dataSync())).toEqual(Array.from(want.dataSync()));
         want.dispose();
       }
@@ -63,20 +63,20 @@ describe("LanguageModel.compileStep", () => {
     const model = new LanguageModel(preset("mamba", "tiny", { seed: 1 }), { backend });
     const cache = await prefilled(model);
     const compiled = await model.compileStep(cache);
-    expect(() => compiled.run([1])).toThrow(/one id per sequence \(2\)/);
-    expect(() => compiled.run([1, 64])).toThrow(/token 64 at index 1 is out of range/);
-    expect(() => compiled.run([1, 2.5])).toThrow(/token 2.5/);
+    await expect(compiled.run([1])).rejects.toThrow(/one id per sequence \(2\)/);
+    await expect(compiled.run([1, 64])).rejects.toThrow(/token 64 at index 1 is out of range/);
+    await expect(compiled.run([1, 2.5])).rejects.toThrow(/token 2.5/);
     expect(model.compileStepBlocker()).toMatch(/already holds a captured program/);
     await expect(model.compileStep(cache)).rejects.toThrow(
       /compileStep: backend 'cpu-capture' already holds a captured program/,
     );
     const weight = model.lm_head.weight;
     weight.storage.bump();
-    expect(() => compiled.run([1, 2])).toThrow(
+    await expect(compiled.run([1, 2])).rejects.toThrow(
       /parameter 'lm_head.weight' was written after compileStep/,
     );
     compiled.dispose();
-    expect(() => compiled.run([1, 2])).toThrow(/disposed/);
+    await expect(compiled.run([1, 2])).rejects.toThrow(/disposed/);
     model.disposeCache(cache);
     model.dispose();
     expect(backend.numBuffers()).toBe(0);
@@ -104,7 +104,7 @@ describe("LanguageModel.compileStep", () => {
       const want = stepped.dataSync() as Float32Array;
       stepped.dispose();
       ids.dispose();
-      const got = t === 0 ? compiled.run(next) : compiled.replayGreedy();
+      const got = await (t === 0 ? compiled.run(next) : compiled.replayGreedy());
       expect(Array.from(got.dataSync())).toEqual(Array.from(want));
       next = [argmaxOf(want, 0), argmaxOf(want, 1)];
       expect(Array.from(compiled.tokens.dataSync())).toEqual(next);
@@ -112,7 +112,7 @@ describe("LanguageModel.compileStep", () => {
     expect(replayed.position).toBe(eager.position);
     compiled.dispose();
     const plain = await model.compileStep(replayed);
-    expect(() => plain.replayGreedy()).toThrow(/compiled without feedback/);
+    await expect(plain.replayGreedy()).rejects.toThrow(/compiled without feedback/);
     plain.dispose();
     await expect(model.compileStep(replayed, { feedback: "top1" as "argmax" })).rejects.toThrow(
       /feedback must be "none" or "argmax", got top1/,
@@ -144,7 +144,7 @@ describe("LanguageModel.compileStep", () => {
         const stepped = await model.step(ids, eager);
         const want = stepped.dataSync();
         for (const t of [stepped, ids]) t.dispose();
-        const got = compiled.run(step).dataSync();
+        const got = (await compiled.run(step)).dataSync();
         let worst = 0;
         for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
         expect(worst, `${plan} at position ${replayed.position - 1}`).toBeLessThan(2e-6);
@@ -171,9 +171,9 @@ describe("LanguageModel.compileStep", () => {
     expect(model.replayLimit).toBe(10);
     const cache = await prefilled(model);
     const compiled = await model.compileStep(cache);
-    compiled.run([1, 2]);
-    compiled.run([3, 4]);
-    expect(() => compiled.run([5, 6])).toThrow(
+    await compiled.run([1, 2]);
+    await compiled.run([3, 4]);
+    await expect(compiled.run([5, 6])).rejects.toThrow(
       "CompiledStep.run: the cache is at position 10, and this model's replayed step covers positions below 10",
     );
     expect(cache.position).toBe(10);
@@ -188,14 +188,53 @@ describe("LanguageModel.compileStep", () => {
     expect(backend.numBuffers()).toBe(2); // the backend's RoPE tables
   });
 
-  it("names the layer that keeps a model from compiling", async () => {
-    const model = new LanguageModel(preset("bmojo", "tiny", { seed: 1 }));
-    expect(model.compileStepBlocker()).toMatch(/layer 0 is 'bmojo'/);
-    const cache = model.createCache(1);
-    await expect(model.compileStep(cache)).rejects.toThrow(
-      /compileStep: layer 0 is 'bmojo', whose step admits eidetic tokens on the host.*use step\(\) instead/,
-    );
-    model.disposeCache(cache);
-    model.dispose();
+  it("replays B'MOJO steps across chunk boundaries: step's logits up to rounding, the same eidetic stores", async () => {
+    const backend = new CpuBackend("cpu-capture");
+    const plans = [
+      ["bmojo", {}],
+      ["bmojo-f", {}],
+      ["bmojo", { bmojo: { positions: "rope" } }],
+    ] as const;
+    for (const [plan, overrides] of plans) {
+      const model = new LanguageModel(preset(plan, "tiny", { seed: 6, ...overrides }), {
+        backend,
+      });
+      expect(model.compileStepBlocker()).toBeNull();
+      const eager = await prefilled(model);
+      const replayed = await prefilled(model);
+      const compiled = await model.compileStep(replayed, { feedback: "argmax" });
+      // Prompt 8 ends the first window-8 chunk: the replays refresh the memory at 8 and 16.
+      for (const [t, step] of [...tokens, ...tokens].entries()) {
+        const ids = tensor(Int32Array.from(step), [2], { dtype: "int32", backend });
+        const stepped = await model.step(ids, eager);
+        const want = stepped.dataSync();
+        for (const x of [stepped, ids]) x.dispose();
+        const got = (await compiled.run(step)).dataSync();
+        let worst = 0;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+        expect(worst, `${plan} at step ${t}`).toBeLessThan(2e-6);
+      }
+      expect(replayed.position).toBe(eager.position);
+      expect(model.eideticMemory(replayed)).toEqual(model.eideticMemory(eager));
+      // Greedy replays admit too: the next eager step from each cache still agrees.
+      await compiled.replayGreedy();
+      const greedy = Array.from(compiled.tokens.dataSync());
+      const ids = tensor(Int32Array.from(greedy), [2], { dtype: "int32", backend });
+      (await model.step(ids, eager)).dispose();
+      const next = tensor(Int32Array.of(1, 2), [2], { dtype: "int32", backend });
+      const [ta, tb] = [await model.step(next, eager), await model.step(next, replayed)];
+      const [a, b] = [ta.dataSync(), tb.dataSync()];
+      for (const x of [ta, tb]) x.dispose();
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+      expect(worst, `${plan}: an eager step after the replays`).toBeLessThan(2e-6);
+      expect(model.eideticMemory(replayed)).toEqual(model.eideticMemory(eager));
+      for (const x of [ids, next]) x.dispose();
+      compiled.dispose();
+      model.disposeCache(eager);
+      model.disposeCache(replayed);
+      model.dispose();
+    }
+    expect(backend.numBuffers()).toBe(2); // the RoPE B'MOJO's tables, kept for the next model
   });
 });

@@ -67,7 +67,7 @@ async function decodeRun(
     if (replay) compiled = await model.compileStep(cache);
     for (let t = prefix; t < row.length; t++) {
       if (compiled !== null) {
-        out.push(...(await compiled.run([row[t]]).data()));
+        out.push(...(await (await compiled.run([row[t]])).data()));
         continue;
       }
       const input = tensor(Int32Array.of(row[t]), [1], { dtype: "int32", backend });
