@@ -106,10 +106,9 @@ async function measureReplay(
 /**
  * Prefills `length` random tokens into a fresh cache, then runs `steps` decode steps, and twice as
  * many replayed ones after them (with reads, then greedy) where the model compiles its step and
- * its replay limit leaves room. With a
- * `profiler` factory (given the model's backend), the eager decode steps run under the profiler it
- * starts (their timing then includes its overhead) and none are replayed; it is stopped before
- * returning.
+ * its replay limit leaves room. With a `profiler` factory (given the model's backend), the eager
+ * decode steps run under the profiler it starts (their timing then includes its overhead) and none
+ * are replayed; it is stopped before returning.
  */
 export async function measureOnce(
   model: LanguageModel,

@@ -30,8 +30,8 @@ export interface GenerateOptions {
    * (`LanguageModel.compileStep`, any built-in backend) and the prompt plus maxTokens fit its
    * `replayLimit`; default true. Mamba's replayed logits are step's bit for bit; attention's and
    * B'MOJO's agree up to the softmax's summation order, so a sampled token could differ only where
-   * two candidates tie to the last bit. While another compiled step holds
-   * the backend (one program at a time), generation steps eagerly.
+   * two candidates tie to the last bit. While another compiled step holds the backend (one
+   * program at a time), generation steps eagerly.
    */
   compile?: boolean;
 }

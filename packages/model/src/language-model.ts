@@ -204,8 +204,8 @@ export class LanguageModel extends Module {
    * replay (BMojoLayer.stepAt). The cache must stay alive and the weights unchanged while the
    * step is used (`run` checks the weights); `step` and `run` may alternate on the cache. One
    * compiled step lives at a time per backend. With `feedback: "argmax"` the program also writes
-   * the greedy next tokens into its input, for `replayGreedy` (greedy decoding without a host
-   * round trip per token).
+   * the greedy next tokens into its input, for `replayGreedy` (greedy decoding that reads no
+   * logits; without B'MOJO layers, with no host round trip per token at all).
    */
   async compileStep(cache: ModelCache, options: CompileStepOptions = {}): Promise<CompiledStep> {
     const feedback = options.feedback ?? "none";
