@@ -6,7 +6,8 @@
  * replayed CUDA graph's logits too. Prints "N passed, M failed, K skipped" lines; exits 1 on any
  * failure.
  *
- *   node gpu-check.mjs [--filter TEXT] [--skip-conformance] [--skip-models] [--json FILE] [--export DIR]
+ *   node gpu-check.mjs [--filter TEXT] [--models TEXT] [--skip-conformance] [--skip-models] [--json FILE] [--export DIR]
+ * --filter picks conformance cases by name; --models picks model rows whose "plan size" contains it.
  * --export DIR writes a small B'MOJO's weights, inputs, logits and gradients on cuda-fp32 for the
  * PyTorch anchor's check_logits.py.
  */
@@ -24,6 +25,7 @@ const flagValue = (name: string): string | undefined => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const filter = flagValue("--filter");
+const modelFilter = flagValue("--models");
 const jsonPath = flagValue("--json");
 
 /**
@@ -84,7 +86,8 @@ async function main(): Promise<void> {
       ["mamba", "130m", [1, 40], {}],
     ];
     const rows: ModelRow[] = [];
-    for (const [plan, size, shape, overrides] of checks) {
+    const picked = checks.filter(([plan, size]) => `${plan} ${size}`.includes(modelFilter ?? ""));
+    for (const [plan, size, shape, overrides] of picked) {
       const config = preset(plan, size, { seed: 3, ...overrides });
       const variant = overrides.bmojo?.positions === "rope" ? "RoPE" : "";
       const ref = await referenceRun(config, cpu, shape);

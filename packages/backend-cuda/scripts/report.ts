@@ -563,7 +563,16 @@ ${table}
   failing; every B'MOJO row's replayed decode error equals its stepped one to two digits (130m,
   window 32, so its 40 decoded tokens cross chunk boundaries: 3.86e-7 against 3.78e-7 in strict
   fp32). PyTorch's anchor has no CUDA-graph B'MOJO decode (its step admits eidetic tokens in
-  Python), so B'MOJO is compared with its eager loop only.
+  Python), so B'MOJO is compared with its eager loop only. Call 46
+  ([call46](cuda-h200/decode-2026-11-29/call46/), one speed process, no anchor) no longer waits
+  for the admission: a replay queues the read of its SSM outputs and returns, the next replay runs
+  while they cross, and the admissions are made in order, each copying its key and value from the
+  key/value ring (which holds them for a window of steps); only a replay at a chunk boundary waits
+  for them, before the memory refresh that reads the stores (every 512 tokens at 130m). Every
+  backend's reads hold a buffer's contents as of the call (a new conformance case, cuda included).
+  B'MOJO 130m greedy replays ran at 1,467–1,472 tokens/s (1,102–1,125 in call 45), 1,044 with the
+  logits read each token: 18.3× call 45's PyTorch eager B'MOJO (80 tokens/s), across calls. Its
+  model rows (tiny to 130m) replay within the stepped decode's error as before.
   The graph's logits equal the stepped ones (gpu-check: replayed = decode error at every size and
   precision, Mamba 130m 1.10e-6 in strict fp32).
 - bf16: our \`cuda-bf16\` backend rounds matmul inputs to bf16 and accumulates in fp32 (cuBLAS),

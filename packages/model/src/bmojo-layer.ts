@@ -88,11 +88,13 @@ export interface BMojoCache {
   pending: PendingStep | null;
 }
 
-/** A step whose innovation score is not yet on the host. */
+/**
+ * A step whose innovation score is not yet on the host: its SSM output. Its key and value stay in
+ * the key/value ring (slot position mod window) until `window` steps later, where an admission
+ * copies them from.
+ */
 export interface PendingStep {
   y: Tensor;
-  k: Tensor;
-  v: Tensor;
   position: number;
 }
 
@@ -426,7 +428,7 @@ export class BMojoLayer extends Module {
     disposeState(cache.ssm);
     cache.kv.dispose();
     for (const t of BMojoLayer.memoryTensors(cache)) t.dispose();
-    if (cache.pending !== null) BMojoLayer.disposePending(cache.pending);
+    cache.pending?.y.dispose();
     cache.pending = null;
   }
 
@@ -522,9 +524,9 @@ export class BMojoLayer extends Module {
    * `step`'s device work at the position `at` holds on the device (see Attention.step's `at`), for
    * a step captured once and replayed (LanguageModel.compileStep): the SSM step, the attention
    * over its memory slots and the key/value ring, the SSM output into its fading slot. The host's
-   * work is the caller's, around it: `beginStep` before, and after it `cache.pending`'s output read,
-   * `admit`ted, and the positions moved on (cache.position, cache.kv.advance). Leaves the step's
-   * SSM output and key/value in cache.pending.
+   * work is the caller's, around it: `beginStep` before, and after it `cache.pending`'s output read
+   * and `admit`ted (within `window` steps), and the positions moved on (cache.position,
+   * cache.kv.advance). Leaves the step's SSM output in cache.pending.
    */
   stepAt(u: Tensor, cache: BMojoCache, at: DevicePosition): Tensor {
     this.assertStepInput("stepAt", u, cache);
@@ -549,7 +551,7 @@ export class BMojoLayer extends Module {
   private stepOn(u: Tensor, cache: BMojoCache, at?: DevicePosition): Tensor {
     const { fadingTokens: mf, dModel } = this.config;
     const batch = u.shape[0];
-    const { y, out, k, v } = tidy(() => {
+    const { y, out } = tidy(() => {
       // The SSM and the attention read the same u: their four input projections as one product.
       this.inputs ??= new StackedLinears([
         this.ssm.in_proj,
@@ -562,9 +564,13 @@ export class BMojoLayer extends Module {
       const [xz, qkv] = split(projected, [xzWidth, projected.shape[1] - xzWidth], -1);
       const y = this.ssm.stepProjected(xz, cache.ssm);
       const memory = { k: cache.memK, v: cache.memV, mask: cache.memMask };
-      return { y, ...this.attn.stepProjected(qkv, cache.kv, { memory, at }) };
+      const { out, k, v } = this.attn.stepProjected(qkv, cache.kv, { memory, at });
+      // The ring keeps the key and value: an admission copies them from there.
+      k.dispose();
+      v.dispose();
+      return { y, out };
     });
-    cache.pending = { y, k, v, position: cache.position };
+    cache.pending = { y, position: cache.position };
     if (mf > 0) {
       tidy(() => {
         const row = reshape(y, [batch, 1, dModel]);
@@ -585,30 +591,32 @@ export class BMojoLayer extends Module {
     if (pending === null) return;
     cache.pending = null;
     try {
-      this.admit(cache, pending, await (read ?? pending.y.data()));
+      this.admit(cache, pending.position, await (read ?? pending.y.data()));
     } finally {
-      BMojoLayer.disposePending(pending);
+      pending.y.dispose();
     }
   }
 
   /**
-   * Scores a step's SSM output y (on the host, [B, d]) and offers its token, at `step.position`,
-   * to each sequence's store; an admitted token's key and value (`step.k`, `step.v`) go to the
-   * store slot it takes. The step's tensors stay the caller's.
+   * Scores the SSM output y (on the host, [B, d]) of the step at `position` and offers its token to
+   * each sequence's store; an admitted token's key and value go from the key/value ring to the
+   * store slot it takes. Steps are admitted in order, each before `window` more steps overwrite
+   * its ring slot (and before the next chunk boundary's memory refresh reads the stores).
    */
-  admit(cache: BMojoCache, step: PendingStep, y: TypedArray): void {
+  admit(cache: BMojoCache, position: number, y: TypedArray): void {
     const { kvHeads, dModel, heads } = this.config;
     const dh = dModel / heads;
     const scores = cache.tracker.score(y as Float32Array | Float64Array);
+    const ring = cache.kv.slotOf(position);
     cache.stores.forEach((store, b) => {
-      const { admitted, slot } = store.offer(step.position, scores[b]);
+      const { admitted, slot } = store.offer(position, scores[b]);
       if (!admitted) return;
       tidy(() => {
-        // Sequence b's key and value [1, Hkv, 1, Dh] (with one sequence, the whole tensors).
+        // Sequence b's key and value [1, Hkv, 1, Dh], from its ring slot.
         const size = [1, kvHeads, 1, dh];
-        const row = (t: Tensor) => (cache.stores.length === 1 ? t : slice(t, [b, 0, 0, 0], size));
-        assignSlice(cache.storeK, row(step.k), [b, 0, slot, 0]);
-        assignSlice(cache.storeV, row(step.v), [b, 0, slot, 0]);
+        const row = (t: Tensor) => slice(t, [b, 0, ring, 0], size);
+        assignSlice(cache.storeK, row(cache.kv.k), [b, 0, slot, 0]);
+        assignSlice(cache.storeV, row(cache.kv.v), [b, 0, slot, 0]);
       });
     });
   }
@@ -616,12 +624,6 @@ export class BMojoLayer extends Module {
   /** The pending step's SSM output [B, d] that `settle` will read, or null when settled. */
   static pendingOutput(cache: BMojoCache): Tensor | null {
     return cache.pending?.y ?? null;
-  }
-
-  private static disposePending(pending: PendingStep): void {
-    pending.y.dispose();
-    pending.k.dispose();
-    pending.v.dispose();
   }
 
   /** What the live stores hold (during generation). */

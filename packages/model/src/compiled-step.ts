@@ -3,14 +3,22 @@
  * cuda, a recorded list of kernel calls on the other backends. A replay issues the captured kernels
  * on the same buffers, without the op layer in between: Mamba layers give step's logits bit for
  * bit; attention and B'MOJO layers read the position from a device int32 that each replay's caller
- * writes first (see Attention.step's `at`). B'MOJO's host work stays around the replay, as around
- * its eager step: the chunk's memory refresh before it, the read of its SSM output and the
- * eidetic admission after it. With feedback "argmax" the program also writes each sequence's most
- * likely next token into its input, and `replayGreedy` decodes greedily without reading logits.
+ * writes first (see Attention.step's `at`). B'MOJO's host work stays around the replays: the
+ * chunk's memory refresh before a replay at a chunk boundary, and the read of each step's SSM
+ * outputs, its innovation score and eidetic admission, made in order while later replays run (the
+ * stores are only read at the next boundary, which waits for them). With feedback "argmax" the
+ * program also writes each sequence's most likely next token into its input, and `replayGreedy`
+ * decodes greedily with no host round trip per token.
  */
 import type { DevicePosition, KVCache } from "@bmojo/attention";
-import { type CapturedProgram, type Tensor, assignHost, readTensors } from "@bmojo/tensor";
-import type { BMojoCache, BMojoLayer, PendingStep } from "./bmojo-layer.js";
+import {
+  type CapturedProgram,
+  type Tensor,
+  type TypedArray,
+  assignHost,
+  readTensors,
+} from "@bmojo/tensor";
+import type { BMojoCache, BMojoLayer } from "./bmojo-layer.js";
 import type { ModelCache } from "./language-model.js";
 
 export interface CompileStepOptions {
@@ -22,12 +30,12 @@ export interface CompileStepOptions {
   feedback?: "none" | "argmax";
 }
 
-/** A B'MOJO layer of a compiled step: its cache and the outputs the program writes each replay. */
+/** A B'MOJO layer of a compiled step: its cache and the SSM output the program writes per replay. */
 export interface CompiledBMojo {
   layer: BMojoLayer;
   cache: BMojoCache;
-  /** The captured step's SSM output and key/value (their position is the replay's). */
-  outputs: Omit<PendingStep, "position">;
+  /** [B, d], rewritten by each replay. */
+  y: Tensor;
 }
 
 /** What a compiled step checks before each replay: the captured cache, ids and weights. */
@@ -56,8 +64,8 @@ export class CompiledStep {
   /** The key/value caches (attention and B'MOJO layers), whose positions each replay moves on. */
   private readonly kvCaches: KVCache[];
   private live = true;
-  /** A replay whose B'MOJO admissions are still being made. */
-  private settling = false;
+  /** A replay waiting for earlier admissions before its chunk boundary's memory refresh. */
+  private waiting = false;
 
   constructor(private readonly parts: CompiledStepParts) {
     this.versions = parts.parameters.map(([, p]) => p.version);
@@ -90,9 +98,9 @@ export class CompiledStep {
 
   /**
    * One token per sequence (plain ids): issues the step and resolves with the logits [batch,
-   * vocab], once B'MOJO layers have admitted the step's token (without B'MOJO, nothing is waited
-   * for: read the logits to wait for the device). The same tensor every call, owned by this step:
-   * read it before the next `run`.
+   * vocab] (read them to wait for the device). The same tensor every call, owned by this step:
+   * read it before the next `run`. Await each call before the next. B'MOJO admissions may still be
+   * in flight when it resolves (`LanguageModel.settle` awaits them).
    */
   async run(tokens: ArrayLike<number>): Promise<Tensor> {
     const { cache, ids, vocabSize } = this.parts;
@@ -110,16 +118,14 @@ export class CompiledStep {
       }
     }
     this.assertReady("run");
-    assignHost(ids, tokens);
-    return this.replay();
+    return this.replay(() => assignHost(ids, tokens));
   }
 
   /**
    * One greedy step (feedback "argmax" only): replays with the tokens the previous replay chose (or
    * the last `run`'s argmax), writes this step's greedy tokens into `tokens`, and resolves with
-   * the logits [batch, vocab] (the same tensor as `run`). No logits are read; without B'MOJO layers
-   * nothing is read at all (queue as many as wanted), with them each step's SSM outputs are, for
-   * the eidetic admission.
+   * the logits [batch, vocab] (the same tensor as `run`). Nothing is read; it waits only at a
+   * B'MOJO chunk boundary, for the admissions before it. Await each call before the next.
    */
   async replayGreedy(): Promise<Tensor> {
     if (this.parts.feedback !== "argmax") {
@@ -128,7 +134,7 @@ export class CompiledStep {
       );
     }
     this.assertReady("replayGreedy");
-    return this.replay();
+    return this.replay(() => {});
   }
 
   /** Frees the program and its buffers (the cache stays the caller's). */
@@ -138,42 +144,62 @@ export class CompiledStep {
     const { ids, position, at, logits, program, bmojo } = this.parts;
     program.dispose();
     at.dispose();
-    for (const t of [ids, position, logits]) t.dispose();
-    for (const { outputs } of bmojo) for (const t of Object.values(outputs)) t.dispose();
+    for (const t of [ids, position, logits, ...bmojo.map((b) => b.y)]) t.dispose();
   }
 
   /**
-   * B'MOJO's refresh at a chunk boundary, the position, the replay; then the positions move on by
-   * one token and B'MOJO layers admit it (their SSM outputs read in one batch).
+   * At a B'MOJO chunk boundary, the admissions before it and the memory refresh; then `write`
+   * (the tokens), the position, the replay, and the positions moved on by one token. B'MOJO's SSM
+   * outputs are read right after the replay (a read holds the contents as of its call, so the next
+   * replay may run meanwhile) and admitted in order, after the previous step's.
    */
-  private async replay(): Promise<Tensor> {
+  private async replay(write: () => void): Promise<Tensor> {
     const { cache, position, program, logits, bmojo } = this.parts;
-    for (const b of bmojo) b.layer.beginStep(b.cache);
+    if (bmojo.some((b) => b.cache.position % b.layer.config.window === 0)) {
+      this.waiting = true;
+      try {
+        while (cache.admitting !== null) await cache.admitting;
+      } finally {
+        this.waiting = false;
+      }
+      this.assertReady("replay");
+      for (const b of bmojo) b.layer.beginStep(b.cache);
+    }
+    write();
     if (this.kvCaches.length > 0) assignHost(position, [cache.position]);
     program.replay();
     for (const kv of this.kvCaches) kv.advance(1);
     cache.position++;
-    if (bmojo.length === 0) return logits;
-    this.settling = true;
-    try {
-      const ys = await readTensors(bmojo.map((b) => b.outputs.y));
-      bmojo.forEach((b, j) => {
-        b.layer.admit(b.cache, { ...b.outputs, position: b.cache.position }, ys[j]);
-        b.cache.position++;
-      });
-    } finally {
-      this.settling = false;
-    }
+    if (bmojo.length > 0) this.admitLater(readTensors(bmojo.map((b) => b.y)));
     return logits;
+  }
+
+  /** Chains this step's admissions (from its SSM outputs on their way) after the earlier ones. */
+  private admitLater(reading: Promise<TypedArray[]>): void {
+    const { cache, bmojo } = this.parts;
+    const positions = bmojo.map((b) => b.cache.position);
+    for (const b of bmojo) b.cache.position++;
+    const previous = cache.admitting;
+    let admitting: Promise<void> | null = null;
+    admitting = (async () => {
+      if (previous !== null) await previous;
+      const ys = await reading;
+      for (const [j, b] of bmojo.entries()) b.layer.admit(b.cache, positions[j], ys[j]);
+      // (awaiting `reading` has yielded: `admitting` is assigned by now)
+      if (cache.admitting === admitting) cache.admitting = null;
+    })();
+    // A failure stays on the cache: the next boundary, step or settle rethrows it.
+    admitting.catch(() => {});
+    cache.admitting = admitting;
   }
 
   /** Live, below the position limit, and no parameter written or disposed since the capture. */
   private assertReady(method: string): void {
     if (!this.live)
       throw new Error(`CompiledStep.${method}: this step was disposed; compile another.`);
-    if (this.settling) {
+    if (this.waiting) {
       throw new Error(
-        `CompiledStep.${method}: the previous replay's B'MOJO admissions are not made yet; await it first.`,
+        `CompiledStep.${method}: the previous replay is still waiting for B'MOJO admissions; await it first.`,
       );
     }
     const { cache, limit } = this.parts;

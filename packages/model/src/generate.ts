@@ -153,6 +153,7 @@ export async function* generateTokens(
       logits = await out.data();
       out.dispose();
     }
+    await model.settle(cache);
     options.onCache?.(cache);
   } finally {
     compiled?.dispose();

@@ -37,6 +37,11 @@ export interface ModelCache {
   readonly layers: MixerCache[];
   readonly batch: number;
   position: number;
+  /**
+   * B'MOJO admissions a compiled step still makes on the host (it reads a step's SSM outputs
+   * while the next replay runs); null when there are none. `settle` awaits them.
+   */
+  admitting: Promise<void> | null;
 }
 
 /** Per B'MOJO layer: which input positions it holds in eidetic memory. */
@@ -112,7 +117,12 @@ export class LanguageModel extends Module {
   createCache(batch = 1): ModelCache {
     if (!Number.isInteger(batch) || batch < 1)
       throw new RangeError(`createCache: batch must be a positive integer, got ${batch}.`);
-    return { layers: this.blocks.map((b) => b.createCache(batch)), batch, position: 0 };
+    return {
+      layers: this.blocks.map((b) => b.createCache(batch)),
+      batch,
+      position: 0,
+      admitting: null,
+    };
   }
 
   /** The parallel form over a prompt ids [B, L] that also fills a fresh cache; → logits [B, L, vocab]. */
@@ -138,6 +148,7 @@ export class LanguageModel extends Module {
       throw new RangeError(
         `step: ids has batch ${ids.shape[0]} but the cache was made for ${cache.batch}.`,
       );
+    while (cache.admitting !== null) await cache.admitting;
     const logits = await this.throughBlocks(ids, cache, (block, r, c) => block.stepResidual(r, c));
     // Every layer is queued; now the B'MOJO layers' SSM outputs come back, in one batched read.
     try {
@@ -162,6 +173,15 @@ export class LanguageModel extends Module {
     }
     cache.position++;
     return logits;
+  }
+
+  /**
+   * Resolves once every B'MOJO admission pending on `cache` is made: those a compiled step's
+   * replays left in flight (LanguageModel.step and compileStep wait for them too). Call it before
+   * reading `eideticMemory` after replays.
+   */
+  async settle(cache: ModelCache): Promise<void> {
+    while (cache.admitting !== null) await cache.admitting;
   }
 
   /**
@@ -219,7 +239,8 @@ export class LanguageModel extends Module {
       throw new RangeError("compileStep: the cache does not belong to this model (layer count).");
     const backend = this.embedding.weight.backend;
     const bound = this.config.maxLength;
-    // A B'MOJO step still waiting for its admission is admitted now, as the next step would.
+    // B'MOJO steps still waiting for their admission are admitted now, as the next step would.
+    await this.settle(cache);
     for (const [i, block] of this.blocks.entries()) {
       const c = cache.layers[i];
       if (block.mixer instanceof BMojoLayer && c.kind === "bmojo") await block.mixer.settle(c);
@@ -251,14 +272,15 @@ export class LanguageModel extends Module {
         if (feedback === "argmax") tidy(() => assign(ids, argmax(out, -1)));
         return out;
       });
-      // The captured B'MOJO steps left their outputs pending: the program rewrites them per replay.
+      // The captured B'MOJO steps left their SSM outputs pending: the program rewrites them per
+      // replay.
       const bmojo = this.blocks.flatMap((block, i) => {
         const c = cache.layers[i];
         if (!(block.mixer instanceof BMojoLayer) || c.kind !== "bmojo" || c.pending === null)
           return [];
-        const { y, k, v } = c.pending;
+        const { y } = c.pending;
         c.pending = null;
-        return [{ layer: block.mixer, cache: c, outputs: { y, k, v } }];
+        return [{ layer: block.mixer, cache: c, y }];
       });
       return new CompiledStep({
         bmojo,
@@ -277,7 +299,7 @@ export class LanguageModel extends Module {
       // A failed capture leaves no program: drop what its B'MOJO steps left pending.
       for (const c of cache.layers) {
         if (c.kind !== "bmojo" || c.pending === null) continue;
-        for (const t of [c.pending.y, c.pending.k, c.pending.v]) t.dispose();
+        c.pending.y.dispose();
         c.pending = null;
       }
       at.dispose();
@@ -324,6 +346,11 @@ export class LanguageModel extends Module {
 
   /** What each B'MOJO layer's live eidetic store holds during generation. */
   eideticMemory(cache: ModelCache): LayerMemory<EideticSnapshot>[] {
+    if (cache.admitting !== null) {
+      throw new Error(
+        "eideticMemory: a compiled step's admissions are still in flight; await model.settle(cache) first.",
+      );
+    }
     return cache.layers.flatMap((c, layer) =>
       c.kind === "bmojo" ? [{ layer, memory: BMojoLayer.eideticSnapshot(c) }] : [],
     );

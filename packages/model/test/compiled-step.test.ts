@@ -215,9 +215,15 @@ describe("LanguageModel.compileStep", () => {
         expect(worst, `${plan} at step ${t}`).toBeLessThan(2e-6);
       }
       expect(replayed.position).toBe(eager.position);
+      await model.settle(replayed);
+      expect(replayed.admitting).toBeNull();
       expect(model.eideticMemory(replayed)).toEqual(model.eideticMemory(eager));
-      // Greedy replays admit too: the next eager step from each cache still agrees.
-      await compiled.replayGreedy();
+      // Greedy replays admit too (in flight until settled): the next eager step still agrees.
+      const greedyStep = compiled.replayGreedy();
+      expect(() => model.eideticMemory(replayed)).toThrow(
+        "a compiled step's admissions are still in flight; await model.settle(cache) first",
+      );
+      await greedyStep;
       const greedy = Array.from(compiled.tokens.dataSync());
       const ids = tensor(Int32Array.from(greedy), [2], { dtype: "int32", backend });
       (await model.step(ids, eager)).dispose();

@@ -41,7 +41,12 @@ export interface Backend {
   free(id: BufferId): void;
   /** Copy host data into the buffer, starting at its first byte. */
   write(id: BufferId, data: TypedArray): void;
-  /** The first `size` elements of the buffer as a new host array of `dtype`. */
+  /**
+   * The first `size` elements of the buffer as a new host array of `dtype`: its contents as of
+   * the call, in order with kernels and writes issued before it; those issued after it, before it
+   * resolves, do not change what it resolves with (a compiled B'MOJO step reads a step's output
+   * while the next replay is already queued). The same holds for `readMany`.
+   */
   read(id: BufferId, dtype: DType, size: number): Promise<TypedArray>;
   /**
    * Optional: several reads as one, resolving with their arrays in order once all have arrived

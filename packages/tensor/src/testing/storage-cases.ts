@@ -1,8 +1,10 @@
 /**
  * Buffer views (`Backend.view`, used by `split`): reads, kernel reads and kernel writes through a
  * view reach the parent's bytes, and freeing views and parents balances the buffer count. Batched
- * reads (`Backend.readMany`, used by `readTensors`) return what one read per buffer returns.
+ * reads (`Backend.readMany`, used by `readTensors`) return what one read per buffer returns. A read
+ * resolves with the contents as of its call, whatever is issued after it.
  */
+import { kernelOf } from "../backend/backend.js";
 import { SkipCase } from "./types.js";
 import { ConformanceMismatch, assertClose } from "./compare.js";
 import type { ConformanceCase, ConformanceContext } from "./types.js";
@@ -81,6 +83,32 @@ async function readManyCase({ backend }: ConformanceContext): Promise<void> {
   }
 }
 
+/** A read (and a readMany) issued before a write and a kernel resolves with the earlier contents. */
+async function readSnapshotCase({ backend }: ConformanceContext): Promise<void> {
+  const before = Float32Array.from(range(0, 8), (v) => v + 0.5);
+  const id = backend.alloc(before.length * 4);
+  try {
+    backend.write(id, before);
+    const read = backend.read(id, "float32", 8);
+    const many = backend.readMany?.([{ id, dtype: "float32", size: 8 }]);
+    backend.write(id, new Float32Array(8).fill(-1));
+    kernelOf(backend, "fill")({ dtype: "float32", out: id, value: 7, size: 8 });
+    assertClose("read issued before a write and a fill", await read, Array.from(before), EXACT);
+    if (many !== undefined) {
+      const [got] = await many;
+      assertClose("readMany issued before a write and a fill", got, Array.from(before), EXACT);
+    }
+    assertClose(
+      "a read after them",
+      await backend.read(id, "float32", 8),
+      new Array(8).fill(7),
+      EXACT,
+    );
+  } finally {
+    backend.free(id);
+  }
+}
+
 export function storageCases(): ConformanceCase[] {
   const viewCase = (config: string, body: Parameters<typeof withView>[1]): ConformanceCase => ({
     name: `kernel/view float32 ${config}`,
@@ -92,6 +120,11 @@ export function storageCases(): ConformanceCase[] {
       name: "kernel/readMany float32 and int32, odd sizes",
       group: "kernel",
       run: readManyCase,
+    },
+    {
+      name: "kernel/read resolves with the contents as of its call",
+      group: "kernel",
+      run: readSnapshotCase,
     },
     viewCase("read", async (ctx, _parent, view) => {
       const got = await ctx.backend.read(view, "float32", SIZE);
