@@ -178,6 +178,9 @@ describe("whole model", () => {
       );
       expect(r.logitsRelError).toBeLessThan(1e-3);
       expect(r.decodeRelError).toBeLessThan(1e-3);
+      // The compiled step (position on the device, admissions on the host) decodes as well.
+      expect(r.replayRelError).not.toBeNull();
+      expect(r.replayRelError).toBeLessThan(1e-3);
       expect(r.gradRelError).toBeLessThan(1e-3);
     }, 120_000);
   }

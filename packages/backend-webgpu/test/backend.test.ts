@@ -82,6 +82,9 @@ describe.skipIf(reason !== null)(`on ${backend?.adapter.description ?? "no adapt
       );
       expect(r.logitsRelError).toBeLessThan(2e-3);
       expect(r.decodeRelError).toBeLessThan(2e-3);
+      // The compiled step (position on the device, admissions on the host) decodes as well.
+      expect(r.replayRelError).not.toBeNull();
+      expect(r.replayRelError).toBeLessThan(2e-3);
       expect(r.gradRelError).toBeLessThan(2e-3);
     }, 600_000);
   }
