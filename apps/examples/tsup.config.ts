@@ -1,6 +1,10 @@
 import { definePackageBuild } from "@bmojo/tooling/tsup";
 
 export default definePackageBuild(
-  { "fit-mlp": "src/fit-mlp.ts", presets: "src/presets.ts" },
+  {
+    "fit-mlp": "src/fit-mlp.ts",
+    presets: "src/presets.ts",
+    "compiled-decode": "src/compiled-decode.ts",
+  },
   { dts: false },
 );
