@@ -415,6 +415,13 @@ ${MAIN_1D}
 
 const GATHER_UNIFORMS = "struct U { n: u32, rows: u32, inner: u32, count: u32 }";
 
+/** Element e of an [outer, count, inner] grid: its i, j, o and r = IDX[j] (gather, the scatters). */
+const ROW_INDEX = `  let i = e % u.inner;
+  let t = e / u.inner;
+  let j = t % u.count;
+  let o = t / u.count;
+  let r = IDX[j];`;
+
 /**
  * out[o, j, i] = table[o, indices[j], i], one invocation per out element. An index outside
  * [0, rows) (possible only for indices produced on the GPU, which the host cannot check) writes 0.
@@ -426,11 +433,7 @@ export function gatherWgsl(): string {
 @group(0) @binding(2) var<storage, read> IDX: array<i32>;
 @group(0) @binding(3) var<storage, read_write> O: array<u32>;
 ${MAIN_1D}
-  let i = e % u.inner;
-  let t = e / u.inner;
-  let j = t % u.count;
-  let o = t / u.count;
-  let r = IDX[j];
+${ROW_INDEX}
   if (r < 0 || u32(r) >= u.rows) {
     O[e] = 0u;
     return;
@@ -492,11 +495,7 @@ export function scatterAddAtomicWgsl(t: "f32" | "i32"): string {
 @group(0) @binding(2) var<storage, read> IDX: array<i32>;
 @group(0) @binding(3) var<storage, read_write> O: array<atomic<${t === "i32" ? "i32" : "u32"}>>;
 ${MAIN_1D}
-  let i = e % u.inner;
-  let t = e / u.inner;
-  let j = t % u.count;
-  let o = t / u.count;
-  let r = IDX[j];
+${ROW_INDEX}
   if (r < 0 || u32(r) >= u.rows) { return; }
   let oi = (o * u.rows + u32(r)) * u.inner + i;
 ${add}
@@ -515,11 +514,7 @@ export function scatterWgsl(): string {
 @group(0) @binding(2) var<storage, read> IDX: array<i32>;
 @group(0) @binding(3) var<storage, read_write> O: array<u32>;
 ${MAIN_1D}
-  let i = e % u.inner;
-  let t = e / u.inner;
-  let j = t % u.count;
-  let o = t / u.count;
-  let r = IDX[j];
+${ROW_INDEX}
   if (r < 0 || u32(r) >= u.rows) { return; }
   O[(o * u.rows + u32(r)) * u.inner + i] = UPD[e];
 }`;

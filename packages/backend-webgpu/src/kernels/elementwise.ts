@@ -170,6 +170,27 @@ export const elementwiseKernels: KernelGroup = (rt: Runtime) => {
     run1d("ew.fill", fillWgsl, [rt.buffer(out)], u, n);
   }
 
+  /**
+   * gather and scatter: 32-bit words moved between out and `source` along the rows `a.indices`
+   * names, one invocation per element of the [outer, count, inner] side, after the host check of
+   * indices written from the host.
+   */
+  function moveRows(
+    kernel: "gather" | "scatter",
+    code: () => string,
+    source: BufferId,
+    a: GatherArgs | ScatterArgs,
+  ): void {
+    scalarOf(a.dtype, kernel);
+    const { outer, rows, inner, count } = a;
+    const host = rt.hostInt32(a.indices);
+    if (host !== undefined) checkIndices(kernel, host, count, rows);
+    const n = outer * count * inner;
+    const u = new Uniforms(4).u32(n).u32(rows).u32(inner).u32(count).buffer();
+    run1d(`ew.${kernel}`, code, [rt.buffer(source), rt.buffer(a.indices), rt.buffer(a.out)], u, n);
+    rt.written(a.out);
+  }
+
   /** Strided copy of 32-bit words between GPU buffers (xBuf may not be outBuf). */
   function copyWords(
     xBuf: GPUBuffer,
@@ -451,20 +472,7 @@ export const elementwiseKernels: KernelGroup = (rt: Runtime) => {
     },
 
     gather(a: GatherArgs): void {
-      scalarOf(a.dtype, "gather");
-      const { outer, rows, inner, count } = a;
-      const host = rt.hostInt32(a.indices);
-      if (host !== undefined) checkIndices("gather", host, count, rows);
-      const n = outer * count * inner;
-      const u = new Uniforms(4).u32(n).u32(rows).u32(inner).u32(count).buffer();
-      run1d(
-        "ew.gather",
-        gatherWgsl,
-        [rt.buffer(a.table), rt.buffer(a.indices), rt.buffer(a.out)],
-        u,
-        n,
-      );
-      rt.written(a.out);
+      moveRows("gather", gatherWgsl, a.table, a);
     },
 
     scatterAdd(a: ScatterAddArgs): void {
@@ -507,20 +515,7 @@ export const elementwiseKernels: KernelGroup = (rt: Runtime) => {
     },
 
     scatter(a: ScatterArgs): void {
-      scalarOf(a.dtype, "scatter");
-      const { outer, rows, inner, count } = a;
-      const host = rt.hostInt32(a.indices);
-      if (host !== undefined) checkIndices("scatter", host, count, rows);
-      const n = outer * count * inner;
-      const u = new Uniforms(4).u32(n).u32(rows).u32(inner).u32(count).buffer();
-      run1d(
-        "ew.scatter",
-        scatterWgsl,
-        [rt.buffer(a.updates), rt.buffer(a.indices), rt.buffer(a.out)],
-        u,
-        n,
-      );
-      rt.written(a.out);
+      moveRows("scatter", scatterWgsl, a.updates, a);
     },
 
     cast(a: CastArgs): void {

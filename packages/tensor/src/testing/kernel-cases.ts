@@ -733,31 +733,51 @@ function gatherCases(): ConformanceCase[] {
   return cases;
 }
 
-function scatterAddCases(): ConformanceCase[] {
-  return GATHER_SHAPES.flatMap((shape) => {
+/** scatterAdd's and scatter's arguments (the same layout) for buffers `ids` of `shape`. */
+function scatterArgs(dtype: DType, [outer, rows, inner, count]: readonly number[]) {
+  return (ids: Record<string, number>) => ({
+    dtype,
+    updates: ids.updates,
+    indices: ids.indices,
+    out: ids.out,
+    outer,
+    rows,
+    inner,
+    count,
+  });
+}
+
+/**
+ * Cases of a kernel that writes updates into rows of out in place (scatterAdd, scatter): per
+ * shape and dtype, updates, the rows `indicesOf` draws and out's starting values.
+ */
+function rowWriteCases(
+  kernel: "scatterAdd" | "scatter",
+  shapes: readonly (readonly [number, number, number, number])[],
+  dtypes: readonly DType[],
+  indicesOf: (inp: Inputs, count: number, rows: number) => Int32Array,
+): ConformanceCase[] {
+  return shapes.flatMap((shape) => {
     const [outer, rows, inner, count] = shape;
-    return FLOAT_DTYPES.map((dtype) =>
-      kernelCase("scatterAdd", dtype, gatherConfig(shape), async (ctx, inp) => {
-        await compareKernel(ctx, "scatterAdd", {
+    return dtypes.map((dtype) =>
+      kernelCase(kernel, dtype, gatherConfig(shape), async (ctx, inp) => {
+        const draw = (size: number) =>
+          dtype === "int32" ? inp.int(size, -1000, 1000) : inp.normal(size);
+        await compareKernel(ctx, kernel, {
           inputs: {
-            updates: inp.normal(outer * count * inner),
-            indices: gatherIndices(inp, count, rows),
+            updates: draw(outer * count * inner),
+            indices: indicesOf(inp, count, rows),
           },
-          outputs: { out: inPlace(inp.normal(outer * rows * inner)) },
-          args: (ids) => ({
-            dtype,
-            updates: ids.updates,
-            indices: ids.indices,
-            out: ids.out,
-            outer,
-            rows,
-            inner,
-            count,
-          }),
+          outputs: { out: inPlace(draw(outer * rows * inner)) },
+          args: scatterArgs(dtype, shape),
         });
       }),
     );
   });
+}
+
+function scatterAddCases(): ConformanceCase[] {
+  return rowWriteCases("scatterAdd", GATHER_SHAPES, FLOAT_DTYPES, gatherIndices);
 }
 
 /**
@@ -783,47 +803,19 @@ function distinctIndices(inp: Inputs, count: number, rows: number): Int32Array {
 }
 
 function scatterCases(): ConformanceCase[] {
-  const cases = SCATTER_SHAPES.flatMap((shape) => {
-    const [outer, rows, inner, count] = shape;
-    return (["float32", "float64", "int32"] as const).map((dtype) =>
-      kernelCase("scatter", dtype, gatherConfig(shape), async (ctx, inp) => {
-        const draw = (size: number) =>
-          dtype === "int32" ? inp.int(size, -1000, 1000) : inp.normal(size);
-        await compareKernel(ctx, "scatter", {
-          inputs: {
-            updates: draw(outer * count * inner),
-            indices: distinctIndices(inp, count, rows),
-          },
-          outputs: { out: inPlace(draw(outer * rows * inner)) },
-          args: (ids) => ({
-            dtype,
-            updates: ids.updates,
-            indices: ids.indices,
-            out: ids.out,
-            outer,
-            rows,
-            inner,
-            count,
-          }),
-        });
-      }),
-    );
-  });
-  const [outer, rows, inner, count] = [2, 7, 1, 5];
+  const cases = rowWriteCases(
+    "scatter",
+    SCATTER_SHAPES,
+    ["float32", "float64", "int32"],
+    distinctIndices,
+  );
+  const shape = [2, 7, 1, 5] as const;
+  const [outer, rows, inner, count] = shape;
   cases.push(
-    indexErrorCase("scatter", [outer, rows, inner, count], distinctIndices, (inp, indices) => ({
+    indexErrorCase("scatter", shape, distinctIndices, (inp, indices) => ({
       inputs: { updates: inp.normal(outer * count * inner), indices },
       outputs: { out: out("float32", outer * rows * inner) },
-      args: (ids) => ({
-        dtype: "float32",
-        updates: ids.updates,
-        indices: ids.indices,
-        out: ids.out,
-        outer,
-        rows,
-        inner,
-        count,
-      }),
+      args: scatterArgs("float32", shape),
     })),
   );
   return cases;
