@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# GPU call 43 (for the next session): validate the session-6 final build (d946130+): the full gpu-check (model check not rerun after call 42's decode kernels), two speed processes around the PyTorch anchor's eager and CUDA-graph decode.
+source .gpu/setup.sh
+mkdir -p /tmp/r/torch /tmp/r/speed
+t() { echo "== $1 $(date +%T)"; }
+t build; node packages/backend-cuda/scripts/build-native.mjs --arch 90 > /tmp/r/build.txt 2>&1 || { cat /tmp/r/build.txt; exit 1; }
+export BMOJO_CUDA_ADDON=$PWD/packages/backend-cuda/build/bmojo_cuda.node
+t check; timeout 260 node .gpu-run/gpu-check.mjs --json /tmp/r/gpu-check.json > /tmp/r/gpu-check.txt 2>&1; grep -E "passed|FAIL|replayed" /tmp/r/gpu-check.txt | tail -8
+S="experiment speed --backend cuda --size 130m --models transformer,mamba,bmojo --length 2048 --decode-steps 128 --repeats 5"
+t speedA; timeout 170 node .gpu-run/gpu-cli.mjs $S --out-dir /tmp/r/speed/A > /tmp/r/speed/logA.txt 2>&1; grep -E "measured|rror" /tmp/r/speed/logA.txt
+t torch; timeout 90 python3 packages/bench/anchors/pytorch/bench.py --only models --plans bmojo,transformer,mamba --no-compile --dtype fp32 --fp32-matmul tf32 --batch 1 --length 2048 --reps 3 --budget-s 0.3 --decode-graph --out /tmp/r/torch/decode.json > /tmp/r/torch/log.txt 2>&1; grep -E "^models .*decode|rror" /tmp/r/torch/log.txt
+t speedB; timeout 170 node .gpu-run/gpu-cli.mjs $S --out-dir /tmp/r/speed/B > /tmp/r/speed/logB.txt 2>&1; grep -E "measured|rror" /tmp/r/speed/logB.txt
+t end
+tar czf $OUT/results.tgz -C /tmp/r .
