@@ -10,7 +10,7 @@ import {
   type DType,
   HostCapture,
   type KernelTable,
-  type TypedArray,
+  type StorageArray,
 } from "@bmojo/tensor";
 import { KERNELS_SHARED_WASM, KERNELS_UNSHARED_WASM } from "./generated/kernels.js";
 import { Heap } from "./heap.js";
@@ -120,7 +120,7 @@ export class WasmBackend implements Backend {
     this.capturing.free(id);
   }
 
-  write(id: BufferId, data: TypedArray): void {
+  write(id: BufferId, data: StorageArray): void {
     this.capturing.write(data, (d) =>
       this.heap.u8.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), this.heap.ptr(id)),
     );
@@ -139,12 +139,12 @@ export class WasmBackend implements Backend {
     return this.capturing.live;
   }
 
-  readSync(id: BufferId, dtype: DType, size: number): TypedArray {
+  readSync(id: BufferId, dtype: DType, size: number): StorageArray {
     this.capturing.assertIdle("a read");
     return this.heap.view(dtype, this.heap.ptr(id), size).slice();
   }
 
-  async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+  async read(id: BufferId, dtype: DType, size: number): Promise<StorageArray> {
     return this.readSync(id, dtype, size);
   }
 

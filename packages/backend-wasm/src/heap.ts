@@ -7,7 +7,7 @@
  * top grows the memory when no free block fits. Views are re-created after the memory grows
  * (growing replaces `memory.buffer`).
  */
-import type { BufferId, DType } from "@bmojo/tensor";
+import { type BufferId, type DType, type StorageArray, viewTyped } from "@bmojo/tensor";
 
 /** Bytes at the start of the memory that belong to the runtime, not to buffers. */
 export const RESERVED = 4096;
@@ -131,11 +131,8 @@ export class Heap {
   }
 
   /** A view of `count` elements of `dtype` at byte offset `ptr`. */
-  view(dtype: DType, ptr: number, count: number): Float32Array | Int32Array | Float64Array {
-    const buffer = this.memory.buffer;
-    if (dtype === "float32") return new Float32Array(buffer, ptr, count);
-    if (dtype === "int32") return new Int32Array(buffer, ptr, count);
-    return new Float64Array(buffer, ptr, count);
+  view(dtype: DType, ptr: number, count: number): StorageArray {
+    return viewTyped(dtype, this.memory.buffer, ptr, count);
   }
 
   private block(id: BufferId): Block {

@@ -8,7 +8,8 @@ import {
   CpuStore,
   type DType,
   type KernelTable,
-  type TypedArray,
+  type StorageArray,
+  bytesPerElement,
   cpuKernelTable,
 } from "@bmojo/tensor";
 import { ARGS, ARGS_BYTES, type Heap } from "./heap.js";
@@ -21,13 +22,9 @@ class HeapStore extends CpuStore {
   }
 
   /** The whole buffer as `dtype`, sized like the cpu backend's (bytes rounded up to 8). */
-  override view(id: number, dtype: DType): TypedArray {
+  override raw(id: number, dtype: DType): StorageArray {
     const bytes = Math.ceil(this.heap.bytes(id) / 8) * 8;
-    return this.heap.view(
-      dtype,
-      this.heap.ptr(id),
-      Math.floor(bytes / (dtype === "float64" ? 8 : 4)),
-    );
+    return this.heap.view(dtype, this.heap.ptr(id), Math.floor(bytes / bytesPerElement(dtype)));
   }
 }
 

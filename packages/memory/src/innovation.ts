@@ -12,6 +12,7 @@
 import {
   type DType,
   type Tensor,
+  cast,
   formatShape,
   noGrad,
   sqrt,
@@ -37,7 +38,9 @@ export interface InnovationOptions {
 export type InnovationDType = Extract<DType, "float32" | "float64">;
 
 /**
- * ε [B, L] for SSM outputs `y` [B, L, d], in y's dtype (float32, or float64 for a float64 model):
+ * ε [B, L] for SSM outputs `y` [B, L, d], in y's dtype (float32, or float64 for a float64 model;
+ * bfloat16 outputs are scored in float32, so close scores stay distinct and the stepwise
+ * `InnovationTracker` in float32 gives the same values):
  *
  *   ŷ_t = (y_{t−1} + … + y_{t−k'}) / k',  k' = min(k, t),  ŷ_0 = 0;   ε_t = ‖y_t − ŷ_t‖₂ over d.
  *
@@ -53,16 +56,17 @@ export function innovationScores(y: Tensor, options: InnovationOptions = {}): Te
       `innovationScores: y must be the SSM outputs [B, L, d] (rank 3), got ${formatShape(y.shape)}.`,
     );
   }
-  if (y.dtype !== "float32" && y.dtype !== "float64") {
+  if (y.dtype === "int32") {
     throw new TypeError(
-      `innovationScores: y must be float32 or float64, got ${y.dtype}; cast it first with cast(y, "float32").`,
+      `innovationScores: y must be a float (float32, float64 or bfloat16), got int32; cast it first with cast(y, "float32").`,
     );
   }
   y.assertAlive("innovationScores");
   return noGrad(() =>
     tidy(() => {
-      const prediction = causalMeanPrediction(y, predictorLength);
-      return sqrt(sum(square(sub(y, prediction)), -1));
+      const wide = y.dtype === "bfloat16" ? cast(y, "float32") : y;
+      const prediction = causalMeanPrediction(wide, predictorLength);
+      return sqrt(sum(square(sub(wide, prediction)), -1));
     }),
   );
 }

@@ -102,7 +102,7 @@ describe("innovationScores", () => {
     );
     const yi = zeros([1, 2, 3], { dtype: "int32" });
     expect(() => innovationScores(yi)).toThrow(
-      /innovationScores: y must be float32 or float64, got int32.*cast/,
+      /innovationScores: y must be a float \(float32, float64 or bfloat16\), got int32.*cast/,
     );
     const y = zeros([1, 2, 3]);
     expect(() => innovationScores(y, { predictorLength: 0 })).toThrow(

@@ -7,9 +7,18 @@
  *              padded with spaces so that 8 + N is a multiple of 8
  *   [rest]     the data section; offsets are relative to its start; row-major, little-endian
  */
-import type { DType, TypedArray } from "@bmojo/tensor";
+import {
+  type DType,
+  type TypedArray,
+  bytesPerElement,
+  decodeBfloat16,
+  encodeBfloat16,
+} from "@bmojo/tensor";
 
-/** A tensor held in host memory: what encode takes and decode returns. */
+/**
+ * A tensor held in host memory: what encode takes and decode returns. A bfloat16 tensor's data is
+ * a Float32Array of its values (encode rounds them to bfloat16; the file holds 2-byte patterns).
+ */
 export interface HostTensor {
   dtype: DType;
   shape: number[];
@@ -21,13 +30,17 @@ export const SAFETENSORS_DTYPE: Readonly<Record<DType, string>> = {
   float32: "F32",
   float64: "F64",
   int32: "I32",
+  bfloat16: "BF16",
 };
 
-const FROM_TAG: Readonly<Record<string, DType>> = { F32: "float32", F64: "float64", I32: "int32" };
-const BYTES: Readonly<Record<DType, number>> = { float32: 4, float64: 8, int32: 4 };
+const FROM_TAG: Readonly<Record<string, DType>> = {
+  F32: "float32",
+  F64: "float64",
+  I32: "int32",
+  BF16: "bfloat16",
+};
 /** Tags of the format this library cannot read yet (it has no such dtype). */
 const UNSUPPORTED_TAGS = [
-  "BF16",
   "F16",
   "F8_E4M3",
   "F8_E5M2",
@@ -63,7 +76,7 @@ export function encodeSafetensors(
   const entries = Object.entries(tensors);
   for (const [name, t] of entries) {
     validateForEncode(name, t);
-    const bytes = t.data.length * BYTES[t.dtype];
+    const bytes = t.data.length * bytesPerElement(t.dtype);
     header[name] = {
       dtype: SAFETENSORS_DTYPE[t.dtype],
       shape: [...t.shape],
@@ -80,7 +93,7 @@ export function encodeSafetensors(
   let at = 8 + headerLength;
   for (const [, t] of entries) {
     writeLittleEndian(out, at, t);
-    at += t.data.length * BYTES[t.dtype];
+    at += t.data.length * bytesPerElement(t.dtype);
   }
   return out;
 }
@@ -133,9 +146,9 @@ export function decodeSafetensors(bytes: Uint8Array): {
     }
     const { dtype, shape, begin, end } = parseEntry(name, entry);
     const elements = shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== elements * BYTES[dtype]) {
+    if (end - begin !== elements * bytesPerElement(dtype)) {
       fail(
-        `tensor ${name} has shape [${shape.join(", ")}] (${elements} × ${BYTES[dtype]} bytes = ${elements * BYTES[dtype]}) ` +
+        `tensor ${name} has shape [${shape.join(", ")}] (${elements} × ${bytesPerElement(dtype)} bytes = ${elements * bytesPerElement(dtype)}) ` +
           `but data_offsets [${begin}, ${end}] span ${end - begin} bytes.`,
       );
     }
@@ -231,13 +244,13 @@ function validateForEncode(name: string, t: HostTensor): void {
   if (name === METADATA_KEY || name.length === 0) {
     throw new RangeError(`encodeSafetensors: "${name}" cannot be a tensor name.`);
   }
-  if (!(t.dtype in BYTES)) {
+  if (!(t.dtype in SAFETENSORS_DTYPE)) {
     throw new TypeError(
-      `${where}: unknown dtype ${JSON.stringify(t.dtype)}; use float32, float64 or int32.`,
+      `${where}: unknown dtype ${JSON.stringify(t.dtype)}; use float32, float64, int32 or bfloat16.`,
     );
   }
   const expected =
-    t.dtype === "float32" ? Float32Array : t.dtype === "int32" ? Int32Array : Float64Array;
+    t.dtype === "int32" ? Int32Array : t.dtype === "float64" ? Float64Array : Float32Array;
   if (!(t.data instanceof expected)) {
     throw new TypeError(
       `${where}: dtype ${t.dtype} needs a ${expected.name} of data, got ${t.data?.constructor?.name}.`,
@@ -257,41 +270,47 @@ function validateForEncode(name: string, t: HostTensor): void {
 }
 
 function writeLittleEndian(out: Uint8Array, at: number, t: HostTensor): void {
+  const data = t.dtype === "bfloat16" ? encodeBfloat16(t.data) : t.data;
   if (HOST_LITTLE_ENDIAN) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
     return;
   }
   const view = new DataView(out.buffer, out.byteOffset);
-  const size = BYTES[t.dtype];
-  for (let i = 0; i < t.data.length; i++) {
+  const size = bytesPerElement(t.dtype);
+  for (let i = 0; i < data.length; i++) {
     const p = at + i * size;
-    if (t.dtype === "float32") view.setFloat32(p, t.data[i], true);
-    else if (t.dtype === "int32") view.setInt32(p, t.data[i], true);
-    else view.setFloat64(p, t.data[i], true);
+    if (t.dtype === "float32") view.setFloat32(p, data[i], true);
+    else if (t.dtype === "int32") view.setInt32(p, data[i], true);
+    else if (t.dtype === "bfloat16") view.setUint16(p, data[i], true);
+    else view.setFloat64(p, data[i], true);
   }
 }
 
 function readLittleEndian(bytes: Uint8Array, start: number, end: number, dtype: DType): TypedArray {
-  const size = (end - start) / BYTES[dtype];
+  const size = (end - start) / bytesPerElement(dtype);
   const out =
-    dtype === "float32"
-      ? new Float32Array(size)
-      : dtype === "int32"
-        ? new Int32Array(size)
-        : new Float64Array(size);
+    dtype === "int32"
+      ? new Int32Array(size)
+      : dtype === "float64"
+        ? new Float64Array(size)
+        : dtype === "bfloat16"
+          ? new Uint16Array(size)
+          : new Float32Array(size);
   if (HOST_LITTLE_ENDIAN) {
     new Uint8Array(out.buffer).set(bytes.subarray(start, end));
-    return out;
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    for (let i = 0; i < size; i++) {
+      const p = start + i * bytesPerElement(dtype);
+      out[i] =
+        dtype === "float32"
+          ? view.getFloat32(p, true)
+          : dtype === "int32"
+            ? view.getInt32(p, true)
+            : dtype === "bfloat16"
+              ? view.getUint16(p, true)
+              : view.getFloat64(p, true);
+    }
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset);
-  for (let i = 0; i < size; i++) {
-    const p = start + i * BYTES[dtype];
-    out[i] =
-      dtype === "float32"
-        ? view.getFloat32(p, true)
-        : dtype === "int32"
-          ? view.getInt32(p, true)
-          : view.getFloat64(p, true);
-  }
-  return out;
+  return out instanceof Uint16Array ? decodeBfloat16(out) : out;
 }

@@ -49,6 +49,20 @@ describe("safetensors", () => {
     expect(decodeSafetensors(encodeSafetensors({})).tensors).toEqual({});
   });
 
+  it("reads and writes BF16 as 2-byte patterns of float32 values (PyTorch's layout)", () => {
+    // 1.0 = 0x3f80, −2.5 = 0xc020, π rounds to 3.140625 = 0x4049.
+    const patterns = new Uint8Array([0x80, 0x3f, 0x20, 0xc0, 0x49, 0x40]);
+    const file = rawFile({ w: { dtype: "BF16", shape: [3], data_offsets: [0, 6] } }, patterns);
+    const { tensors } = decodeSafetensors(file);
+    expect(tensors.w.dtype).toBe("bfloat16");
+    expect(tensors.w.data).toBeInstanceOf(Float32Array);
+    expect(Array.from(tensors.w.data)).toEqual([1, -2.5, 3.140625]);
+    const again = encodeSafetensors({
+      w: { dtype: "bfloat16", shape: [3], data: Float32Array.of(1, -2.5, Math.PI) },
+    });
+    expect(again.subarray(again.length - 6)).toEqual(patterns);
+  });
+
   it("lays tensors out in order with an 8-byte-aligned header, and decodes from unaligned memory", () => {
     const bytes = encodeSafetensors(sample());
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
@@ -139,16 +153,16 @@ describe("safetensors", () => {
     expectDecodeError(utf8, "the header is not valid UTF-8");
     expectDecodeError(
       corrupt('"F32"', '"F16"'),
-      "tensor x has dtype F16, which is not supported yet (supported: F32, F64, I32)",
+      "tensor x has dtype F16, which is not supported yet (supported: F32, F64, I32, BF16)",
     );
     const data = new Uint8Array(8);
     expectDecodeError(
-      rawFile({ x: { dtype: "BF16", shape: [4], data_offsets: [0, 8] } }, data),
-      "tensor x has dtype BF16, which is not supported yet",
+      rawFile({ x: { dtype: "I8", shape: [8], data_offsets: [0, 8] } }, data),
+      "tensor x has dtype I8, which is not supported yet",
     );
     expectDecodeError(
       rawFile({ x: { dtype: "Q7", shape: [2], data_offsets: [0, 8] } }, data),
-      'tensor x has unknown dtype "Q7"; supported: F32, F64, I32.',
+      'tensor x has unknown dtype "Q7"; supported: F32, F64, I32, BF16.',
     );
     expectDecodeError(
       corrupt("[2]", "[3]"),

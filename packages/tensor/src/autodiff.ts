@@ -1,5 +1,6 @@
 /**
- * Reverse-mode autodiff on a tape: `valueAndGrad`, `grad`, `noGrad`, `stopGradient`.
+ * Reverse-mode autodiff on a tape: `valueAndGrad`, `grad`, `noGrad`, `stopGradient`,
+ * `recordingGradients`.
  * Ops record themselves (ops/internal.ts `recordGrad`) while a tape is active; each op's gradient
  * is written once, in the op's own file.
  */
@@ -37,7 +38,7 @@ export function valueAndGrad<P extends TensorTree, A extends unknown[]>(
       t.assertAlive("valueAndGrad");
       if (!isFloat(t.dtype)) {
         throw new TypeError(
-          `valueAndGrad: parameter #${t.id} is ${t.dtype}; gradients need float32 or float64 parameters.`,
+          `valueAndGrad: parameter #${t.id} is ${t.dtype}; gradients need float parameters (float32, float64 or bfloat16).`,
         );
       }
     }
@@ -78,6 +79,11 @@ export function grad<P extends TensorTree, A extends unknown[]>(
     value.dispose();
     return grads;
   };
+}
+
+/** Whether ops are being recorded for a gradient now (inside `valueAndGrad`, outside `noGrad`). */
+export function recordingGradients(): boolean {
+  return engine.tape !== null;
 }
 
 /** Runs fn without recording gradients (e.g. evaluation inside a loss function). */

@@ -8,7 +8,23 @@ import { registerBackend, setDefaultRegistrations } from "./registry.js";
 setDefaultRegistrations(() => registerBackend("cpu", () => new CpuBackend(), 0));
 
 export { Tensor, type NestedArray } from "./tensor.js";
-export { type DType, type TypedArray, DTYPES, bytesPerElement, isFloat } from "./dtype.js";
+export {
+  type DType,
+  type FloatDType,
+  type StorageArray,
+  type TypedArray,
+  DTYPES,
+  bfloat16Bits,
+  bfloat16Value,
+  bytesPerElement,
+  decodeBfloat16,
+  encodeBfloat16,
+  hostArray,
+  isFloat,
+  roundBfloat16,
+  storageArray,
+  viewTyped,
+} from "./dtype.js";
 export { type Shape, formatShape, sizeOf, broadcastShapes } from "./shape.js";
 export { tidy, keep, dispose, type TensorTree } from "./engine.js";
 export { memory, resetPeakMemory, type MemoryInfo } from "./memory.js";
@@ -40,7 +56,14 @@ export { collapseAxes } from "./backend/strided.js";
 export { stridesOf } from "./shape.js";
 export { CpuBackend, kernelTable as cpuKernelTable } from "./backends/cpu/index.js";
 export { CpuStore } from "./backends/cpu/store.js";
-export { valueAndGrad, grad, noGrad, stopGradient, type ValueAndGrad } from "./autodiff.js";
+export {
+  valueAndGrad,
+  grad,
+  noGrad,
+  recordingGradients,
+  stopGradient,
+  type ValueAndGrad,
+} from "./autodiff.js";
 export {
   Random,
   randomUniform,

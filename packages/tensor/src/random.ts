@@ -7,7 +7,7 @@
  * without the values before it.
  */
 import type { Backend } from "./backend/backend.js";
-import { type DType, type TypedArray, allocTyped, isFloat } from "./dtype.js";
+import { type DType, type TypedArray, allocTyped, isFloat, roundBfloat16 } from "./dtype.js";
 import { tensorFromHost } from "./ops/internal.js";
 import { getBackend } from "./registry.js";
 import { type Shape, assertValidShape, sizeOf } from "./shape.js";
@@ -130,7 +130,7 @@ export class Random {
     return words;
   }
 
-  /** Uniform values in [low, high). */
+  /** Uniform values in [low, high) (bfloat16: float32 draws rounded to bfloat16). */
   uniformArray(size: number, low = 0, high = 1, dtype: DType = "float32"): TypedArray {
     const wide = dtype === "float64";
     const words = this.take(wide ? 2 * size : size);
@@ -140,7 +140,7 @@ export class Random {
       const u = wide ? toUnit53(words[2 * i], words[2 * i + 1]) : toUnit24(words[i]);
       out[i] = low + span * u;
     }
-    return out;
+    return roundedTo(dtype, out);
   }
 
   /** Normal values (Box–Muller over pairs of uniforms). */
@@ -157,7 +157,7 @@ export class Random {
       out[2 * p] = mean + std * radius * Math.cos(angle);
       if (2 * p + 1 < size) out[2 * p + 1] = mean + std * radius * Math.sin(angle);
     }
-    return out;
+    return roundedTo(dtype, out);
   }
 
   /** Integers uniform in [low, high) as int32. */
@@ -201,9 +201,16 @@ function floatDType(op: string, dtype: DType | undefined): DType {
   const d = dtype ?? "float32";
   if (!isFloat(d))
     throw new TypeError(
-      `random.${op}: dtype must be float32 or float64, got ${d}; use random.int for integers.`,
+      `random.${op}: dtype must be a float (float32, float64 or bfloat16), got ${d}; use random.int for integers.`,
     );
   return d;
+}
+
+/** `values` with each element rounded to bfloat16 when `dtype` is bfloat16 (in place). */
+function roundedTo(dtype: DType, values: TypedArray): TypedArray {
+  if (dtype === "bfloat16")
+    for (let i = 0; i < values.length; i++) values[i] = roundBfloat16(values[i]);
+  return values;
 }
 
 /** Uniform tensor from a fresh stream of `seed`. */

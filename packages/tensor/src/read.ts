@@ -1,5 +1,5 @@
 /** Reading several tensors to the host at once. */
-import type { TypedArray } from "./dtype.js";
+import { type TypedArray, hostArray } from "./dtype.js";
 import type { Tensor } from "./tensor.js";
 
 /**
@@ -17,5 +17,8 @@ export async function readTensors(tensors: readonly Tensor[]): Promise<TypedArra
   ) {
     return Promise.all(tensors.map((t) => t.data()));
   }
-  return backend.readMany(tensors.map((t) => ({ id: t.storage.id, dtype: t.dtype, size: t.size })));
+  const arrays = await backend.readMany(
+    tensors.map((t) => ({ id: t.storage.id, dtype: t.dtype, size: t.size })),
+  );
+  return arrays.map((a, i) => hostArray(tensors[i].dtype, a));
 }

@@ -4,7 +4,7 @@
  */
 import type { Backend } from "./backend/backend.js";
 import type { BufferId } from "./backend/kernels.js";
-import type { DType, TypedArray } from "./dtype.js";
+import { type DType, type TypedArray, hostArray } from "./dtype.js";
 import { engine } from "./engine.js";
 import * as ew from "./ops/elementwise.js";
 import * as mm from "./ops/matmul.js";
@@ -143,10 +143,10 @@ export class Tensor {
     this.dispose();
   }
 
-  /** The elements, row-major, as a new host array. */
+  /** The elements, row-major, as a new host array (a Float32Array for bfloat16). */
   async data(): Promise<TypedArray> {
     this.assertAlive("data");
-    return this.backend.read(this.storage.id, this.dtype, this.size);
+    return hostArray(this.dtype, await this.backend.read(this.storage.id, this.dtype, this.size));
   }
 
   /** The elements synchronously, where the backend can read synchronously (the cpu backend can). */
@@ -158,7 +158,7 @@ export class Tensor {
         `dataSync: backend '${this.backend.name}' cannot read synchronously; use \`await t.data()\`.`,
       );
     }
-    return read.call(this.backend, this.storage.id, this.dtype, this.size);
+    return hostArray(this.dtype, read.call(this.backend, this.storage.id, this.dtype, this.size));
   }
 
   /** Nested JS arrays (a number for a scalar). */

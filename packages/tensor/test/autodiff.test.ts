@@ -58,7 +58,7 @@ describe("valueAndGrad", () => {
       "valueAndGrad: f must return a scalar float tensor (the loss), got float32 [2].",
     );
     expect(() => grad((x: Tensor) => sum(x))(tensor(new Int32Array([1])))).toThrow(
-      /valueAndGrad: parameter #\d+ is int32; gradients need float32 or float64 parameters\./,
+      /valueAndGrad: parameter #\d+ is int32; gradients need float parameters \(float32, float64 or bfloat16\)\./,
     );
     const inner = grad((x: Tensor) => sum(x));
     expect(() => grad((x: Tensor) => sum(inner(x)))(tensor([1]))).toThrow(

@@ -95,7 +95,7 @@ describe("fused ops name the argument and the fix on bad input", () => {
       "crossEntropy: target 7 at row 1 is out of range for 5 classes; targets must be in [0, 5) or equal ignoreIndex (-100)",
     );
     expect(() => softmax(zeros([2, 3], { dtype: "int32" }))).toThrow(
-      'softmax: x must be float32 or float64, got int32; cast it first with cast(x, "float32").',
+      'softmax: x must be a float (float32, float64 or bfloat16), got int32; cast it first with cast(x, "float32").',
     );
     const p = zeros([3]);
     expect(() => adamw(p, zeros([4]), zeros([3]), zeros([3]), { lr: 0.1, step: 1 })).toThrow(

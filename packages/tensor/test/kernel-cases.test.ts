@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { type Backend, UnsupportedKernelError } from "../src/backend/backend.js";
 import { KERNEL_NAMES, type KernelName } from "../src/backend/kernels.js";
 import { CpuBackend } from "../src/backends/cpu/index.js";
-import type { DType, TypedArray } from "../src/dtype.js";
+import { type DType, type StorageArray, hostArray, storageArray } from "../src/dtype.js";
 import { ConformanceMismatch } from "../src/testing/compare.js";
 import { kernelCases } from "../src/testing/kernel-cases.js";
 import { INT32_SENTINEL, runKernel } from "../src/testing/run-kernel.js";
@@ -45,7 +45,7 @@ class RecordingBackend extends CpuBackend {
   writes = 0;
   badReads: string[] = [];
 
-  override write(id: number, data: TypedArray): void {
+  override write(id: number, data: StorageArray): void {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let h = this.writeHash;
     for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 16777619);
@@ -54,13 +54,14 @@ class RecordingBackend extends CpuBackend {
     super.write(id, data);
   }
 
-  override async read(id: number, dtype: DType, size: number): Promise<TypedArray> {
-    const data = await super.read(id, dtype, size);
+  override async read(id: number, dtype: DType, size: number): Promise<StorageArray> {
+    const stored = await super.read(id, dtype, size);
+    const data = hostArray(dtype, stored);
     const bad = data.filter(
       (v) => !Number.isFinite(v) || (dtype === "int32" && v === INT32_SENTINEL),
     );
     if (bad.length > 0) this.badReads.push(`${bad.length} of ${size} ${dtype} elements: ${bad[0]}`);
-    return data;
+    return stored;
   }
 }
 
@@ -76,7 +77,7 @@ describe("kernel cases on the reference cpu backend", () => {
     );
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
     expect(cases.every((c) => c.group === "kernel")).toBe(true);
-    for (const dtype of ["float32", "float64"]) {
+    for (const dtype of ["float32", "float64", "bfloat16"]) {
       const missingDType = KERNEL_NAMES.filter(
         (k) => k !== "cast" && !cases.some((c) => kernelOfCase(c) === k && c.name.includes(dtype)),
       );
@@ -123,14 +124,14 @@ describe("kernel cases fail on a broken backend", () => {
     }
   }
 
-  it("matmul that adds 1e-2 to out[0]", async () => {
+  it("matmul that adds 1e-2 + 5% to out[0]", async () => {
     const broken = new CpuBackend("broken-matmul");
     const matmul = broken.kernels.matmul;
     broken.kernels.matmul = (args) => {
       matmul(args);
-      const o = broken.readSync(args.out, args.dtype, 1);
-      o[0] += 1e-2;
-      broken.write(args.out, o);
+      const o = hostArray(args.dtype, broken.readSync(args.out, args.dtype, 1));
+      o[0] += 1e-2 + 0.05 * Math.abs(o[0]);
+      broken.write(args.out, storageArray(args.dtype, o));
     };
     await expectAllFail(casesOf("matmul"), broken, ConformanceMismatch);
     expect(broken.numBuffers()).toBe(0);

@@ -72,7 +72,7 @@ describe("Random", () => {
       "random: seed must be a non-negative safe integer, got -1.",
     );
     expect(() => new Random(0).uniform([2], { dtype: "int32" })).toThrow(
-      "random.uniform: dtype must be float32 or float64, got int32; use random.int for integers.",
+      "random.uniform: dtype must be a float (float32, float64 or bfloat16), got int32; use random.int for integers.",
     );
   });
 });

@@ -54,7 +54,7 @@ describe("tensor creation and reads", () => {
     );
     // @ts-expect-error: checked at run time too
     expect(() => tensor([1], [1], { dtype: "float16" })).toThrow(
-      'tensor: unknown dtype "float16"; use one of float32, int32, float64.',
+      'tensor: unknown dtype "float16"; use one of float32, int32, float64, bfloat16.',
     );
     expect(() => zeros([2, -1])).toThrow("tensor: invalid shape [2, -1]");
     expect(() => tensor([1, 2]).item()).toThrow(

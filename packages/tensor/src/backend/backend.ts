@@ -1,7 +1,7 @@
 /**
  * The Backend contract (DESIGN §3): a storage half and a typed kernel table.
  */
-import type { DType, TypedArray } from "../dtype.js";
+import type { DType, StorageArray } from "../dtype.js";
 import type { BufferId, KernelName, KernelTable } from "./kernels.js";
 
 /**
@@ -10,7 +10,10 @@ import type { BufferId, KernelName, KernelTable } from "./kernels.js";
  */
 export const BACKEND_SPEC_VERSION = 1;
 
-/** One buffer of a `readMany`: its first `size` elements as `dtype`. */
+/**
+ * One buffer of a `readMany`: its first `size` elements as `dtype`. Reads and writes move storage
+ * arrays: a bfloat16 buffer's elements travel as their 16-bit patterns (a Uint16Array).
+ */
 export interface BufferRead {
   id: BufferId;
   dtype: DType;
@@ -40,21 +43,21 @@ export interface Backend {
   alloc(bytes: number): BufferId;
   free(id: BufferId): void;
   /** Copy host data into the buffer, starting at its first byte. */
-  write(id: BufferId, data: TypedArray): void;
+  write(id: BufferId, data: StorageArray): void;
   /**
    * The first `size` elements of the buffer as a new host array of `dtype`: its contents as of
    * the call, in order with kernels and writes issued before it; those issued after it, before it
    * resolves, do not change what it resolves with (a compiled B'MOJO step reads a step's output
    * while the next replay is already queued). The same holds for `readMany`.
    */
-  read(id: BufferId, dtype: DType, size: number): Promise<TypedArray>;
+  read(id: BufferId, dtype: DType, size: number): Promise<StorageArray>;
   /**
    * Optional: several reads as one, resolving with their arrays in order once all have arrived
    * (one wait for the device). Without it, `readTensors` makes one `read` per buffer.
    */
-  readMany?(reads: readonly BufferRead[]): Promise<TypedArray[]>;
+  readMany?(reads: readonly BufferRead[]): Promise<StorageArray[]>;
   /** Synchronous read, where the backend can (the cpu backend can; GPU backends usually not). */
-  readSync?(id: BufferId, dtype: DType, size: number): TypedArray;
+  readSync?(id: BufferId, dtype: DType, size: number): StorageArray;
   /** Resolves when every kernel issued so far has finished. */
   sync(): Promise<void>;
   /**

@@ -5,7 +5,7 @@
  * lifetimes follow the Backend contract: frees of buffers the program may touch wait until the
  * program is disposed.
  */
-import type { TypedArray } from "../dtype.js";
+import type { StorageArray } from "../dtype.js";
 import type { CapturedProgram } from "./backend.js";
 import type { BufferId, KernelTable } from "./kernels.js";
 
@@ -59,7 +59,7 @@ export class HostCapture {
   }
 
   /** Runs a host-to-buffer copy `apply(data)` now, or records it with a copy of the data. */
-  write<T extends TypedArray>(data: T, apply: (data: T) => void): void {
+  write<T extends StorageArray>(data: T, apply: (data: T) => void): void {
     if (this.recording === null) {
       apply(data);
       return;

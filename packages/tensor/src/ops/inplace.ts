@@ -2,6 +2,7 @@
  * In-place writes for caches and checkpoint loading. Not recorded on the gradient tape: use them
  * on state (KV caches, optimiser moments, loaded weights), never inside a loss you differentiate.
  */
+import { allocTyped, storageArray } from "../dtype.js";
 import { formatShape, shapesEqual, stridesOf } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 import { backendOf, kernel, scatterLayout, stridedCopy } from "./internal.js";
@@ -77,12 +78,8 @@ export function assignHost(target: Tensor, values: ArrayLike<number> & { length:
       `assignHost: ${values.length} values for a tensor of ${target.size} elements ${formatShape(target.shape)}.`,
     );
   }
-  const data =
-    target.dtype === "float32"
-      ? Float32Array.from(values)
-      : target.dtype === "int32"
-        ? Int32Array.from(values)
-        : Float64Array.from(values);
-  if (data.length > 0) target.backend.write(target.storage.id, data);
+  const data = allocTyped(target.dtype, values.length);
+  data.set(values);
+  if (data.length > 0) target.backend.write(target.storage.id, storageArray(target.dtype, data));
   target.storage.bump();
 }

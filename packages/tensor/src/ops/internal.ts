@@ -3,7 +3,7 @@
  */
 import { type Backend, kernelOf } from "../backend/backend.js";
 import type { KernelName, KernelTable } from "../backend/kernels.js";
-import { type DType, type TypedArray, bytesPerElement, isFloat } from "../dtype.js";
+import { type DType, type StorageArray, bytesPerElement, isFloat, storageArray } from "../dtype.js";
 import { type TapeNode, engine } from "../engine.js";
 import { getBackend } from "../registry.js";
 import {
@@ -25,15 +25,15 @@ export function emptyTensor(shape: Shape, dtype: DType, backend: Backend = getBa
   return new Tensor(shape, dtype, new Storage(backend, backend.alloc(bytes), bytes));
 }
 
-/** A new tensor holding a copy of `data`. */
+/** A new tensor holding a copy of `data` (host values; bfloat16 rounds them, or takes patterns). */
 export function tensorFromHost(
-  data: TypedArray,
+  data: StorageArray,
   shape: Shape,
   dtype: DType,
   backend: Backend = getBackend(),
 ): Tensor {
   const t = emptyTensor(shape, dtype, backend);
-  if (data.length > 0) backend.write(t.storage.id, data);
+  if (data.length > 0) backend.write(t.storage.id, storageArray(dtype, data));
   return t;
 }
 
@@ -82,7 +82,10 @@ export function assertBackendDType(backend: Backend, dtype: DType, op: string): 
   if (!backend.dtypes.includes(dtype)) {
     throw new TypeError(
       `${op}: backend '${backend.name}' does not support dtype ${dtype} (it supports ${backend.dtypes.join(", ")}). ` +
-        (dtype === "float64" ? "float64 is for gradient checks on the 'cpu' backend." : ""),
+        (dtype === "float64" ? "float64 is for gradient checks on the 'cpu' backend." : "") +
+        (dtype === "bfloat16"
+          ? "bfloat16 storage is the 'cuda' backend's (the 'cpu' backend emulates it)."
+          : ""),
     );
   }
 }
@@ -111,7 +114,7 @@ export function kernel<K extends KernelName>(backend: Backend, name: K): KernelT
 export function assertFloat(op: string, arg: string, t: Tensor): void {
   if (!isFloat(t.dtype)) {
     throw new TypeError(
-      `${op}: ${arg} must be float32 or float64, got ${t.dtype}; cast it first with cast(${arg}, "float32").`,
+      `${op}: ${arg} must be a float (float32, float64 or bfloat16), got ${t.dtype}; cast it first with cast(${arg}, "float32").`,
     );
   }
 }

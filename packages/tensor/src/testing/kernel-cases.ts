@@ -22,7 +22,14 @@ import {
   UNARY_OPS,
   type UnaryOp,
 } from "../backend/kernels.js";
-import { type DType, type TypedArray, allocTyped, dtypeOfTypedArray } from "../dtype.js";
+import {
+  type DType,
+  type FloatDType,
+  type TypedArray,
+  allocTyped,
+  dtypeOfTypedArray,
+  encodeBfloat16,
+} from "../dtype.js";
 import { Random } from "../random.js";
 import { ConformanceMismatch } from "./compare.js";
 import { type KernelCall, type OutputSpec, compareKernel, runKernel } from "./run-kernel.js";
@@ -38,8 +45,7 @@ import {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-type FloatDType = "float32" | "float64";
-const FLOAT_DTYPES: readonly FloatDType[] = ["float32", "float64"];
+const FLOAT_DTYPES: readonly FloatDType[] = ["float32", "float64", "bfloat16"];
 
 /**
  * float32 tolerances looser than TOLERANCE.float32, for kernels whose outputs are long chains or
@@ -52,9 +58,21 @@ const F32_TOLERANCE: Partial<Record<KernelName, Tolerance>> = {
   attentionBackward: { atol: 1e-4, rtol: 1e-3 },
 };
 
+/**
+ * bfloat16 tolerances looser than TOLERANCE.bfloat16: attention on tensor cores multiplies the
+ * probabilities rounded to bfloat16 by V (as FlashAttention does), an error of about 2^-9 of
+ * Σ p·|v| that outputs near zero (averages of signed values) show against their own size; its
+ * backward rounds P and dS before their products, sums over up to a window of queries.
+ */
+const BF16_TOLERANCE: Partial<Record<KernelName, Tolerance>> = {
+  attention: { atol: 4e-3, rtol: 1e-2 },
+  attentionBackward: { atol: 8e-3, rtol: 1e-2 },
+};
+
 /** The tolerance of `kernel`'s float outputs: undefined means TOLERANCE[dtype]. */
 function toleranceOf(kernel: KernelName, dtype: DType): Tolerance | undefined {
-  return dtype === "float32" ? F32_TOLERANCE[kernel] : undefined;
+  if (dtype === "float32") return F32_TOLERANCE[kernel];
+  return dtype === "bfloat16" ? BF16_TOLERANCE[kernel] : undefined;
 }
 
 /** A stable seed from a case name (FNV-1a), so every case has its own inputs. */
@@ -93,12 +111,13 @@ class Inputs {
     this.random = new Random(seed);
   }
 
-  /** Uniform in [low, high), as a float dtype. */
+  /** Uniform in [low, high), as a float dtype (bfloat16: float32 values rounded to bfloat16). */
   uniform(size: number, low: number, high: number, dtype: DType = this.dtype): TypedArray {
     if (dtype === "int32") throw new TypeError("Inputs.uniform: use integers() for int32");
     return this.random.uniformArray(size, low, high, dtype);
   }
 
+  /** Normal with mean 0, as a float dtype (bfloat16 rounded as `uniform`). */
   normal(size: number, std = 1, dtype: DType = this.dtype): TypedArray {
     if (dtype === "int32") throw new TypeError("Inputs.normal: use integers() for int32");
     return this.random.normalArray(size, 0, std, dtype);
@@ -129,7 +148,9 @@ class Inputs {
 
 /**
  * A kernel case named `kernel/<kernel> <dtypes joined by ->> <config>`. It skips unless the
- * backend stores every dtype in `dtypes`; its inputs come from a Random seeded by its name.
+ * backend stores every dtype in `dtypes`; its inputs come from a Random seeded by its name. When
+ * its float dtype is bfloat16 (no float32 or float64 among `dtypes`), its Float32Array inputs and
+ * float32 outputs are stored as bfloat16.
  */
 function kernelCase(
   kernel: KernelName,
@@ -149,7 +170,12 @@ function kernelCase(
         );
       }
       for (const dtype of list) requireDType(ctx, dtype);
-      await body(ctx, new Inputs(caseSeed(name), list[0]));
+      const bfloat16 =
+        list.includes("bfloat16") && !list.includes("float32") && !list.includes("float64");
+      await body(
+        bfloat16 ? { ...ctx, floatDType: "bfloat16" } : ctx,
+        new Inputs(caseSeed(name), list[0]),
+      );
     },
   };
 }
@@ -337,7 +363,7 @@ const WHERE_SHAPES: readonly (readonly (readonly number[])[])[] = [
 
 function whereCases(): ConformanceCase[] {
   return WHERE_SHAPES.flatMap(([condShape, aShape, bShape]) =>
-    (["float32", "float64", "int32"] as const).map((dtype) => {
+    (["float32", "float64", "bfloat16", "int32"] as const).map((dtype) => {
       const shape = broadcastShapes("where", broadcastShapes("where", condShape, aShape), bShape);
       const config = `cond=${fmt(condShape)} a=${fmt(aShape)} b=${fmt(bShape)}`;
       return kernelCase("where", dtype, config, async (ctx, inp) => {
@@ -375,6 +401,27 @@ const CAST_PAIRS: readonly [DType, DType][] = [
   ["float32", "float64"],
   ["float64", "float32"],
   ["int32", "int32"],
+  ["float32", "bfloat16"],
+  ["bfloat16", "float32"],
+  ["bfloat16", "int32"],
+  ["int32", "bfloat16"],
+  ["bfloat16", "bfloat16"],
+];
+
+/**
+ * Finite float32 values that round to bfloat16 in every way: ties to even both ways (1 + 2^-8 →
+ * 1, 1 + 3·2^-8 → 1 + 2^-6), just above a tie, a negative tie, the largest values that stay
+ * finite, a subnormal, −0. (Infinities and NaN: the dtype tests.)
+ */
+const BFLOAT16_ROUNDING = [
+  1 + 2 ** -8,
+  1 + 3 * 2 ** -8,
+  1 + 2 ** -8 + 2 ** -20,
+  -(1 + 2 ** -8),
+  3.38e38,
+  -3.38e38,
+  1e-40,
+  -0,
 ];
 
 function castCases(): ConformanceCase[] {
@@ -382,15 +429,22 @@ function castCases(): ConformanceCase[] {
     [1, 37].map((size) =>
       kernelCase("cast", [from, to], `size=${size}`, async (ctx, inp) => {
         // Floats: negatives and fractions (truncation toward zero). Ints: beyond 2^24 (rounding).
+        // float32 → bfloat16 also gets the rounding corner cases; a bfloat16 input of a mixed
+        // pair travels as bfloat16 patterns.
         const x =
           from === "int32"
             ? withSpecials(
                 inp.int(size, -(2 ** 30), 2 ** 30),
                 [0, -1, 16777217, -2147483648, 2147483647],
               )
-            : withSpecials(inp.uniform(size, -100, 100), [-0.5, -1.9, 2.7, 0, -3, 0.999]);
+            : withSpecials(
+                inp.uniform(size, -100, 100),
+                from === "float32" && to === "bfloat16"
+                  ? BFLOAT16_ROUNDING
+                  : [-0.5, -1.9, 2.7, 0, -3, 0.999],
+              );
         await compareKernel(ctx, "cast", {
-          inputs: { x },
+          inputs: { x: from === "bfloat16" && to === "float32" ? encodeBfloat16(x) : x },
           outputs: { out: out(to, size) },
           args: (ids) => ({ from, to, x: ids.x, out: ids.out, size }),
         });
@@ -400,8 +454,8 @@ function castCases(): ConformanceCase[] {
 }
 
 function fillCases(): ConformanceCase[] {
-  const values: Record<DType, number> = { float32: -2.5, float64: 0.1, int32: -7 };
-  return (["float32", "int32", "float64"] as const).flatMap((dtype) =>
+  const values: Record<DType, number> = { float32: -2.5, float64: 0.1, int32: -7, bfloat16: 0.1 };
+  return (["float32", "int32", "float64", "bfloat16"] as const).flatMap((dtype) =>
     [1, 33].map((size) =>
       kernelCase("fill", dtype, `size=${size} value=${values[dtype]}`, async (ctx) => {
         await compareKernel(ctx, "fill", {
@@ -608,7 +662,7 @@ const COPY_CONFIGS: readonly CopyConfig[] = [
 
 function copyCases(): ConformanceCase[] {
   return COPY_CONFIGS.flatMap((c) =>
-    (["float32", "float64", "int32"] as const).map((dtype) =>
+    (["float32", "float64", "bfloat16", "int32"] as const).map((dtype) =>
       kernelCase("copy", dtype, c.label, async (ctx, inp) => {
         const values = (size: number) =>
           dtype === "int32" ? inp.int(size, -1000, 1000) : inp.normal(size);
@@ -688,7 +742,7 @@ function indexErrorCase<K extends "gather" | "scatter">(
 function gatherCases(): ConformanceCase[] {
   const cases = GATHER_SHAPES.flatMap((shape) => {
     const [outer, rows, inner, count] = shape;
-    return (["float32", "float64", "int32"] as const).map((dtype) =>
+    return (["float32", "float64", "bfloat16", "int32"] as const).map((dtype) =>
       kernelCase("gather", dtype, gatherConfig(shape), async (ctx, inp) => {
         const size = outer * rows * inner;
         await compareKernel(ctx, "gather", {
@@ -806,7 +860,7 @@ function scatterCases(): ConformanceCase[] {
   const cases = rowWriteCases(
     "scatter",
     SCATTER_SHAPES,
-    ["float32", "float64", "int32"],
+    ["float32", "float64", "bfloat16", "int32"],
     distinctIndices,
   );
   const shape = [2, 7, 1, 5] as const;
@@ -859,7 +913,12 @@ function softmaxCases(): ConformanceCase[] {
           await compareKernel(ctx, "softmax", forward(logits(inp)));
         }),
         kernelCase("softmaxBackward", dtype, config, async (ctx, inp) => {
-          const { out: y } = await runKernel(ctx.reference, "softmax", forward(logits(inp)));
+          const { out: y } = await runKernel(
+            ctx.reference,
+            "softmax",
+            forward(logits(inp)),
+            ctx.floatDType,
+          );
           await compareKernel(ctx, "softmaxBackward", {
             inputs: { y, dy: inp.normal(rows * cols) },
             outputs: { dx: out(dtype, rows * cols) },
@@ -955,7 +1014,12 @@ function rmsNormCases(): ConformanceCase[] {
         kernelCase("rmsNormBackward", dtype, config, async (ctx, inp) => {
           const x = inp.normal(rows * cols);
           const weight = inp.uniform(cols, 0.5, 1.5);
-          const { rstd } = await runKernel(ctx.reference, "rmsNorm", forward(x, weight));
+          const { rstd } = await runKernel(
+            ctx.reference,
+            "rmsNorm",
+            forward(x, weight),
+            ctx.floatDType,
+          );
           await compareKernel(ctx, "rmsNormBackward", {
             inputs: { x, weight, rstd, dy: inp.normal(rows * cols) },
             outputs: { dx: out(dtype, rows * cols), dweight: out(dtype, cols) },
@@ -1072,7 +1136,12 @@ function crossEntropyCases(): ConformanceCase[] {
         }),
         kernelCase("crossEntropyBackward", dtype, config, async (ctx, inp) => {
           const { logits, targets } = draw(inp);
-          const { lse } = await runKernel(ctx.reference, "crossEntropy", forward(logits, targets));
+          const { lse } = await runKernel(
+            ctx.reference,
+            "crossEntropy",
+            forward(logits, targets),
+            ctx.floatDType,
+          );
           await compareKernel(ctx, "crossEntropyBackward", {
             inputs: { logits, targets, lse, dloss: inp.uniform(rows, 0.1, 1) },
             outputs: { dlogits: out(dtype, rows * classes) },
@@ -1499,6 +1568,16 @@ const ATTENTION_SHAPES: readonly AttentionShape[] = [
   attentionShape([1, 3, 3, 2, 150, 48], 140),
 ];
 
+/**
+ * Prefill tiles at the head dims GPU backends run on tensor cores in bfloat16: two query tiles of
+ * 64 (the second partial) with GQA, and Dh 128 continuing at an offset; float32 and bfloat16, a
+ * window of a third of the keys and all of them, without memory and with B'MOJO-like chunks.
+ */
+const ATTENTION_TILE_SHAPES: readonly AttentionShape[] = [
+  attentionShape([1, 4, 2, 70, 70, 64], 0),
+  attentionShape([1, 2, 1, 40, 60, 128], 20),
+];
+
 /** Memory layouts: chunkSize, slots, and whether one more chunk than the queries read exists. */
 const ATTENTION_MEMORIES: readonly ({
   chunkSize: number;
@@ -1508,6 +1587,11 @@ const ATTENTION_MEMORIES: readonly ({
   null,
   { chunkSize: 4, slots: 2, extraChunk: false },
   { chunkSize: 3, slots: 3, extraChunk: true },
+];
+
+const ATTENTION_TILE_MEMORIES: typeof ATTENTION_MEMORIES = [
+  null,
+  { chunkSize: 32, slots: 8, extraChunk: false },
 ];
 
 interface MemoryLayout {
@@ -1538,19 +1622,38 @@ function memoryInputs(inp: Inputs, s: AttentionShape, m: MemoryLayout, allInvali
 }
 
 function attentionCases(): ConformanceCase[] {
+  // Long key ranges add a window between the short ones and the whole range.
+  const windows = (keyLength: number) => [
+    ...new Set([1, 3, ...(keyLength > 12 ? [Math.floor(keyLength / 3)] : []), keyLength]),
+  ];
+  return [
+    ...attentionCasesOf(FLOAT_DTYPES, ATTENTION_SHAPES, windows, ATTENTION_MEMORIES),
+    ...attentionCasesOf(
+      ["float32", "bfloat16"],
+      ATTENTION_TILE_SHAPES,
+      (keyLength) => [Math.floor(keyLength / 3), keyLength],
+      ATTENTION_TILE_MEMORIES,
+    ),
+  ];
+}
+
+/** Forward and backward cases of every dtype × shape × window × memory layout. */
+function attentionCasesOf(
+  dtypes: readonly FloatDType[],
+  shapes: readonly AttentionShape[],
+  windowsOf: (keyLength: number) => number[],
+  memories: typeof ATTENTION_MEMORIES,
+): ConformanceCase[] {
   const cases: ConformanceCase[] = [];
-  for (const dtype of FLOAT_DTYPES) {
-    for (const s of ATTENTION_SHAPES) {
+  for (const dtype of dtypes) {
+    for (const s of shapes) {
       const { batch, heads, kvHeads, queryLength, keyLength, headDim, queryOffset } = s;
       const qSize = batch * heads * queryLength * headDim;
       const kvSize = batch * kvHeads * keyLength * headDim;
       const dims = `B=${batch} H=${heads} Hkv=${kvHeads} Lq=${queryLength} Lk=${keyLength} Dh=${headDim} queryOffset=${queryOffset}`;
       const scale = 1 / Math.sqrt(headDim);
-      // Long key ranges add a window between the short ones and the whole range.
-      const middle = keyLength > 12 ? [Math.floor(keyLength / 3)] : [];
-      const windows = [...new Set([1, 3, ...middle, keyLength])];
-      for (const window of windows) {
-        for (const mem of ATTENTION_MEMORIES) {
+      for (const window of windowsOf(keyLength)) {
+        for (const mem of memories) {
           const firstRead = mem === null ? 0 : Math.floor(queryOffset / mem.chunkSize);
           const lastRead =
             mem === null ? 0 : Math.floor((queryOffset + queryLength - 1) / mem.chunkSize);
@@ -1622,7 +1725,12 @@ function attentionCases(): ConformanceCase[] {
             }),
             kernelCase("attentionBackward", dtype, config, async (ctx, inp) => {
               const inputs = draw(inp);
-              const { out: o, lse } = await runKernel(ctx.reference, "attention", forward(inputs));
+              const { out: o, lse } = await runKernel(
+                ctx.reference,
+                "attention",
+                forward(inputs),
+                ctx.floatDType,
+              );
               await compareKernel(
                 ctx,
                 "attentionBackward",

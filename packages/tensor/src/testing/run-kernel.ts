@@ -4,7 +4,15 @@
  */
 import { type Backend, kernelOf } from "../backend/backend.js";
 import type { BufferId, KernelName, KernelTable } from "../backend/kernels.js";
-import { type DType, type TypedArray, bytesPerElement, dtypeOfTypedArray } from "../dtype.js";
+import {
+  type DType,
+  type StorageArray,
+  type TypedArray,
+  bytesPerElement,
+  dtypeOfTypedArray,
+  hostArray,
+  storageArray,
+} from "../dtype.js";
 import { assertClose } from "./compare.js";
 import { type ConformanceContext, TOLERANCE, type Tolerance } from "./types.js";
 
@@ -24,9 +32,12 @@ export interface OutputSpec {
   readonly init?: TypedArray;
 }
 
-/** One kernel call: named host inputs, named outputs, and the kernel's arguments given the ids. */
+/**
+ * One kernel call: named host inputs, named outputs, and the kernel's arguments given the ids.
+ * An input given as a Uint16Array holds bfloat16 patterns.
+ */
 export interface KernelCall<K extends KernelName> {
-  readonly inputs: Readonly<Record<string, TypedArray>>;
+  readonly inputs: Readonly<Record<string, StorageArray>>;
   readonly outputs: Readonly<Record<string, OutputSpec>>;
   /** Builds the kernel's arguments from the buffer ids of every input and output, by name. */
   readonly args: (ids: Readonly<Record<string, BufferId>>) => KernelArgs<K>;
@@ -38,6 +49,7 @@ export const INT32_SENTINEL = -12345;
 function sentinel(dtype: DType, size: number): TypedArray {
   switch (dtype) {
     case "float32":
+    case "bfloat16":
       return new Float32Array(size).fill(Number.NaN);
     case "float64":
       return new Float64Array(size).fill(Number.NaN);
@@ -51,15 +63,28 @@ function allocElements(backend: Backend, dtype: DType, size: number): BufferId {
   return backend.alloc(Math.max(size, 1) * bytesPerElement(dtype));
 }
 
+/** The dtype a buffer is stored as: float32 becomes `floatDType` when that is bfloat16. */
+function storedAs(dtype: DType, floatDType: DType | undefined): DType {
+  return dtype === "float32" && floatDType === "bfloat16" ? "bfloat16" : dtype;
+}
+
+/** The dtype of a host input (a Uint16Array holds bfloat16 patterns). */
+function dtypeOfInput(data: StorageArray): DType {
+  return data instanceof Uint16Array ? "bfloat16" : dtypeOfTypedArray(data);
+}
+
 /**
  * Runs `kernel` once on `backend`: allocates and writes every input, allocates every output
  * (writing `init`, or a sentinel), calls the kernel, waits for `sync()`, reads every output back
- * and frees every buffer it allocated (also when the kernel throws).
+ * (as host values: bfloat16 as float32) and frees every buffer it allocated (also when the kernel
+ * throws). With `floatDType` bfloat16, Float32Array inputs and float32 outputs are stored as
+ * bfloat16.
  */
 export async function runKernel<K extends KernelName>(
   backend: Backend,
   kernel: K,
   call: KernelCall<K>,
+  floatDType?: DType,
 ): Promise<Record<string, TypedArray>> {
   for (const name of Object.keys(call.outputs)) {
     if (Object.hasOwn(call.inputs, name)) {
@@ -71,34 +96,46 @@ export async function runKernel<K extends KernelName>(
   const allocated: BufferId[] = [];
   try {
     for (const [name, data] of Object.entries(call.inputs)) {
-      const id = allocElements(backend, dtypeOfTypedArray(data), data.length);
+      const dtype = storedAs(dtypeOfInput(data), floatDType);
+      const id = allocElements(backend, dtype, data.length);
       allocated.push(id);
       ids[name] = id;
-      if (data.length > 0) backend.write(id, data);
+      if (data.length > 0) backend.write(id, storageArray(dtype, data));
     }
     for (const [name, spec] of Object.entries(call.outputs)) {
-      const init = spec.init ?? sentinel(spec.dtype, spec.size);
-      if (init.length !== spec.size || dtypeOfTypedArray(init) !== spec.dtype) {
+      const dtype = storedAs(spec.dtype, floatDType);
+      const init = spec.init ?? sentinel(dtype, spec.size);
+      const initDType = storedAs(dtypeOfTypedArray(init), dtype === "bfloat16" ? dtype : undefined);
+      if (init.length !== spec.size || initDType !== dtype) {
         throw new Error(
           `runKernel(${kernel}): init of output '${name}' is ${dtypeOfTypedArray(init)}[${init.length}], ` +
-            `expected ${spec.dtype}[${spec.size}]`,
+            `expected ${dtype}[${spec.size}]`,
         );
       }
-      const id = allocElements(backend, spec.dtype, spec.size);
+      const id = allocElements(backend, dtype, spec.size);
       allocated.push(id);
       ids[name] = id;
-      if (spec.size > 0) backend.write(id, init);
+      if (spec.size > 0) backend.write(id, storageArray(dtype, init));
     }
     fn(call.args(ids));
     await backend.sync();
     const results: Record<string, TypedArray> = {};
     for (const [name, spec] of Object.entries(call.outputs)) {
-      results[name] = await backend.read(ids[name], spec.dtype, spec.size);
+      const dtype = storedAs(spec.dtype, floatDType);
+      results[name] = hostArray(dtype, await backend.read(ids[name], dtype, spec.size));
     }
     return results;
   } finally {
     for (const id of allocated) backend.free(id);
   }
+}
+
+/** `tol`, or the dtype's default; never tighter than bfloat16's own step for bfloat16. */
+function toleranceFor(dtype: DType, tol: Tolerance | undefined): Tolerance {
+  const own = TOLERANCE[dtype];
+  if (tol === undefined) return own;
+  if (dtype !== "bfloat16") return tol;
+  return { atol: Math.max(tol.atol, own.atol), rtol: Math.max(tol.rtol, own.rtol) };
 }
 
 /**
@@ -113,10 +150,11 @@ export async function compareKernel<K extends KernelName>(
   call: KernelCall<K>,
   tol?: Tolerance,
 ): Promise<Record<string, TypedArray>> {
-  const actual = await runKernel(ctx.backend, kernel, call);
-  const expected = await runKernel(ctx.reference, kernel, call);
+  const actual = await runKernel(ctx.backend, kernel, call, ctx.floatDType);
+  const expected = await runKernel(ctx.reference, kernel, call, ctx.floatDType);
   for (const [name, spec] of Object.entries(call.outputs)) {
-    const tolerance = spec.dtype === "int32" ? TOLERANCE.int32 : (tol ?? TOLERANCE[spec.dtype]);
+    const dtype = storedAs(spec.dtype, ctx.floatDType);
+    const tolerance = dtype === "int32" ? TOLERANCE.int32 : toleranceFor(dtype, tol);
     assertClose(`${kernel}.${name}`, actual[name], expected[name], tolerance);
   }
   return expected;

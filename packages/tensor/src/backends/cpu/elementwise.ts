@@ -36,10 +36,10 @@ export function requireFloat(
   kernel: string,
   op?: string,
 ): FloatArray {
-  if (dtype !== "float32" && dtype !== "float64") {
+  if (dtype === "int32") {
     const what = op === undefined ? kernel : `${kernel}: op "${op}"`;
     throw new TypeError(
-      `cpu backend: ${what} does not support dtype ${dtype}; use float32 or float64`,
+      `cpu backend: ${what} does not support dtype int32; use float32, float64 or bfloat16`,
     );
   }
   return s.float(id, dtype);
@@ -205,13 +205,16 @@ function unknownOp(kernel: string, op: string): Error {
   return new TypeError(`cpu backend: ${kernel}: unknown op "${op}"`);
 }
 
-/** `out[i] = silu(gate[i]) · up[i]`, silu rounded to dtype first (as unary silu, then mul). */
+/**
+ * `out[i] = silu(gate[i]) · up[i]`, silu rounded to dtype first (as unary silu, then mul; in
+ * bfloat16, to float32: bfloat16 kernels compute in float32).
+ */
 export function siluMul(s: CpuStore, a: SiluMulArgs): void {
   const { dtype, size } = a;
   const gate = requireFloat(s, a.gate, dtype, "siluMul");
   const up = s.float(a.up, dtype);
   const out = s.float(a.out, dtype);
-  const round = dtype === "float32" ? Math.fround : (v: number) => v;
+  const round = dtype === "float64" ? (v: number) => v : Math.fround;
   for (let i = 0; i < size; i++) {
     const v = gate[i];
     out[i] = round(v * sigmoid(v)) * up[i];

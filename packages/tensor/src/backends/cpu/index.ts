@@ -5,7 +5,7 @@
 import { BACKEND_SPEC_VERSION, type Backend, type CapturedProgram } from "../../backend/backend.js";
 import { HostCapture } from "../../backend/host-capture.js";
 import type { BufferId, KernelTable } from "../../backend/kernels.js";
-import { type DType, type TypedArray, allocTyped } from "../../dtype.js";
+import type { DType, StorageArray } from "../../dtype.js";
 import { adamw } from "./adamw.js";
 import { attention, attentionBackward } from "./attention.js";
 import { causalConv1d, causalConv1dBackward, causalConv1dStep } from "./causal-conv1d.js";
@@ -23,48 +23,58 @@ import { CpuStore } from "./store.js";
 
 /**
  * Binds each kernel function to one store. Exported (as `cpuKernelTable`) so that another backend
- * can run the reference kernels on its own memory through a `CpuStore` subclass whose `view`
+ * can run the reference kernels on its own memory through a `CpuStore` subclass whose `raw`
  * returns views of that memory.
  */
 export function kernelTable(s: CpuStore): KernelTable {
+  /** The kernel on `s`, then `s.settle()` (bfloat16 results rounded back into their buffers). */
+  const on =
+    <A>(kernel: (store: CpuStore, args: A) => void) =>
+    (args: A): void => {
+      try {
+        kernel(s, args);
+      } finally {
+        s.settle();
+      }
+    };
   return {
-    unary: (a) => unary(s, a),
-    unaryBackward: (a) => unaryBackward(s, a),
-    binary: (a) => binary(s, a),
-    where: (a) => where(s, a),
-    reduce: (a) => reduce(s, a),
-    matmul: (a) => matmul(s, a),
-    copy: (a) => copy(s, a),
-    gather: (a) => gather(s, a),
-    scatterAdd: (a) => scatterAdd(s, a),
-    scatter: (a) => scatter(s, a),
-    cast: (a) => cast(s, a),
-    fill: (a) => fill(s, a),
-    softmax: (a) => softmax(s, a),
-    softmaxBackward: (a) => softmaxBackward(s, a),
-    rmsNorm: (a) => rmsNorm(s, a),
-    rmsNormBackward: (a) => rmsNormBackward(s, a),
-    addRmsNorm: (a) => addRmsNorm(s, a),
-    siluMul: (a) => siluMul(s, a),
-    rope: (a) => rope(s, a),
-    crossEntropy: (a) => crossEntropy(s, a),
-    crossEntropyBackward: (a) => crossEntropyBackward(s, a),
-    causalConv1d: (a) => causalConv1d(s, a),
-    causalConv1dBackward: (a) => causalConv1dBackward(s, a),
-    causalConv1dStep: (a) => causalConv1dStep(s, a),
-    selectiveScan: (a) => selectiveScan(s, a),
-    selectiveScanBackward: (a) => selectiveScanBackward(s, a),
-    selectiveScanStep: (a) => selectiveScanStep(s, a),
-    attention: (a) => attention(s, a),
-    attentionBackward: (a) => attentionBackward(s, a),
-    adamw: (a) => adamw(s, a),
+    unary: on(unary),
+    unaryBackward: on(unaryBackward),
+    binary: on(binary),
+    where: on(where),
+    reduce: on(reduce),
+    matmul: on(matmul),
+    copy: on(copy),
+    gather: on(gather),
+    scatterAdd: on(scatterAdd),
+    scatter: on(scatter),
+    cast: on(cast),
+    fill: on(fill),
+    softmax: on(softmax),
+    softmaxBackward: on(softmaxBackward),
+    rmsNorm: on(rmsNorm),
+    rmsNormBackward: on(rmsNormBackward),
+    addRmsNorm: on(addRmsNorm),
+    siluMul: on(siluMul),
+    rope: on(rope),
+    crossEntropy: on(crossEntropy),
+    crossEntropyBackward: on(crossEntropyBackward),
+    causalConv1d: on(causalConv1d),
+    causalConv1dBackward: on(causalConv1dBackward),
+    causalConv1dStep: on(causalConv1dStep),
+    selectiveScan: on(selectiveScan),
+    selectiveScanBackward: on(selectiveScanBackward),
+    selectiveScanStep: on(selectiveScanStep),
+    attention: on(attention),
+    attentionBackward: on(attentionBackward),
+    adamw: on(adamw),
   };
 }
 
 export class CpuBackend implements Backend {
   readonly name: string;
   readonly specVersion = BACKEND_SPEC_VERSION;
-  readonly dtypes: readonly DType[] = ["float32", "int32", "float64"];
+  readonly dtypes: readonly DType[] = ["float32", "int32", "float64", "bfloat16"];
   readonly kernels: KernelTable;
   private readonly store = new CpuStore();
   private readonly capturing: HostCapture;
@@ -88,7 +98,7 @@ export class CpuBackend implements Backend {
     return view === null ? null : this.capturing.allocated(view);
   }
 
-  write(id: BufferId, data: TypedArray): void {
+  write(id: BufferId, data: StorageArray): void {
     this.capturing.write(data, (d) =>
       this.store.bytes(id).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)),
     );
@@ -106,14 +116,12 @@ export class CpuBackend implements Backend {
     return this.capturing.live;
   }
 
-  readSync(id: BufferId, dtype: DType, size: number): TypedArray {
+  readSync(id: BufferId, dtype: DType, size: number): StorageArray {
     this.capturing.assertIdle("a read");
-    const out = allocTyped(dtype, size);
-    out.set(this.store.view(id, dtype).subarray(0, size));
-    return out;
+    return this.store.raw(id, dtype).slice(0, size);
   }
 
-  async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+  async read(id: BufferId, dtype: DType, size: number): Promise<StorageArray> {
     return this.readSync(id, dtype, size);
   }
 

@@ -23,7 +23,7 @@ export function reduce(s: CpuStore, args: ReduceArgs): void {
   if (size < 1) throw new RangeError(`cpu backend: reduce: size must be ≥ 1, got ${size}`);
   if (dtype === "int32" && op === "mean") {
     throw new TypeError(
-      `cpu backend: reduce: op "mean" does not support dtype int32; use float32 or float64`,
+      `cpu backend: reduce: op "mean" does not support dtype int32; use float32, float64 or bfloat16`,
     );
   }
   const x = s.view(args.x, dtype);

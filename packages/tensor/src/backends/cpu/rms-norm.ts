@@ -6,6 +6,7 @@
  * Sums are accumulated in JS doubles; results are rounded to `dtype` only when written.
  */
 import type { AddRmsNormArgs, RmsNormArgs, RmsNormBackwardArgs } from "../../backend/kernels.js";
+import { roundBfloat16 } from "../../dtype.js";
 import type { CpuStore, FloatArray } from "./store.js";
 
 /**
@@ -17,14 +18,15 @@ export function rmsNorm(s: CpuStore, a: RmsNormArgs): void {
 }
 
 /**
- * `sum = x + residual`, stored (so rounded to dtype) before it is normalised into out and rstd:
- * the same values as `binary` add followed by `rmsNorm`.
+ * `sum = x + residual`, stored (so rounded to dtype, bfloat16 included) before it is normalised
+ * into out and rstd: the same values as `binary` add followed by `rmsNorm`.
  */
 export function addRmsNorm(s: CpuStore, a: AddRmsNormArgs): void {
   const x = s.float(a.x, a.dtype);
   const residual = s.float(a.residual, a.dtype);
   const sum = s.float(a.sum, a.dtype);
-  for (let i = 0; i < a.rows * a.cols; i++) sum[i] = x[i] + residual[i];
+  const round = a.dtype === "bfloat16" ? roundBfloat16 : (v: number) => v;
+  for (let i = 0; i < a.rows * a.cols; i++) sum[i] = round(x[i] + residual[i]);
   normRows(sum, s, a);
 }
 
