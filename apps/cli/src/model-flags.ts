@@ -20,6 +20,16 @@ import { flagName } from "./flags.js";
 
 const GROUP = "Model";
 
+/** The dtype of activations, states and caches (`ModelConfig.computeDType`). */
+export const computeFlag = {
+  kind: "enum",
+  values: ["float32", "bfloat16"],
+  default: "float32",
+  group: GROUP,
+  description:
+    "dtype of activations, states and caches: bfloat16 is mixed precision (float32 parameters; a backend that stores bfloat16: cuda, or the cpu's emulation)",
+} as const;
+
 /** Flag specs of the model shape. */
 export const modelFlags = {
   preset: {
@@ -97,6 +107,7 @@ export const modelFlags = {
     description:
       "positions in B'MOJO blocks: none (the paper's NoPE), or rope (memory keys at their tokens' positions)",
   },
+  compute: computeFlag,
 } as const;
 
 /** The values of the model flags after parsing. */
@@ -115,6 +126,7 @@ export interface ModelFlagValues {
   dState: number | undefined;
   positions: PositionEncoding;
   bmojoPositions: PositionEncoding;
+  compute: "float32" | "bfloat16";
 }
 
 /** Keys of the model flags, e.g. to compare them with a checkpoint's. */
@@ -135,6 +147,7 @@ const FIELD_FLAGS: Readonly<Record<string, keyof ModelFlagValues>> = {
   "ssm.dState": "dState",
   positions: "positions",
   "bmojo.positions": "bmojoPositions",
+  computeDType: "compute",
 };
 
 /**
@@ -165,6 +178,7 @@ export function modelConfigFromFlags(
   if (Object.keys(bmojo).length > 0) overrides.bmojo = bmojo;
   if (flags.dState !== undefined) overrides.ssm = { dState: flags.dState };
   if (flags.positions !== "rope") overrides.positions = flags.positions;
+  if (flags.compute !== "float32") overrides.computeDType = flags.compute;
   const config =
     flags.layers !== undefined
       ? preset("bmojo", flags.size, { numLayers: undefined, ...overrides, layers: flags.layers })

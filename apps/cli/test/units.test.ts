@@ -167,6 +167,7 @@ describe("model flags", () => {
     dState: undefined,
     positions: "rope",
     bmojoPositions: "none",
+    compute: "float32",
   } as const;
 
   it("apply overrides on a preset, or a plan with the sizes of --size", () => {

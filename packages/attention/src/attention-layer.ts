@@ -5,6 +5,7 @@
  */
 import { type InitOptions, Linear, Module, StackedLinears } from "@bmojo/nn";
 import {
+  type FloatDType,
   type AttentionMemoryInput,
   type Tensor,
   attention,
@@ -198,16 +199,28 @@ export class Attention extends Module {
   /**
    * A decoding cache for `batch` sequences: a FullKVCache of maxLength slots when the window is
    * ≥ maxLength (or infinite), else a RingKVCache of `window` slots (which never fills up).
-   * Same dtype and backend as the parameters.
+   * Keys and values in `dtype`: the parameters' by default, or bfloat16 to decode bfloat16 inputs
+   * through float32 parameters; the parameters' backend.
    */
-  createCache(batch: number, maxLength: number): KVCache {
+  createCache(batch: number, maxLength: number, dtype?: FloatDType): KVCache {
     if (!Number.isInteger(maxLength) || maxLength < 1) {
       throw new RangeError(
         `Attention.createCache: maxLength must be a positive integer, got ${maxLength}.`,
       );
     }
     const weight = this.k_proj.weight;
-    const dtype = weight.dtype === "float64" ? "float64" : "float32";
+    const stored = weight.dtype === "float64" ? "float64" : "float32";
+    if (
+      dtype !== undefined &&
+      dtype !== stored &&
+      !(dtype === "bfloat16" && stored === "float32")
+    ) {
+      throw new TypeError(
+        `Attention.createCache: dtype ${dtype} does not suit ${stored} parameters; use ${stored}` +
+          `${stored === "float32" ? " or bfloat16" : ""}.`,
+      );
+    }
+    dtype ??= stored;
     const options = {
       batch,
       kvHeads: this.kvHeads,

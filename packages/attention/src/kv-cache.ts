@@ -6,6 +6,7 @@
  * for inference.
  */
 import {
+  type FloatDType,
   type Backend,
   type Tensor,
   arange,
@@ -27,7 +28,8 @@ export interface KVCacheOptions {
   /** Slots: maxLength for a full cache, the window for a ring. */
   capacity: number;
   headDim: number;
-  dtype: "float32" | "float64";
+  /** The dtype of the keys and values (the attention's compute dtype). */
+  dtype: FloatDType;
   backend?: Backend;
 }
 

@@ -11,6 +11,7 @@
  * `rope` op (one kernel where the backend has it), so gradients flow through it.
  */
 import {
+  type FloatDType,
   type Backend,
   type Tensor,
   broadcastTo,
@@ -143,8 +144,8 @@ function tablesFor(op: string, x: Tensor, theta: number, length: number): Device
   if (!(theta > 0) || !Number.isFinite(theta)) {
     throw new RangeError(`${op}: theta must be a finite number > 0, got ${theta}.`);
   }
-  if (x.dtype !== "float32" && x.dtype !== "float64") {
-    throw new TypeError(`${op}: x must be float32 or float64, got ${x.dtype}.`);
+  if (x.dtype === "int32") {
+    throw new TypeError(`${op}: x must be a float (float32, float64 or bfloat16), got int32.`);
   }
   return deviceTables(x.backend, x.dtype, headDim, theta, length);
 }
@@ -155,7 +156,7 @@ function tablesFor(op: string, x: Tensor, theta: number, length: number): Device
  */
 export function reserveRope(
   backend: Backend,
-  dtype: "float32" | "float64",
+  dtype: FloatDType,
   headDim: number,
   theta: number,
   positions: number,
@@ -172,10 +173,13 @@ interface DeviceTables {
 /** Per backend: the tables uploaded in each (dtype, headDim, theta), replaced when they grow. */
 const uploaded = new WeakMap<Backend, Map<string, DeviceTables>>();
 
-/** The tables [positions ≥ length, Dh/2] on `backend` in `dtype` (kept: they outlive tidy). */
+/**
+ * The tables [positions ≥ length, Dh/2] on `backend` in `dtype` (kept: they outlive tidy);
+ * bfloat16 tables hold the float64 values rounded once.
+ */
 function deviceTables(
   backend: Backend,
-  dtype: "float32" | "float64",
+  dtype: FloatDType,
   headDim: number,
   theta: number,
   length: number,

@@ -8,7 +8,7 @@
 import { Attention, type DevicePosition, type KVCache } from "@bmojo/attention";
 import { type InitOptions, Module, RMSNorm, SwiGLU } from "@bmojo/nn";
 import { Mamba, type MambaState, disposeState, stateBytes } from "@bmojo/ssm";
-import { type Tensor, add, assign, tidy } from "@bmojo/tensor";
+import { type FloatDType, type Tensor, add, assign, tidy } from "@bmojo/tensor";
 import { type BMojoCache, BMojoLayer } from "./bmojo-layer.js";
 import type { LayerSpec, ResolvedConfig } from "./config.js";
 
@@ -95,13 +95,16 @@ export class Block extends Module {
     });
   }
 
-  /** Recurrent state for `batch` sequences; full attention holds up to config.maxLength tokens. */
-  createCache(batch: number): MixerCache {
+  /**
+   * Recurrent state for `batch` sequences in `dtype` (the parameters' by default); full attention
+   * holds up to config.maxLength tokens.
+   */
+  createCache(batch: number, dtype?: FloatDType): MixerCache {
     const m = this.mixer;
-    if (m instanceof Mamba) return { kind: "mamba", state: m.createState(batch) };
+    if (m instanceof Mamba) return { kind: "mamba", state: m.createState(batch, dtype) };
     if (m instanceof Attention)
-      return { kind: "attention", kv: m.createCache(batch, this.config.maxLength) };
-    return m.createCache(batch);
+      return { kind: "attention", kv: m.createCache(batch, this.config.maxLength, dtype) };
+    return m.createCache(batch, dtype);
   }
 
   /** The parallel form over a prompt [B, L, d], filling a fresh cache. */

@@ -15,6 +15,8 @@ import {
 import { type InitOptions, Module, StackedLinears } from "@bmojo/nn";
 import { Mamba, type MambaState, disposeState, stateBytes } from "@bmojo/ssm";
 import {
+  type DType,
+  type FloatDType,
   type Tensor,
   type TypedArray,
   assign,
@@ -377,8 +379,11 @@ export class BMojoLayer extends Module {
     });
   }
 
-  /** A fresh recurrent state for `batch` sequences. */
-  createCache(batch: number): BMojoCache {
+  /**
+   * A fresh recurrent state for `batch` sequences, in `dtype` (the parameters' by default;
+   * bfloat16 for float32 parameters under mixed precision, whose innovation scores stay float32).
+   */
+  createCache(batch: number, dtype: FloatDType = this.ssm.dtype as FloatDType): BMojoCache {
     const {
       dModel: d,
       kvHeads,
@@ -387,17 +392,21 @@ export class BMojoLayer extends Module {
       eideticTokens: me,
       predictorLength,
     } = this.config;
-    const dtype = this.ssm.parameters()["D"].dtype as "float32" | "float64";
-    const backend = this.ssm.parameters()["D"].backend;
+    const backend = this.ssm.backend;
     const dh = d / heads;
-    const zeros = (shape: number[], kind: "float32" | "float64" | "int32" = dtype) =>
+    const zeros = (shape: number[], kind: DType = dtype) =>
       full(shape, 0, { dtype: kind, backend });
     return {
       kind: "bmojo",
-      ssm: this.ssm.createState(batch),
+      ssm: this.ssm.createState(batch, dtype),
       // Any length beyond the window gives a ring of `window` slots: constant size.
-      kv: this.attn.createCache(batch, Number.MAX_SAFE_INTEGER),
-      tracker: new InnovationTracker(batch, d, predictorLength, dtype),
+      kv: this.attn.createCache(batch, Number.MAX_SAFE_INTEGER, dtype),
+      tracker: new InnovationTracker(
+        batch,
+        d,
+        predictorLength,
+        dtype === "float64" ? "float64" : "float32",
+      ),
       fading: zeros([batch, Math.max(mf, 1), d]),
       stores: Array.from({ length: batch }, () => new EideticStore(me)),
       storeK: zeros([batch, kvHeads, Math.max(me, 1), dh]),

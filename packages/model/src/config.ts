@@ -74,6 +74,14 @@ export interface ModelConfig {
   maxLength?: number;
   /** Parameter dtype (float32; float64 for gradient checks on the cpu backend). */
   dtype?: "float32" | "float64";
+  /**
+   * The dtype activations, states and caches are stored in (default: `dtype`). "bfloat16" with
+   * float32 parameters is mixed precision: each parameter is cast to bfloat16 where it is used
+   * (its gradient comes back float32, for the optimizer), kernels compute in float32 and store
+   * bfloat16, and the loss is taken on float32 logits — PyTorch's bf16 autocast. Needs a backend
+   * that stores bfloat16 (cuda; the cpu backend emulates it).
+   */
+  computeDType?: "float32" | "float64" | "bfloat16";
   /** Seed of the parameter initialisation (0). */
   seed?: number;
 }
@@ -94,6 +102,7 @@ export interface ResolvedConfig {
   normEps: number;
   maxLength: number;
   dtype: "float32" | "float64";
+  computeDType: "float32" | "float64" | "bfloat16";
   seed: number;
 }
 
@@ -248,6 +257,13 @@ export function resolveConfig(config: ModelConfig): ResolvedConfig {
   const dtype = config.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64")
     throw new ConfigError("dtype", `must be "float32" or "float64", got ${JSON.stringify(dtype)}.`);
+  const computeDType = config.computeDType ?? dtype;
+  if (computeDType !== dtype && !(computeDType === "bfloat16" && dtype === "float32")) {
+    throw new ConfigError(
+      "computeDType",
+      `must be the parameter dtype (${dtype})${dtype === "float32" ? ' or "bfloat16"' : ""}, got ${JSON.stringify(computeDType)}.`,
+    );
+  }
   const normEps = config.normEps ?? 1e-5;
   if (!(normEps > 0)) throw new ConfigError("normEps", `must be > 0, got ${normEps}.`);
   const ropeTheta = config.ropeTheta ?? 10000;
@@ -270,6 +286,7 @@ export function resolveConfig(config: ModelConfig): ResolvedConfig {
     normEps,
     maxLength,
     dtype,
+    computeDType,
     seed: nonNegativeInt("seed", config.seed ?? 0),
   };
 }

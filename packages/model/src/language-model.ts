@@ -5,6 +5,7 @@
 import { Attention, DevicePosition } from "@bmojo/attention";
 import { Embedding, Linear, Module, RMSNorm } from "@bmojo/nn";
 import {
+  cast,
   type Backend,
   Random,
   type Tensor,
@@ -96,29 +97,46 @@ export class LanguageModel extends Module {
     return tidy(() => this.lm_head.forward(enter(this.norm_f, r).out));
   }
 
-  /** ids int32 [B, L] → logits [B, L, vocab] (the parallel form). */
+  /** The embeddings of `ids` in the compute dtype (a cast of the rows under mixed precision). */
+  private embed(ids: Tensor): Tensor {
+    const { computeDType } = this.config;
+    return tidy(() => {
+      const rows = this.embedding.forward(ids);
+      return rows.dtype === computeDType ? rows : cast(rows, computeDType);
+    });
+  }
+
+  /**
+   * ids int32 [B, L] → logits [B, L, vocab] (the parallel form), in the compute dtype
+   * (`config.computeDType`).
+   */
   forward(ids: Tensor): Tensor {
     this.checkIds(ids, 2, "[batch, length]");
     return tidy(() => {
-      let r: Residual = { hidden: this.embedding.forward(ids), delta: null };
+      let r: Residual = { hidden: this.embed(ids), delta: null };
       for (const block of this.blocks) r = block.forwardResidual(r);
       return this.logits(r);
     });
   }
 
-  /** Mean next-token cross-entropy of logits(ids) against targets [B, L] (ignoreIndex −100). */
+  /**
+   * Mean next-token cross-entropy of logits(ids) against targets [B, L] (ignoreIndex −100), in the
+   * parameter dtype: bfloat16 logits are cast to float32 first.
+   */
   loss(ids: Tensor, targets: Tensor, options: { ignoreIndex?: number } = {}): Tensor {
-    return tidy(() =>
-      crossEntropy(this.forward(ids), targets, { ignoreIndex: options.ignoreIndex ?? -100 }),
-    );
+    return tidy(() => {
+      const logits = this.forward(ids);
+      const wide = logits.dtype === this.config.dtype ? logits : cast(logits, this.config.dtype);
+      return crossEntropy(wide, targets, { ignoreIndex: options.ignoreIndex ?? -100 });
+    });
   }
 
-  /** A fresh recurrent state for `batch` sequences. */
+  /** A fresh recurrent state for `batch` sequences, in the compute dtype. */
   createCache(batch = 1): ModelCache {
     if (!Number.isInteger(batch) || batch < 1)
       throw new RangeError(`createCache: batch must be a positive integer, got ${batch}.`);
     return {
-      layers: this.blocks.map((b) => b.createCache(batch)),
+      layers: this.blocks.map((b) => b.createCache(batch, this.config.computeDType)),
       batch,
       position: 0,
       admitting: null,
@@ -315,7 +333,7 @@ export class LanguageModel extends Module {
     cache: ModelCache,
     run: (block: Block, r: Residual, layerCache: MixerCache) => Promise<Residual>,
   ): Promise<Tensor> {
-    let r: Residual = { hidden: this.embedding.forward(ids), delta: null };
+    let r: Residual = { hidden: this.embed(ids), delta: null };
     for (const [i, block] of this.blocks.entries()) {
       const next = await run(block, r, cache.layers[i]);
       releaseResidual(r, next);

@@ -1,5 +1,5 @@
 /** @bmojo/nn: modules, layers, optimisers, schedules and checkpoints on @bmojo/tensor. */
-export { Module } from "./module.js";
+export { Module, castToCompute, meetsBfloat16 } from "./module.js";
 export {
   Dropout,
   Embedding,

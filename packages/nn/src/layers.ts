@@ -19,7 +19,10 @@ import { StackedLinears } from "./stacked.js";
 /** How parameters are created: a seeded stream and the element type. */
 export interface InitOptions {
   rng: Random;
-  /** float32 (default) or float64 (for gradient checks on the cpu backend). */
+  /**
+   * float32 (default) or float64 (for gradient checks on the cpu backend). Layers run in the dtype
+   * of their input: float32 parameters meet bfloat16 activations as bfloat16 (mixed precision).
+   */
   dtype?: "float32" | "float64";
   backend?: Backend;
 }
@@ -54,9 +57,10 @@ export class Linear extends Module {
       : null;
   }
 
+  /** x [..., in] → [..., out], in x's dtype (float32 parameters meet bfloat16 x as bfloat16). */
   forward(x: Tensor): Tensor {
-    const y = matmul(x, this.weight, { transposeB: true });
-    return this.bias ? add(y, this.bias) : y;
+    const y = matmul(x, this.computeParameter(this.weight, x), { transposeB: true });
+    return this.bias ? add(y, this.computeParameter(this.bias, x)) : y;
   }
 }
 
@@ -107,7 +111,7 @@ export class RMSNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return rmsNorm(x, this.weight, this.eps);
+    return rmsNorm(x, this.computeParameter(this.weight, x), this.eps);
   }
 
   /**
@@ -115,7 +119,7 @@ export class RMSNorm extends Module {
    * (one kernel where the backend has `addRmsNorm`; the same values as add, then forward).
    */
   forwardAdd(x: Tensor, residual: Tensor): { sum: Tensor; out: Tensor } {
-    return addRmsNorm(x, residual, this.weight, this.eps);
+    return addRmsNorm(x, residual, this.computeParameter(this.weight, x), this.eps);
   }
 }
 

@@ -2,18 +2,34 @@
  * Bias-free Linear layers that read the same input, run as one product in inference paths (a
  * decode step's q, k and v projections; SwiGLU's gate and up).
  */
-import { type Tensor, concat, keep, matmul, noGrad, split } from "@bmojo/tensor";
+import {
+  type DType,
+  type Tensor,
+  cast,
+  concat,
+  keep,
+  matmul,
+  noGrad,
+  split,
+  tidy,
+} from "@bmojo/tensor";
 import type { Linear } from "./layers.js";
 
 /**
- * The layers' weights stacked along their outputs ([Σ out, in]) and kept until one of them is
+ * The layers' weights stacked along their outputs ([Σ out, in]), in the input's dtype (float32
+ * weights meet bfloat16 inputs as bfloat16, as `Linear` does), and kept until one of them is
  * replaced or written in place (`Tensor.version`: an optimizer step, a checkpoint load); `forward`
  * multiplies once (`product`) and splits the product into the layers' outputs (views where the backend has
  * them, so no copies). It records no gradient to the weights: use it where no gradient is taken
  * (decode steps), and the layers themselves elsewhere.
  */
 export class StackedLinears {
-  private cached: { weight: Tensor; sources: Tensor[]; versions: number[] } | null = null;
+  private cached: {
+    weight: Tensor;
+    dtype: DType;
+    sources: Tensor[];
+    versions: number[];
+  } | null = null;
   private readonly sizes: number[];
 
   constructor(private readonly layers: readonly Linear[]) {
@@ -39,7 +55,7 @@ export class StackedLinears {
 
   /** x [..., in] → the layers' outputs side by side, [..., Σ out] (forward before the split). */
   product(x: Tensor): Tensor {
-    return matmul(x, this.weight(), { transposeB: true });
+    return matmul(x, this.weight(x.dtype), { transposeB: true });
   }
 
   /** Frees the stacked weight (the layers keep theirs). */
@@ -48,18 +64,21 @@ export class StackedLinears {
     this.cached = null;
   }
 
-  private weight(): Tensor {
+  private weight(inputDType: DType): Tensor {
     const sources = this.layers.map((layer) => layer.weight);
+    const stored = sources[0].dtype;
+    const dtype = stored === "float32" && inputDType === "bfloat16" ? inputDType : stored;
     const c = this.cached;
     if (
       c !== null &&
+      c.dtype === dtype &&
       sources.every((w, i) => w === c.sources[i] && w.version === c.versions[i] && !w.isDisposed)
     ) {
       return c.weight;
     }
     this.dispose();
-    const weight = keep(noGrad(() => concat(sources, 0)));
-    this.cached = { weight, sources, versions: sources.map((w) => w.version) };
+    const weight = keep(noGrad(() => tidy(() => cast(concat(sources, 0), dtype))));
+    this.cached = { weight, dtype, sources, versions: sources.map((w) => w.version) };
     return weight;
   }
 }

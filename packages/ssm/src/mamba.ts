@@ -12,7 +12,7 @@
  * parallel `forward` takes and returns a `MambaState`, so prefill can run in chunks and `step`
  * continues exactly where a forward stopped.
  */
-import { Linear, Module, type InitOptions, assertPositiveInt } from "@bmojo/nn";
+import { Linear, Module, type InitOptions, assertPositiveInt, castToCompute } from "@bmojo/nn";
 import {
   type Backend,
   type CausalConv1dResult,
@@ -20,6 +20,7 @@ import {
   type Random,
   type Tensor,
   assignHost,
+  cast,
   bytesPerElement,
   causalConv1d,
   causalConv1dStep,
@@ -65,7 +66,9 @@ export interface ResolvedMambaConfig extends Required<MambaConfig> {
 
 /**
  * The recurrent state of one Mamba mixer for a batch: enough to continue a sequence exactly.
- * Both tensors have the model's dtype and backend.
+ * Both tensors have the dtype of the inputs and the model's backend, except that bfloat16 inputs
+ * (float32 parameters in mixed precision) keep the SSM state h in float32: a step adds dt·B·x
+ * increments far below one bfloat16 step of a slowly decaying h (mamba_ssm keeps it float32 too).
  */
 export interface MambaState {
   /** The last K−1 pre-convolution inputs x (oldest first), [B, K−1, E]. */
@@ -179,8 +182,8 @@ export class DepthwiseConv1d extends Module {
 
   /** x [B, L, C] → silu(conv(x)), continuing from `initialState` [B, K−1, C] when given. */
   forward(x: Tensor, initialState: Tensor | null = null): CausalConv1dResult {
-    return causalConv1d(x, this.kernel(), {
-      bias: this.bias,
+    return causalConv1d(x, this.kernel(x), {
+      bias: this.computeParameter(this.bias, x),
       activation: "silu",
       initialState,
       returnFinalState: true,
@@ -189,12 +192,15 @@ export class DepthwiseConv1d extends Module {
 
   /** One token x [B, C] → silu(conv) [B, C]; `state` [B, K−1, C] is updated in place. */
   step(x: Tensor, state: Tensor): Tensor {
-    return causalConv1dStep(x, state, this.kernel(), { bias: this.bias, activation: "silu" });
+    return causalConv1dStep(x, state, this.kernel(x), {
+      bias: this.computeParameter(this.bias, x),
+      activation: "silu",
+    });
   }
 
-  /** The weight as the [C, K] kernel the tensor ops take (a view, so gradients flow). */
-  private kernel(): Tensor {
-    return reshape(this.weight, [this.channels, this.kernelSize]);
+  /** The weight as the [C, K] kernel the tensor ops take in x's dtype (a view: gradients flow). */
+  private kernel(x: Tensor): Tensor {
+    return reshape(this.computeParameter(this.weight, x), [this.channels, this.kernelSize]);
   }
 }
 
@@ -261,7 +267,10 @@ export class Mamba extends Module {
     this.out_proj = this.registerModule("out_proj", new Linear(E, d, init));
   }
 
-  /** The dtype of the parameters (and of states and inputs). */
+  /**
+   * The dtype of the parameters, and of states and inputs by default; float32 parameters also
+   * take bfloat16 inputs and states (mixed precision: they are cast where they meet them).
+   */
   get dtype(): DType {
     return this.A_log.dtype;
   }
@@ -292,21 +301,21 @@ export class Mamba extends Module {
   forward(u: Tensor, options: MambaForwardOptions = {}): MambaForwardResult {
     this.assertInput("forward", u, 3, "[batch, length, dModel]");
     const { state } = options;
-    if (state) this.assertState("forward", state, u.shape[0]);
+    if (state) this.assertState("forward", state, u.shape[0], u.dtype);
     return tidy(() => {
       const { dInner: E, dState: N, dtRank: R } = this.config;
       const [x, z] = split(this.in_proj.forward(u), [E, E], 2);
       const conv = this.conv1d.forward(x, state?.conv ?? null);
       const [dtLow, B, C] = split(this.x_proj.forward(conv.out), [R, N, N], 2);
-      const scan = selectiveScan(conv.out, this.deltaLow(dtLow), this.A(), B, C, {
-        D: this.D,
+      const scan = selectiveScan(conv.out, this.deltaLow(dtLow), castToCompute(this.A(), u), B, C, {
+        D: this.computeParameter(this.D, u),
         z,
-        deltaBias: this.dt_proj.bias,
+        deltaBias: this.computeParameter(this.dt_proj.bias as Tensor, u),
         deltaSoftplus: true,
-        initialState: state?.ssm ?? null,
+        initialState: state ? castToCompute(state.ssm, u) : null,
       });
       const out = this.out_proj.forward(scan.out);
-      return { out, state: { conv: conv.finalState as Tensor, ssm: scan.lastState } };
+      return { out, state: { conv: conv.finalState as Tensor, ssm: widenState(scan.lastState) } };
     });
   }
 
@@ -316,7 +325,7 @@ export class Mamba extends Module {
    */
   step(u: Tensor, state: MambaState): Tensor {
     this.assertInput("step", u, 2, "[batch, dModel]");
-    this.assertState("step", state, u.shape[0]);
+    this.assertState("step", state, u.shape[0], u.dtype);
     return tidy(() => this.stepFrom(this.in_proj.forward(u), state));
   }
 
@@ -332,35 +341,51 @@ export class Mamba extends Module {
         `${OWNER}.stepProjected: xz must be [batch, ${width}] (in_proj's output), got ${formatShape(xz.shape)}.`,
       );
     }
-    this.assertState("stepProjected", state, xz.shape[0]);
+    this.assertComputeDType("stepProjected", "xz", xz.dtype);
+    this.assertState("stepProjected", state, xz.shape[0], xz.dtype);
     return tidy(() => this.stepFrom(xz, state));
   }
 
+  /**
+   * One token from its input projection. The scan step runs in the SSM state's dtype: bfloat16
+   * inputs meet a float32 h there (x, z and x_proj's output widened to float32, the float32
+   * parameters as they are), and y is rounded back to bfloat16 for out_proj. Everything else runs
+   * in bfloat16 as the parallel form does, so the two agree within bfloat16 rounding.
+   */
   private stepFrom(xz: Tensor, state: MambaState): Tensor {
     const { dInner: E, dState: N, dtRank: R } = this.config;
     const [x, z] = split(xz, [E, E], 1);
     const xc = this.conv1d.step(x, state.conv);
-    const [dtLow, B, C] = split(this.x_proj.forward(xc), [R, N, N], 1);
-    const y = selectiveScanStep(state.ssm, xc, this.deltaLow(dtLow), this.decodeA(), B, C, {
+    const dtype = state.ssm.dtype;
+    const widen = (t: Tensor): Tensor => (t.dtype === dtype ? t : cast(t, dtype));
+    const [dtLow, B, C] = split(widen(this.x_proj.forward(xc)), [R, N, N], 1);
+    const y = selectiveScanStep(state.ssm, widen(xc), this.deltaLow(dtLow), this.decodeA(), B, C, {
       D: this.D,
-      z,
+      z: widen(z),
       deltaBias: this.dt_proj.bias,
       deltaSoftplus: true,
     });
-    return this.out_proj.forward(y);
+    return this.out_proj.forward(y.dtype === xz.dtype ? y : cast(y, xz.dtype));
   }
 
-  /** A zero state for `batch` sequences (the state before the first token). */
-  createState(batch: number): MambaState {
+  /**
+   * A zero state for `batch` sequences (the state before the first token), in `dtype` (the
+   * parameters' by default; bfloat16 to step bfloat16 inputs through float32 parameters).
+   */
+  createState(batch: number, dtype: DType = this.dtype): MambaState {
     assertPositiveInt(OWNER, "batch", batch);
+    this.assertComputeDType("createState", "dtype", dtype);
     const { dConv: K, dInner: E, dState: N } = this.config;
-    const options = { dtype: this.dtype, backend: this.backend };
-    return { conv: zeros([batch, K - 1, E], options), ssm: zeros([batch, E, N], options) };
+    const backend = this.backend;
+    return {
+      conv: zeros([batch, K - 1, E], { dtype, backend }),
+      ssm: zeros([batch, E, N], { dtype: ssmStateDType(dtype), backend }),
+    };
   }
 
   /** dt_low @ dt_projᵀ, without the bias (the scan adds it before softplus). */
   private deltaLow(dtLow: Tensor): Tensor {
-    return matmul(dtLow, this.dt_proj.weight, { transposeB: true });
+    return matmul(dtLow, this.computeParameter(this.dt_proj.weight, dtLow), { transposeB: true });
   }
 
   /** A = −exp(A_log), [E, N]. */
@@ -369,9 +394,9 @@ export class Mamba extends Module {
   }
 
   /**
-   * A for `step` (which records no gradient): computed once and reused until A_log is written
-   * in place (an optimizer step, a checkpoint load: `Tensor.version` changes), saving two
-   * kernels per token.
+   * A for `step` (which records no gradient; the parameters' dtype, as the state's): computed once
+   * and reused until A_log is written in place (an optimizer step, a checkpoint load:
+   * `Tensor.version` changes), saving two kernels per token.
    */
   private decodeA(): Tensor {
     const cached = this.cachedA;
@@ -396,28 +421,45 @@ export class Mamba extends Module {
         `${OWNER}.${method}: u must be ${layout} with dModel ${dModel}, got ${formatShape(u.shape)}.`,
       );
     }
-    if (u.dtype !== this.dtype) {
-      throw new TypeError(
-        `${OWNER}.${method}: u is ${u.dtype} but the parameters are ${this.dtype}; cast it first.`,
-      );
-    }
+    this.assertComputeDType(method, "u", u.dtype);
   }
 
-  private assertState(method: string, state: MambaState, batch: number): void {
+  /** Inputs and states are the parameters' dtype, or bfloat16 with float32 parameters. */
+  private assertComputeDType(method: string, name: string, dtype: DType): void {
+    if (dtype === this.dtype || (dtype === "bfloat16" && this.dtype === "float32")) return;
+    throw new TypeError(
+      `${OWNER}.${method}: ${name} is ${dtype} but the parameters are ${this.dtype}; use ${this.dtype}` +
+        `${this.dtype === "float32" ? " or bfloat16" : ""} (cast it first).`,
+    );
+  }
+
+  /** The state must have the shapes for `batch` and the dtype of the inputs it meets. */
+  private assertState(method: string, state: MambaState, batch: number, dtype: DType): void {
     const { dConv: K, dInner: E, dState: N } = this.config;
     const expect = (name: "conv" | "ssm", shape: number[]): void => {
       const t = state[name];
       const ok = t.rank === shape.length && t.shape.every((v, i) => v === shape[i]);
-      if (!ok || t.dtype !== this.dtype) {
+      const want = name === "ssm" ? ssmStateDType(dtype) : dtype;
+      if (!ok || t.dtype !== want) {
         throw new RangeError(
-          `${OWNER}.${method}: state.${name} must be ${this.dtype} ${formatShape(shape)}, got ${t.dtype} ${formatShape(t.shape)}; ` +
-            "use createState(batch) or the state a forward returned.",
+          `${OWNER}.${method}: state.${name} must be ${want} ${formatShape(shape)}, got ${t.dtype} ${formatShape(t.shape)}; ` +
+            "use createState(batch, dtype) or the state a forward returned.",
         );
       }
     };
     expect("conv", [batch, K - 1, E]);
     expect("ssm", [batch, E, N]);
   }
+}
+
+/** The dtype of the SSM state h for inputs of `dtype`: float32 for bfloat16 inputs. */
+function ssmStateDType(dtype: DType): DType {
+  return dtype === "bfloat16" ? "float32" : dtype;
+}
+
+/** A forward's last SSM state as the state keeps it (bfloat16 widened to float32). */
+function widenState(h: Tensor): Tensor {
+  return h.dtype === "bfloat16" ? cast(h, "float32") : h;
 }
 
 /** Bytes held by a state (both tensors). */

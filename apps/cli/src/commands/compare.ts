@@ -250,6 +250,7 @@ function planModels(f: CompareFlags, vocabSize: number): PlannedModel[] {
       dState: model === "mamba" ? f.mambaDState : f.dState,
       positions: "rope",
       bmojoPositions: "none",
+      compute: "float32",
     };
     const { config, resolved } = modelConfigFromFlags(values, given, { vocabSize, seed: f.seed });
     return { model, plan, config, resolved };

@@ -12,6 +12,7 @@ import { backendFlag, describeBackend, initBackend } from "../backend.js";
 import { parseFlags } from "../flags.js";
 import { grouped, markdownTable } from "../format.js";
 import { type CliIO, println } from "../io.js";
+import { computeFlag } from "../model-flags.js";
 import { type DecodeProfile, type ReplaySpeed, measureSpeed } from "../measure.js";
 import { barCharts } from "../svg-chart.js";
 import { machineInfo, provenanceLines, writeResults } from "../experiment-results.js";
@@ -57,6 +58,7 @@ export const speedFlags = {
     placeholder: "DIR",
     description: "where speed-BACKEND.md, .json and .svg are written",
   },
+  compute: computeFlag,
   backend: { ...backendFlag, default: "wasm" },
 } as const;
 
@@ -143,7 +145,10 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
   const extra: Partial<ModelConfig> = {
     seed: f.seed,
     maxLength: Math.max(4096, f.length + f.decodeSteps + 1),
+    ...(f.compute === "bfloat16" ? { computeDType: f.compute } : {}),
   };
+  // Results of bfloat16 compute are named apart: speed-cuda-bf16.md beside speed-cuda.md.
+  const label = f.compute === "bfloat16" ? `${report.backend}-bf16` : report.backend;
   const target = parameterCount(preset("bmojo", f.size, extra));
   const configs = f.models.map((plan) => ({
     plan,
@@ -245,9 +250,10 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
     repeats: f.repeats,
     seed: f.seed,
     batch: 1,
+    compute: f.compute,
   };
   const md = [
-    `# Speed (Figure 4) on the \`${report.backend}\` backend`,
+    `# Speed (Figure 4) on the \`${report.backend}\` backend${f.compute === "bfloat16" ? ", bfloat16 compute" : ""}`,
     "",
     `Prefill of one sequence of ${f.length} random tokens with random weights, timed until the last`,
     `position's logits are on the host (median of ${f.repeats} after an untimed warm-up), then`,
@@ -279,7 +285,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
     "",
     ...provenanceLines({ command, date, machine, wallSeconds }),
     "",
-    `![decode tokens/s and prefill ms per model](speed-${report.backend}.svg)`,
+    `![decode tokens/s and prefill ms per model](speed-${label}.svg)`,
     "",
   ].join("\n");
   const json = {
@@ -306,7 +312,7 @@ async function runSpeed(argv: readonly string[], io: CliIO): Promise<number> {
   ]);
   await writeResults(
     io,
-    { outDir: f.outDir, name: "speed", backend: report.backend },
+    { outDir: f.outDir, name: "speed", backend: label },
     { md, json, svg },
     wallSeconds,
   );

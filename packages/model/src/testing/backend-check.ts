@@ -33,7 +33,8 @@ export interface ModelCheckResult {
   parameters: number;
 }
 
-function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+/** max |actual − expected| over max |expected| (the absolute difference where expected is all 0). */
+export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   let maxDiff = 0;
   let maxRef = 0;
   for (let i = 0; i < expected.length; i++) {
