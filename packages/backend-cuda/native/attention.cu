@@ -3,7 +3,7 @@
 // a query's visible in-context keys and its chunk's valid memory slots. The specification is
 // packages/tensor/src/backends/cpu/attention.ts (AttentionArgs in backend/kernels.ts).
 //
-// Layouts (row-major, float32):
+// Layouts (row-major; element type float32 or bfloat16, the mask int32):
 //   q, out, dOut, dq      [B, H, Lq, Dh]        lse [B, H, Lq]
 //   k, v, dk, dv          [B, Hkv, Lk, Dh]
 //   memK, memV, dMemK/V   [B, Hkv, chunks, slots, Dh]; mask int32 [B, chunks, slots]
@@ -32,10 +32,30 @@
 //             memset), dQ added with atomics; (4) the same kernel with 16-slot memory tiles, one
 //             block per (b, kv head, chunk, slot tile), over the queries of that chunk, writing
 //             dMemK/dMemV.
-//   decode    at most 4 queries per head with float4 rows: the split-key kernels of
+//   decode    at most 4 queries per head with 4-element vector rows: the split-key kernels of
 //             attention_decode.cu instead of the forward above.
 //   Head dims are padded to DH in {16, 32, 64, 128, 256} in shared memory (zero-filled), so any
-//   Dh <= 256 works; global accesses are float4 when Dh % 4 == 0 (VEC4), else scalar.
+//   Dh <= 256 works; global accesses are 4-element vectors when Dh % 4 == 0 (VEC4), else scalar.
+//
+// bfloat16 (the kernels' element type T = bf16; T = float is the float32 path): shared memory and
+// every computation stay float32. Tiles are read with 8-byte loads of 4 bf16 (or element by
+// element), converted and stored to shared memory synchronously (cp.async cannot convert); the
+// float32 scratch (lse2, dvec) is still staged with cp.async. out, lse, dk, dv, dMemK and dMemV
+// are rounded once when stored; dQ, added with atomics by many blocks, is accumulated in a float32
+// scratch and rounded into dq by one pass at the end.
+//
+// The bf16 forward runs on tensor cores instead (attention_mma.cuh: mma.sync m16n8k16, float32
+// accumulators, the same masking, online softmax and single roundings of out and lse) when the head
+// dim is 64 or 128 and q, k, v, out (and memK, memV) are 16-byte aligned. Its one semantic
+// difference from the float32-computed path: the probabilities P are rounded to bf16 before P·V
+// (as FlashAttention does); the row sums that normalise O and give lse stay float32.
+// Likewise the bf16 backward's in-context key kernel (step (3) above) runs on tensor cores
+// (attention_mma_bwd.cuh, FlashAttention-2 backward: one block of 4 warps per (b, kv head, 64
+// keys), dK/dV in float32 registers, dQ added to the float32 scratch with atomics) when the head
+// dim is 64 or 128 and q, k, v, dOut, dk, dv are 16-byte aligned; the prep kernel, the dq
+// rounding pass and the memory-slot kernel (step (4)) are unchanged. Its semantic difference:
+// P and dS are rounded to bf16 before their products Pᵀ·dOut, dSᵀ·Q and dS·K (as FlashAttention
+// does); P, dP and dS themselves are computed in float32, and every sum accumulates in float32.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -44,11 +64,18 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "attention_decode.cuh"
+#include "attention_mma.cuh"
+#include "attention_mma_bwd.cuh"
+#include "attention_tiles.cuh"
 #include "common.cuh"
 
 namespace {
+
+using bmojo::bf16;
+using bmojo::fromF32;
 
 constexpr int kThreads = 256;
 constexpr int kMaxHeadDim = 256;
@@ -114,6 +141,82 @@ __device__ __forceinline__ void loadRows(float* dst, const float* src, int valid
       const bool ok = r < valid && c < dh;
       cpAsync4(dst + r * kStride + c, ok ? src + static_cast<size_t>(r) * dh + c : src, ok);
     }
+  }
+}
+
+/**
+ * loadRows for bf16: the same rows of N (1 or 2) matrices are read into registers (8-byte loads of
+ * 4 elements when VEC4, else one element at a time), up to 8 loads per thread in flight, then
+ * stored to shared memory as float32. Synchronous: the rows are in place when it returns, and two
+ * matrices read together (K and V, Q and dOut) cost one memory round trip, not two.
+ */
+template <int DH, bool VEC4, int ROWS, int N>
+__device__ __forceinline__ void loadRowsBf16(float* dst0, const bf16* src0, float* dst1,
+                                             const bf16* src1, int valid, int dh) {
+  constexpr int kStride = DH + 4;
+  constexpr int kWidth = VEC4 ? 4 : 1;  // elements per load
+  constexpr int kChunks = DH / kWidth;  // loads per row
+  constexpr int kPerMatrix = ROWS * kChunks;
+  constexpr int kTotal = N * kPerMatrix;
+  constexpr int kPerThread = (kTotal + kThreads - 1) / kThreads;
+  constexpr int kBatch = kPerThread < 8 ? kPerThread : 8;
+  using Raw = std::conditional_t<VEC4, uint2, unsigned short>;  // the bits of 4 bf16, or of 1
+  // Load idx: matrix idx / kPerMatrix, then row and column of the chunk within it.
+  auto offsets = [](int idx, bool& second, int& r, int& c) {
+    second = N == 2 && idx >= kPerMatrix;
+    const int local = second ? idx - kPerMatrix : idx;
+    r = local / kChunks;
+    c = (local - r * kChunks) * kWidth;
+  };
+  for (int base = 0; base < kTotal; base += kBatch * kThreads) {
+    Raw raw[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int idx = base + u * kThreads + threadIdx.x;
+      bool second;
+      int r;
+      int c;
+      offsets(idx, second, r, c);
+      raw[u] = Raw{};  // zero bits: +0.0
+      if (idx < kTotal && r < valid && c < dh) {
+        const bf16* src = second ? src1 : src0;
+        raw[u] = *reinterpret_cast<const Raw*>(src + static_cast<size_t>(r) * dh + c);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int idx = base + u * kThreads + threadIdx.x;
+      bool second;
+      int r;
+      int c;
+      offsets(idx, second, r, c);
+      if (idx < kTotal) {
+        float* dst = (second ? dst1 : dst0) + r * kStride + c;
+        if constexpr (VEC4) {
+          *reinterpret_cast<float4*>(dst) = bmojo::bf16x4ToFloat4(raw[u]);
+        } else {
+          *dst = __uint_as_float(static_cast<unsigned>(raw[u]) << 16);
+        }
+      }
+    }
+  }
+}
+
+/** loadRows of bf16 rows (synchronous, see loadRowsBf16). */
+template <int DH, bool VEC4, int ROWS>
+__device__ __forceinline__ void loadRows(float* dst, const bf16* src, int valid, int dh) {
+  loadRowsBf16<DH, VEC4, ROWS, 1>(dst, src, dst, src, valid, dh);
+}
+
+/** loadRows of the same rows of two matrices of T (float or bf16): K and V, or Q and dOut. */
+template <int DH, bool VEC4, int ROWS, typename T>
+__device__ __forceinline__ void loadRowPair(float* dstA, const T* srcA, float* dstB, const T* srcB,
+                                            int valid, int dh) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    loadRowsBf16<DH, VEC4, ROWS, 2>(dstA, srcA, dstB, srcB, valid, dh);
+  } else {
+    loadRows<DH, VEC4, ROWS>(dstA, srcA, valid, dh);
+    loadRows<DH, VEC4, ROWS>(dstB, srcB, valid, dh);
   }
 }
 
@@ -190,9 +293,9 @@ __device__ __forceinline__ void loadRun(const float* p, float (&out)[N]) {
   }
 }
 
-/** Writes mul * vals to this thread's columns (< dh) of one global row. */
-template <int DH, bool VEC4>
-__device__ __forceinline__ void storeCols(float* row, int tx, const float (&vals)[DH / 16], float mul,
+/** Writes mul * vals to this thread's columns (< dh) of one global row of T (float or bf16). */
+template <int DH, bool VEC4, typename T>
+__device__ __forceinline__ void storeCols(T* row, int tx, const float (&vals)[DH / 16], float mul,
                                           int dh) {
   using C = Cols<DH>;
 #pragma unroll
@@ -200,14 +303,13 @@ __device__ __forceinline__ void storeCols(float* row, int tx, const float (&vals
     const int c0 = C::first(tx, j);
     if constexpr (VEC4 && C::kVec == 4) {
       if (c0 < dh) {
-        *reinterpret_cast<float4*>(row + c0) =
-            make_float4(vals[j * 4] * mul, vals[j * 4 + 1] * mul, vals[j * 4 + 2] * mul,
-                        vals[j * 4 + 3] * mul);
+        bmojo::store4(row + c0, make_float4(vals[j * 4] * mul, vals[j * 4 + 1] * mul,
+                                            vals[j * 4 + 2] * mul, vals[j * 4 + 3] * mul));
       }
     } else {
 #pragma unroll
       for (int e = 0; e < C::kVec; ++e) {
-        if (c0 + e < dh) row[c0 + e] = vals[j * C::kVec + e] * mul;
+        if (c0 + e < dh) row[c0 + e] = fromF32<T>(vals[j * C::kVec + e] * mul);
       }
     }
   }
@@ -240,7 +342,8 @@ __device__ __forceinline__ void atomicAddCols(float* row, int tx, const float (&
 // Forward
 // ---------------------------------------------------------------------------------------------
 
-using ForwardParams = bmojo::AttentionForwardParams;
+template <typename T>
+using ForwardParams = bmojo::AttentionForwardParams<T>;
 
 /** Query rows per forward block. */
 constexpr int kForwardRows = 64;
@@ -347,8 +450,9 @@ __device__ __forceinline__ void forwardTile(const float* __restrict__ Qs, const 
   }
 }
 
-template <int DH, int BK, int MINB, bool VEC4>
-__global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const ForwardParams p) {
+/** T: the element type of p's buffers (float or bf16). */
+template <typename T, int DH, int BK, int MINB, bool VEC4>
+__global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const ForwardParams<T> p) {
   using Cfg = ForwardConfig<DH, BK>;
   constexpr int BQ = kForwardRows;
   constexpr int S = Cfg::kStride;
@@ -382,23 +486,21 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const F
   const int pLo = p.queryOffset + i0;
   const int pHi = pLo + nq - 1;
   const size_t kvHead = static_cast<size_t>(b) * p.kvHeads + g;
-  const float* kHead = p.k + kvHead * p.keyLength * dh;
-  const float* vHead = p.v + kvHead * p.keyLength * dh;
+  const T* kHead = p.k + kvHead * p.keyLength * dh;
+  const T* vHead = p.v + kvHead * p.keyLength * dh;
 
   loadRows<DH, VEC4, BQ>(Qs, p.q + (static_cast<size_t>(bh) * p.queryLength + i0) * dh, nq, dh);
   cpAsyncCommit();
 
   // In-context key tiles (aligned to BK) covering [max(0, pLo - window + 1), pHi]; tile t of the
   // loop lives in buffer (t + 1) & 1, so that the memory tiles can use buffer 0 meanwhile.
-  const int jLo = max(0, pLo - p.window + 1);
-  const int ktLo = jLo / BK;
-  const int keyTiles = pHi / BK - ktLo + 1;
+  const bmojo::KeyTiles kt = bmojo::keyTilesFor(pLo, pHi, p.window, BK);
   auto issueKeys = [&](int t) {
     const int buf = (t + 1) & 1;
-    const int k0 = (ktLo + t) * BK;
+    const int k0 = (kt.first + t) * BK;
     const int valid = min(BK, p.keyLength - k0);
-    loadRows<DH, VEC4, BK>(Ks + buf * BK * S, kHead + static_cast<size_t>(k0) * dh, valid, dh);
-    loadRows<DH, VEC4, BK>(Vs + buf * BK * S, vHead + static_cast<size_t>(k0) * dh, valid, dh);
+    loadRowPair<DH, VEC4, BK>(Ks + buf * BK * S, kHead + static_cast<size_t>(k0) * dh,
+                              Vs + buf * BK * S, vHead + static_cast<size_t>(k0) * dh, valid, dh);
     cpAsyncCommit();
   };
   issueKeys(0);
@@ -430,8 +532,8 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const F
       const int* maskRow = p.memMask + (static_cast<size_t>(b) * p.chunks + c) * p.slots;
       for (int s0 = 0; s0 < p.slots; s0 += kMemTile) {
         const int valid = min(kMemTile, p.slots - s0);
-        loadRows<DH, VEC4, kMemTile>(Ks, p.memK + (chunkRow + s0) * dh, valid, dh);
-        loadRows<DH, VEC4, kMemTile>(Vs, p.memV + (chunkRow + s0) * dh, valid, dh);
+        loadRowPair<DH, VEC4, kMemTile>(Ks, p.memK + (chunkRow + s0) * dh, Vs,
+                                        p.memV + (chunkRow + s0) * dh, valid, dh);
         cpAsyncCommit();
         if (tid < kMemTile) Ms[tid] = tid < valid ? maskRow[s0 + tid] : 0;
         cpAsyncWait<0>();
@@ -444,8 +546,8 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const F
     }
   }
 
-  for (int t = 0; t < keyTiles; ++t) {
-    if (t + 1 < keyTiles) {
+  for (int t = 0; t < kt.count; ++t) {
+    if (t + 1 < kt.count) {
       issueKeys(t + 1);
       cpAsyncWait<1>();
     } else {
@@ -453,7 +555,7 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const F
     }
     __syncthreads();
     const int buf = (t + 1) & 1;
-    const int k0 = (ktLo + t) * BK;
+    const int k0 = (kt.first + t) * BK;
     const int window = p.window;
     forwardTile<DH, NC, PS>(Qs, Ks + buf * BK * S, Vs + buf * BK * S, Ps, o, m, l, p.scaleLog2, tx,
                             ty, [&](int i, int c) {
@@ -475,7 +577,7 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const F
       // sum >= 1 once a key was seen (the maximal score contributes exp2(0) = 1).
       const bool seen = sum > 0.f;
       storeCols<DH, VEC4>(p.out + row * dh, tx, o[i], seen ? 1.f / sum : 0.f, dh);
-      if (tx == 0) p.lse[row] = seen ? (m[i] + log2f(sum)) * kLn2 : kNegInf;
+      if (tx == 0) p.lse[row] = fromF32<T>(seen ? (m[i] + log2f(sum)) * kLn2 : kNegInf);
     }
   }
 }
@@ -484,43 +586,62 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const F
 // Backward
 // ---------------------------------------------------------------------------------------------
 
-/** dvec = rowsum(dOut * out); lse2 = lse * log2(e), +Inf where lse = -Inf. One warp per row. */
-__global__ void attentionBackwardPrepKernel(const float* __restrict__ out, const float* __restrict__ dOut,
-                                            const float* __restrict__ lse, float* __restrict__ lse2,
+/**
+ * dvec = rowsum(dOut * out); lse2 = lse * log2(e), +Inf where lse = -Inf (both float32). One warp
+ * per row. T: the element type of out, dOut and lse (float or bf16).
+ */
+template <typename T>
+__global__ void attentionBackwardPrepKernel(const T* __restrict__ out, const T* __restrict__ dOut,
+                                            const T* __restrict__ lse, float* __restrict__ lse2,
                                             float* __restrict__ dvec, int64_t rows, int dh) {
   const int lane = threadIdx.x & 31;
   const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int64_t warps = (static_cast<int64_t>(gridDim.x) * blockDim.x) >> 5;
   for (int64_t row = warp; row < rows; row += warps) {
-    const float* o = out + row * dh;
-    const float* d = dOut + row * dh;
+    const T* o = out + row * dh;
+    const T* d = dOut + row * dh;
     float acc = 0.f;
-    for (int c = lane; c < dh; c += 32) acc = fmaf(o[c], d[c], acc);
+    for (int c = lane; c < dh; c += 32) acc = fmaf(bmojo::toF32(o[c]), bmojo::toF32(d[c]), acc);
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
     if (lane == 0) {
       dvec[row] = acc;
-      const float x = lse[row];
+      const float x = bmojo::toF32(lse[row]);
       lse2[row] = x == negInf() ? posInf() : x * kLog2e;
     }
   }
 }
 
+/** dst = src rounded to bf16 (the float32 dQ sums into dq): 4 at a time when `vec4` (dst aligned
+ *  to 8 bytes; src is scratch, always aligned), then the n % 4 last one by one. */
+__global__ void roundToBf16Kernel(const float* __restrict__ src, bf16* __restrict__ dst, int64_t n,
+                                  bool vec4) {
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t vecEnd = vec4 ? n / 4 * 4 : 0;
+  for (int64_t i = first * 4; i < vecEnd; i += step * 4) {
+    bmojo::store4(dst + i, bmojo::load4(src + i));
+  }
+  for (int64_t i = vecEnd + first; i < n; i += step) dst[i] = fromF32<bf16>(src[i]);
+}
+
+/** T is the element type of the inputs and of dk, dv, dMemK, dMemV (float or bf16). */
+template <typename T>
 struct BackwardParams {
-  const float* q;
-  const float* k;
-  const float* v;
-  const float* dOut;
+  const T* q;
+  const T* k;
+  const T* v;
+  const T* dOut;
   const float* lse2;
   const float* dvec;
-  const float* memK;
-  const float* memV;
+  const T* memK;
+  const T* memV;
   const int* memMask;
-  float* dq;
-  float* dk;
-  float* dv;
-  float* dMemK;
-  float* dMemV;
+  float* dq;  // dq itself for float; for bf16 a float32 scratch rounded into dq at the end
+  T* dk;
+  T* dv;
+  T* dMemK;
+  T* dMemV;
   int batch, heads, kvHeads, group, queryLength, keyLength, headDim, window, queryOffset;
   int chunks, slots, chunkSize;
   float scaleLog2;
@@ -542,10 +663,11 @@ struct BackwardConfig {
  * dK, dV of one tile of BK keys (MEM: BK slots of one memory chunk) of kv head g, over every
  * (query head of the group, tile of BQ queries that can see those keys); dQ by atomics.
  * Thread (ty, tx): score rows RQ ty.., key columns tx + 16c; dK/dV rows (keys) RK ty..; head-dim
- * columns by Cols<DH>.
+ * columns by Cols<DH>. T: the element type of p's buffers (float or bf16).
  */
-template <int DH, int BQ, int BK, int MINB, bool VEC4, bool MEM>
-__global__ void __launch_bounds__(kThreads, MINB) attentionBackwardKvKernel(const BackwardParams p) {
+template <typename T, int DH, int BQ, int BK, int MINB, bool VEC4, bool MEM>
+__global__ void __launch_bounds__(kThreads, MINB)
+    attentionBackwardKvKernel(const BackwardParams<T> p) {
   using Cfg = BackwardConfig<DH, BQ, BK>;
   constexpr int S = Cfg::kStride;
   constexpr int PS = Cfg::kPStride;
@@ -576,7 +698,7 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionBackwardKvKernel(cons
   const int b = bg / p.kvHeads;
   const int g = bg - b * p.kvHeads;
 
-  // The keys of this block (rows [0, nk) of the tile) and the query range [iLo, iHi] that sees
+  // The keys of this block (rows [0, nk) of the tile) and the query positions [first, last] that see
   // any of them.
   int k0 = 0;
   int nk;
@@ -603,34 +725,24 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionBackwardKvKernel(cons
     first = max(static_cast<long long>(k0), qFirst);
     last = min(static_cast<long long>(k0) + nk - 1 + p.window - 1, qLast);
   }
-  const float* kSrc = (MEM ? p.memK : p.k) + keyRow * dh;
-  const float* vSrc = (MEM ? p.memV : p.v) + keyRow * dh;
-  float* dkDst = (MEM ? p.dMemK : p.dk) + keyRow * dh;
-  float* dvDst = (MEM ? p.dMemV : p.dv) + keyRow * dh;
+  const T* kSrc = (MEM ? p.memK : p.k) + keyRow * dh;
+  const T* vSrc = (MEM ? p.memV : p.v) + keyRow * dh;
+  T* dkDst = (MEM ? p.dMemK : p.dk) + keyRow * dh;
+  T* dvDst = (MEM ? p.dMemV : p.dv) + keyRow * dh;
 
-  loadRows<DH, VEC4, BK>(Ks, kSrc, nk, dh);
-  loadRows<DH, VEC4, BK>(Vs, vSrc, nk, dh);
+  loadRowPair<DH, VEC4, BK>(Ks, kSrc, Vs, vSrc, nk, dh);
   cpAsyncCommit();
 
-  const int iLo = static_cast<int>(first - qFirst);
-  const int iHi = static_cast<int>(last - qFirst);
-  const int queryTiles = first <= last ? (iHi - iLo + BQ) / BQ : 0;
-  const int iterations = p.group * queryTiles;
-
+  const bmojo::QueryTiles qt(first, last, qFirst, BQ, p.group);
+  const int iterations = qt.iterations;
   auto rowBase = [&](int it, int& i0, int& nq) -> size_t {
-    const int hh = it / queryTiles;
-    const int qt = it - hh * queryTiles;
-    i0 = iLo + qt * BQ;
-    nq = min(BQ, iHi - i0 + 1);
-    const int h = g * p.group + hh;
-    return (static_cast<size_t>(b) * p.heads + h) * p.queryLength + i0;
+    return qt.row(it, BQ, b, g, p.group, p.heads, p.queryLength, i0, nq);
   };
   auto issueQueries = [&](int it) {
     int i0;
     int nq;
     const size_t rb = rowBase(it, i0, nq);
-    loadRows<DH, VEC4, BQ>(Qs, p.q + rb * dh, nq, dh);
-    loadRows<DH, VEC4, BQ>(dOs, p.dOut + rb * dh, nq, dh);
+    loadRowPair<DH, VEC4, BQ>(Qs, p.q + rb * dh, dOs, p.dOut + rb * dh, nq, dh);
     loadScalars<BQ>(Ls, p.lse2 + rb, nq);
     loadScalars<BQ>(Ds, p.dvec + rb, nq);
     cpAsyncCommit();
@@ -889,8 +1001,6 @@ T* buffer(int64_t id, int64_t elements, const char* kernel, const char* name) {
   return static_cast<T*>(ptr);
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
 unsigned gridSize(int64_t blocks, const char* kernel) {
   if (blocks > 2147483647LL) rangeError(kernel, "problem too large for one launch");
   return static_cast<unsigned>(blocks);
@@ -907,10 +1017,10 @@ void configure(Kernel kernel, size_t smemBytes, const char* what) {
                what);
 }
 
-template <int DH, int BK, int MINB, bool VEC4>
-void launchForward(const ForwardParams& p) {
+template <typename T, int DH, int BK, int MINB, bool VEC4>
+void launchForward(const ForwardParams<T>& p) {
   using Cfg = ForwardConfig<DH, BK>;
-  auto kernel = attentionForwardKernel<DH, BK, MINB, VEC4>;
+  auto kernel = attentionForwardKernel<T, DH, BK, MINB, VEC4>;
   // Once per instantiation (a function-local static of this template).
   static const bool configured =
       (configure(kernel, Cfg::kSmemBytes, "attention: cudaFuncSetAttribute"), true);
@@ -921,19 +1031,42 @@ void launchForward(const ForwardParams& p) {
   bmojo::checkLaunch("attention");
 }
 
-template <int DH, int BK, int MINB>
-void launchForward(const ForwardParams& p, bool vec4) {
+template <typename T, int DH, int BK, int MINB>
+void launchForward(const ForwardParams<T>& p, bool vec4) {
   if (vec4) {
-    launchForward<DH, BK, MINB, true>(p);
+    launchForward<T, DH, BK, MINB, true>(p);
   } else {
-    launchForward<DH, BK, MINB, false>(p);
+    launchForward<T, DH, BK, MINB, false>(p);
   }
 }
 
-template <int DH, int BQ, int BK, int MINB, bool VEC4, bool MEM>
-void launchBackwardKv(const BackwardParams& p) {
+/** Whether the bf16 forward can run on tensor cores: head dim 64 or 128 and every row of q, k, v,
+ *  out (and of the memory) 16-byte aligned, i.e. aligned base pointers. */
+bool mmaForwardEligible(const ForwardParams<bf16>& p) {
+  return (p.headDim == 64 || p.headDim == 128) && bmojo::aligned16(p.q) &&
+         bmojo::aligned16(p.k) && bmojo::aligned16(p.v) && bmojo::aligned16(p.out) &&
+         (!p.hasMemory || (bmojo::aligned16(p.memK) && bmojo::aligned16(p.memV)));
+}
+
+/** The tensor-core bf16 forward (attention_mma.cuh) for head dim DH. */
+template <int DH>
+void launchForwardMma(const ForwardParams<bf16>& p) {
+  namespace mma = bmojo::attention_mma;
+  using Cfg = mma::Config<DH>;
+  auto kernel = mma::attentionForwardMmaKernel<DH>;
+  static const bool configured =
+      (configure(kernel, Cfg::kSmemBytes, "attention: cudaFuncSetAttribute"), true);
+  (void)configured;
+  const int64_t tiles = (static_cast<int64_t>(p.queryLength) + mma::kRows - 1) / mma::kRows;
+  const unsigned grid = gridSize(tiles * p.batch * p.heads, "attention");
+  kernel<<<grid, mma::kThreads, Cfg::kSmemBytes, bmojo::stream()>>>(p);
+  bmojo::checkLaunch("attention");
+}
+
+template <typename T, int DH, int BQ, int BK, int MINB, bool VEC4, bool MEM>
+void launchBackwardKv(const BackwardParams<T>& p) {
   using Cfg = BackwardConfig<DH, BQ, BK>;
-  auto kernel = attentionBackwardKvKernel<DH, BQ, BK, MINB, VEC4, MEM>;
+  auto kernel = attentionBackwardKvKernel<T, DH, BQ, BK, MINB, VEC4, MEM>;
   static const bool configured =
       (configure(kernel, Cfg::kSmemBytes, "attentionBackward: cudaFuncSetAttribute"), true);
   (void)configured;
@@ -946,26 +1079,69 @@ void launchBackwardKv(const BackwardParams& p) {
   bmojo::checkLaunch(MEM ? "attentionBackward (memory slots)" : "attentionBackward (keys)");
 }
 
-template <int DH, int BQ, int BK, int MINB>
-void launchBackward(const BackwardParams& p, bool vec4, bool memory) {
+template <typename T, int DH, int BQ, int BK, int MINB>
+void launchBackward(const BackwardParams<T>& p, bool vec4, bool memory) {
   if (vec4) {
-    launchBackwardKv<DH, BQ, BK, MINB, true, false>(p);
-    if (memory) launchBackwardKv<DH, BQ, kMemTile, MINB, true, true>(p);
+    launchBackwardKv<T, DH, BQ, BK, MINB, true, false>(p);
+    if (memory) launchBackwardKv<T, DH, BQ, kMemTile, MINB, true, true>(p);
   } else {
-    launchBackwardKv<DH, BQ, BK, MINB, false, false>(p);
-    if (memory) launchBackwardKv<DH, BQ, kMemTile, MINB, false, true>(p);
+    launchBackwardKv<T, DH, BQ, BK, MINB, false, false>(p);
+    if (memory) launchBackwardKv<T, DH, BQ, kMemTile, MINB, false, true>(p);
   }
 }
 
+/** Whether the bf16 backward's in-context key kernel can run on tensor cores: head dim 64 or
+ *  128 and q, k, v, dOut, dk, dv 16-byte aligned (the memory slots stay on the SIMT kernel). */
+bool mmaBackwardEligible(const BackwardParams<bf16>& p) {
+  return (p.headDim == 64 || p.headDim == 128) && bmojo::aligned16(p.q) &&
+         bmojo::aligned16(p.k) && bmojo::aligned16(p.v) && bmojo::aligned16(p.dOut) &&
+         bmojo::aligned16(p.dk) && bmojo::aligned16(p.dv);
+}
+
+/** The tensor-core bf16 backward key kernel (attention_mma_bwd.cuh) for head dim DH, then the
+ *  SIMT memory-slot kernel when there is memory. */
+template <int DH>
+void launchBackwardMma(const BackwardParams<bf16>& p, bool vec4, bool memory) {
+  namespace mma = bmojo::attention_mma;
+  using Cfg = mma::BwdConfig<DH>;
+  auto kernel = mma::attentionBackwardMmaKernel<DH, BackwardParams<bf16>>;
+  static const bool configured =
+      (configure(kernel, Cfg::kSmemBytes, "attentionBackward: cudaFuncSetAttribute"), true);
+  (void)configured;
+  const int64_t tiles = (static_cast<int64_t>(p.keyLength) + mma::kKeys - 1) / mma::kKeys;
+  const int64_t blocks = tiles * p.batch * p.kvHeads;
+  if (blocks > 0) {
+    const unsigned grid = gridSize(blocks, "attentionBackward");
+    kernel<<<grid, mma::kThreads, Cfg::kSmemBytes, bmojo::stream()>>>(p);
+    bmojo::checkLaunch("attentionBackward (keys, tensor cores)");
+  }
+  if (!memory) return;
+  // The memory slots: the SIMT kernel's instantiations of launchBackward for this head dim.
+  constexpr int BQ = DH <= 64 ? 64 : 32;
+  if (vec4) {
+    launchBackwardKv<bf16, DH, BQ, kMemTile, 2, true, true>(p);
+  } else {
+    launchBackwardKv<bf16, DH, BQ, kMemTile, 2, false, true>(p);
+  }
+}
+
+using bmojo::alignedVec4;
 using bmojo::Scratch;
 
-}  // namespace
-
-void kernel_attention(bmojo::Args& a) {
-  constexpr const char* kName = "attention";
-  if (a.dtype() != bmojo::F32) {
-    throw std::invalid_argument("attention: the cuda backend's attention supports float32 only");
+/** Reads the dtype code: float32 (false) or bfloat16 (true); throws for any other. */
+bool readBf16(bmojo::Args& a, const char* kernel) {
+  const bmojo::DType dtype = a.dtype();
+  if (dtype != bmojo::F32 && dtype != bmojo::BF16) {
+    throw std::invalid_argument(std::string(kernel) + ": the cuda backend's attention supports " +
+                                "float32 and bfloat16 only");
   }
+  return dtype == bmojo::BF16;
+}
+
+/** kernel_attention after the dtype; T is the element type (float or bf16). */
+template <typename T>
+void attentionForward(bmojo::Args& a) {
+  constexpr const char* kName = "attention";
   const int64_t qId = a.i64();
   const int64_t kId = a.i64();
   const int64_t vId = a.i64();
@@ -976,15 +1152,15 @@ void kernel_attention(bmojo::Args& a) {
   const int64_t rows = static_cast<int64_t>(s.batch) * s.heads * s.queryLength;
   const int64_t kvRows = static_cast<int64_t>(s.batch) * s.kvHeads * s.keyLength;
   const int64_t memRows = static_cast<int64_t>(s.batch) * s.kvHeads * s.chunks * s.slots;
-  ForwardParams p{};
-  p.q = buffer<const float>(qId, rows * s.headDim, kName, "q");
-  p.k = buffer<const float>(kId, kvRows * s.headDim, kName, "k");
-  p.v = buffer<const float>(vId, kvRows * s.headDim, kName, "v");
-  p.out = buffer<float>(outId, rows * s.headDim, kName, "out");
-  p.lse = buffer<float>(lseId, rows, kName, "lse");
+  ForwardParams<T> p{};
+  p.q = buffer<const T>(qId, rows * s.headDim, kName, "q");
+  p.k = buffer<const T>(kId, kvRows * s.headDim, kName, "k");
+  p.v = buffer<const T>(vId, kvRows * s.headDim, kName, "v");
+  p.out = buffer<T>(outId, rows * s.headDim, kName, "out");
+  p.lse = buffer<T>(lseId, rows, kName, "lse");
   if (s.hasMemory) {
-    p.memK = buffer<const float>(s.memK, memRows * s.headDim, kName, "memory.k");
-    p.memV = buffer<const float>(s.memV, memRows * s.headDim, kName, "memory.v");
+    p.memK = buffer<const T>(s.memK, memRows * s.headDim, kName, "memory.k");
+    p.memV = buffer<const T>(s.memV, memRows * s.headDim, kName, "memory.v");
     p.memMask = buffer<const int>(s.mask, static_cast<int64_t>(s.batch) * s.chunks * s.slots, kName,
                                   "memory.mask");
   }
@@ -1005,30 +1181,41 @@ void kernel_attention(bmojo::Args& a) {
   p.chunkSize = s.chunkSize;
   p.scaleLog2 = static_cast<float>(static_cast<double>(s.scale) * 1.4426950408889634);
 
-  const bool vec4 = s.headDim % 4 == 0 && aligned16(p.q) && aligned16(p.k) && aligned16(p.v) &&
-                    aligned16(p.out) && (!p.hasMemory || (aligned16(p.memK) && aligned16(p.memV)));
+  const bool vec4 = s.headDim % 4 == 0 && alignedVec4(p.q) && alignedVec4(p.k) &&
+                    alignedVec4(p.v) && alignedVec4(p.out) &&
+                    (!p.hasMemory || (alignedVec4(p.memK) && alignedVec4(p.memV)));
   // One query per head (decoding): the split-key kernels fill the GPU where the tiled kernel
   // would run one block per head.
   if (bmojo::attentionDecode(p, vec4)) return;
   const int dh = s.headDim;
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (mmaForwardEligible(p)) {
+      if (dh == 64) {
+        launchForwardMma<64>(p);
+      } else {
+        launchForwardMma<128>(p);
+      }
+      return;
+    }
+  }
   if (dh <= 16) {
-    launchForward<16, 64, 2>(p, vec4);
+    launchForward<T, 16, 64, 2>(p, vec4);
   } else if (dh <= 32) {
-    launchForward<32, 64, 2>(p, vec4);
+    launchForward<T, 32, 64, 2>(p, vec4);
   } else if (dh <= 64) {
-    launchForward<64, 64, 2>(p, vec4);
+    launchForward<T, 64, 64, 2>(p, vec4);
   } else if (dh <= 128) {
-    launchForward<128, 32, 2>(p, vec4);
+    launchForward<T, 128, 32, 2>(p, vec4);
   } else {
-    launchForward<256, 32, 1>(p, vec4);
+    launchForward<T, 256, 32, 1>(p, vec4);
   }
 }
 
-void kernel_attentionBackward(bmojo::Args& a) {
+/** kernel_attentionBackward after the dtype; T is the element type (float or bf16). */
+template <typename T>
+void attentionBackward(bmojo::Args& a) {
   constexpr const char* kName = "attentionBackward";
-  if (a.dtype() != bmojo::F32) {
-    throw std::invalid_argument("attentionBackward: the cuda backend's attention supports float32 only");
-  }
+  constexpr bool kBf16 = std::is_same_v<T, bf16>;
   const int64_t qId = a.i64();
   const int64_t kId = a.i64();
   const int64_t vId = a.i64();
@@ -1054,23 +1241,23 @@ void kernel_attentionBackward(bmojo::Args& a) {
   const int64_t rows = static_cast<int64_t>(s.batch) * s.heads * s.queryLength;
   const int64_t kvRows = static_cast<int64_t>(s.batch) * s.kvHeads * s.keyLength;
   const int64_t memRows = static_cast<int64_t>(s.batch) * s.kvHeads * s.chunks * s.slots;
-  BackwardParams p{};
-  p.q = buffer<const float>(qId, rows * dh, kName, "q");
-  p.k = buffer<const float>(kId, kvRows * dh, kName, "k");
-  p.v = buffer<const float>(vId, kvRows * dh, kName, "v");
-  const float* out = buffer<const float>(outId, rows * dh, kName, "out");
-  const float* lse = buffer<const float>(lseId, rows, kName, "lse");
-  p.dOut = buffer<const float>(dOutId, rows * dh, kName, "dOut");
-  p.dq = buffer<float>(dqId, rows * dh, kName, "dq");
-  p.dk = buffer<float>(dkId, kvRows * dh, kName, "dk");
-  p.dv = buffer<float>(dvId, kvRows * dh, kName, "dv");
+  BackwardParams<T> p{};
+  p.q = buffer<const T>(qId, rows * dh, kName, "q");
+  p.k = buffer<const T>(kId, kvRows * dh, kName, "k");
+  p.v = buffer<const T>(vId, kvRows * dh, kName, "v");
+  const T* out = buffer<const T>(outId, rows * dh, kName, "out");
+  const T* lse = buffer<const T>(lseId, rows, kName, "lse");
+  p.dOut = buffer<const T>(dOutId, rows * dh, kName, "dOut");
+  T* dq = buffer<T>(dqId, rows * dh, kName, "dq");
+  p.dk = buffer<T>(dkId, kvRows * dh, kName, "dk");
+  p.dv = buffer<T>(dvId, kvRows * dh, kName, "dv");
   if (s.hasMemory) {
-    p.memK = buffer<const float>(s.memK, memRows * dh, kName, "memory.k");
-    p.memV = buffer<const float>(s.memV, memRows * dh, kName, "memory.v");
+    p.memK = buffer<const T>(s.memK, memRows * dh, kName, "memory.k");
+    p.memV = buffer<const T>(s.memV, memRows * dh, kName, "memory.v");
     p.memMask = buffer<const int>(s.mask, static_cast<int64_t>(s.batch) * s.chunks * s.slots, kName,
                                   "memory.mask");
-    p.dMemK = buffer<float>(dMemKId, memRows * dh, kName, "dMemK");
-    p.dMemV = buffer<float>(dMemVId, memRows * dh, kName, "dMemV");
+    p.dMemK = buffer<T>(dMemKId, memRows * dh, kName, "dMemK");
+    p.dMemV = buffer<T>(dMemVId, memRows * dh, kName, "dMemV");
   }
   // Every gradient has dh as its last dim: nothing to write.
   if (dh == 0) return;
@@ -1092,33 +1279,84 @@ void kernel_attentionBackward(bmojo::Args& a) {
   const bool memory = s.hasMemory && memRows > 0;
 
   cudaStream_t stream = bmojo::stream();
+  const size_t dqBytes = static_cast<size_t>(rows) * dh * sizeof(float);
   // lse2 and dvec, [rows] each.
   Scratch scratch(static_cast<size_t>(rows) * 2 * sizeof(float));
+  // bf16: the float32 dQ sums, rounded into dq at the end.
+  Scratch dqSum(kBf16 ? dqBytes : 0);
+  if constexpr (kBf16) {
+    p.dq = dqSum.as<float>();
+  } else {
+    p.dq = dq;
+  }
   if (rows > 0) {
     float* lse2 = static_cast<float*>(scratch.ptr);
     float* dvec = lse2 + rows;
     p.lse2 = lse2;
     p.dvec = dvec;
     const unsigned blocks = bmojo::blocksFor(rows * 32, kThreads);
-    attentionBackwardPrepKernel<<<blocks, kThreads, 0, stream>>>(out, p.dOut, lse, lse2, dvec, rows, dh);
+    attentionBackwardPrepKernel<T><<<blocks, kThreads, 0, stream>>>(out, p.dOut, lse, lse2, dvec,
+                                                                     rows, dh);
     bmojo::checkLaunch("attentionBackward (prep)");
-    bmojo::check(cudaMemsetAsync(p.dq, 0, static_cast<size_t>(rows) * dh * sizeof(float), stream),
-                 "attentionBackward: zeroing dq");
+    bmojo::check(cudaMemsetAsync(p.dq, 0, dqBytes, stream), "attentionBackward: zeroing dq");
   }
 
-  const bool vec4 = dh % 4 == 0 && aligned16(p.q) && aligned16(p.k) && aligned16(p.v) &&
-                    aligned16(p.dOut) && aligned16(p.dq) && aligned16(p.dk) && aligned16(p.dv) &&
-                    (!memory || (aligned16(p.memK) && aligned16(p.memV) && aligned16(p.dMemK) &&
-                                 aligned16(p.dMemV)));
-  if (dh <= 16) {
-    launchBackward<16, 64, 64, 2>(p, vec4, memory);
-  } else if (dh <= 32) {
-    launchBackward<32, 64, 64, 2>(p, vec4, memory);
-  } else if (dh <= 64) {
-    launchBackward<64, 64, 64, 2>(p, vec4, memory);
-  } else if (dh <= 128) {
-    launchBackward<128, 32, 32, 2>(p, vec4, memory);
+  const bool vec4 = dh % 4 == 0 && alignedVec4(p.q) && alignedVec4(p.k) && alignedVec4(p.v) &&
+                    alignedVec4(p.dOut) && alignedVec4(p.dq) && alignedVec4(p.dk) &&
+                    alignedVec4(p.dv) &&
+                    (!memory || (alignedVec4(p.memK) && alignedVec4(p.memV) &&
+                                 alignedVec4(p.dMemK) && alignedVec4(p.dMemV)));
+  // bf16, head dim 64 or 128, aligned: the tensor-core key kernel (then the SIMT memory slots).
+  bool launched = false;
+  if constexpr (kBf16) {
+    if (mmaBackwardEligible(p)) {
+      if (dh == 64) {
+        launchBackwardMma<64>(p, vec4, memory);
+      } else {
+        launchBackwardMma<128>(p, vec4, memory);
+      }
+      launched = true;
+    }
+  }
+  if (!launched) {
+    if (dh <= 16) {
+      launchBackward<T, 16, 64, 64, 2>(p, vec4, memory);
+    } else if (dh <= 32) {
+      launchBackward<T, 32, 64, 64, 2>(p, vec4, memory);
+    } else if (dh <= 64) {
+      launchBackward<T, 64, 64, 64, 2>(p, vec4, memory);
+    } else if (dh <= 128) {
+      launchBackward<T, 128, 32, 32, 2>(p, vec4, memory);
+    } else {
+      launchBackward<T, 256, 32, 32, 1>(p, vec4, memory);
+    }
+  }
+
+  if constexpr (kBf16) {
+    const int64_t n = rows * dh;
+    if (n > 0) {
+      const bool vec = alignedVec4(dq);
+      const unsigned blocks = bmojo::blocksFor(vec ? (n + 3) / 4 : n, kThreads);
+      roundToBf16Kernel<<<blocks, kThreads, 0, stream>>>(p.dq, dq, n, vec);
+      bmojo::checkLaunch("attentionBackward (dq)");
+    }
+  }
+}
+
+}  // namespace
+
+void kernel_attention(bmojo::Args& a) {
+  if (readBf16(a, "attention")) {
+    attentionForward<bf16>(a);
   } else {
-    launchBackward<256, 32, 32, 1>(p, vec4, memory);
+    attentionForward<float>(a);
+  }
+}
+
+void kernel_attentionBackward(bmojo::Args& a) {
+  if (readBf16(a, "attentionBackward")) {
+    attentionBackward<bf16>(a);
+  } else {
+    attentionBackward<float>(a);
   }
 }

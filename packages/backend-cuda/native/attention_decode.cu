@@ -10,13 +10,18 @@
 // max(0, p - window + 1) .. p. One softmax runs over all of them; the specification is
 // packages/tensor/src/backends/cpu/attention.ts.
 //
-// Block: 4 warps of 32 / LPK key groups; a group's LPK lanes hold E consecutive floats of a row
+// Block: 4 warps of 32 / LPK key groups; a group's LPK lanes hold E consecutive elements of a row
 // each (DH = LPK * E, DH in {16, 32, 64, 128, 256}, zero past Dh). A group scores one item per
-// step (float4 loads, a shuffle sum over its lanes) and keeps its own online-softmax state (max m,
-// sum l, accumulator o; scores in the log2 domain). The states are merged across groups
-// (shuffles), warps (shared memory) and, when a row has several spans, through scratch [rows,
-// splits, 2 + Dh] = (m, l, o): each span publishes its state and bumps the row's counter, and the
-// block that counts last reads every span's state back and writes the row (then zeroes the counter).
+// step (4-element vector loads, a shuffle sum over its lanes) and keeps its own online-softmax
+// state (max m, sum l, accumulator o; scores in the log2 domain). The states are merged across
+// groups (shuffles), warps (shared memory) and, when a row has several spans, through scratch
+// [rows, splits, 2 + Dh] = (m, l, o): each span publishes its state and bumps the row's counter,
+// and the block that counts last reads every span's state back and writes the row (then zeroes
+// the counter).
+//
+// Element type T (float or bf16) of q, k, v, memory k/v, out and lse: bf16 elements are read into
+// float32 (8-byte loads of 4), everything is computed in float32 (the scratch states too), and
+// out and lse are rounded once when stored.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -28,6 +33,7 @@
 namespace {
 
 using bmojo::AttentionForwardParams;
+using bmojo::bf16;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
@@ -72,14 +78,15 @@ __device__ __forceinline__ void merge(SoftmaxState<E>& s, float m2, float l2, co
   s.m = mNew;
 }
 
-/** This lane's E floats of a row, from column d0 (zeros past dh, or everywhere when !ok). */
-template <int E>
-__device__ __forceinline__ void loadLane(float (&dst)[E], const float* __restrict__ row, int d0,
-                                         int dh, bool ok) {
+/** This lane's E elements of a row (T: float or bf16), from column d0, as float32 (zeros past dh,
+ *  or everywhere when !ok). */
+template <int E, typename T>
+__device__ __forceinline__ void loadLane(float (&dst)[E], const T* __restrict__ row, int d0, int dh,
+                                         bool ok) {
 #pragma unroll
   for (int t = 0; t < E; t += 4) {
     float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (ok && d0 + t < dh) x = *reinterpret_cast<const float4*>(row + d0 + t);
+    if (ok && d0 + t < dh) x = bmojo::load4(row + d0 + t);
     dst[t] = x.x;
     dst[t + 1] = x.y;
     dst[t + 2] = x.z;
@@ -87,32 +94,34 @@ __device__ __forceinline__ void loadLane(float (&dst)[E], const float* __restric
   }
 }
 
-/** out[row] = o / l and lse[row] = ln(2^m · l) from this lane's E floats at column d0. */
-template <int E>
-__device__ __forceinline__ void writeRow(const AttentionForwardParams& p, int row, int d0, int lane,
-                                         float m, float l, const float (&o)[E]) {
+/** out[row] = o / l and lse[row] = ln(2^m · l) from this lane's E values at column d0, stored as
+ *  T (float or bf16). */
+template <int E, typename T>
+__device__ __forceinline__ void writeRow(const AttentionForwardParams<T>& p, int row, int d0,
+                                         int lane, float m, float l, const float (&o)[E]) {
   const int dh = p.headDim;
   // Every row sees at least its own key, so l >= 1; the guard keeps an empty row at 0.
   const float inv = l > 0.f ? 1.f / l : 0.f;
-  float* out = p.out + static_cast<size_t>(row) * dh;
+  T* out = p.out + static_cast<size_t>(row) * dh;
 #pragma unroll
   for (int t = 0; t < E; t += 4) {
     if (d0 + t < dh) {
-      *reinterpret_cast<float4*>(out + d0 + t) =
-          make_float4(o[t] * inv, o[t + 1] * inv, o[t + 2] * inv, o[t + 3] * inv);
+      bmojo::store4(out + d0 + t,
+                    make_float4(o[t] * inv, o[t + 1] * inv, o[t + 2] * inv, o[t + 3] * inv));
     }
   }
-  if (lane == 0) p.lse[row] = l > 0.f ? (m + log2f(l)) * kLn2 : negInf();
+  if (lane == 0) p.lse[row] = bmojo::fromF32<T>(l > 0.f ? (m + log2f(l)) * kLn2 : negInf());
 }
 
 /**
  * One block per (query row, span of `span` items); grid (rows, splits). With several spans, the
- * row's states go through `partial` and counters[row] (zero on entry, zero again on exit).
+ * row's states go through `partial` (float32) and counters[row] (zero on entry, zero again on
+ * exit). T is the element type of p's buffers (float or bf16).
  */
-template <int DH>
-__global__ void __launch_bounds__(kThreads) attentionDecodeKernel(const AttentionForwardParams p, int span,
-                                                                  float* __restrict__ partial,
-                                                                  unsigned* __restrict__ counters) {
+template <typename T, int DH>
+__global__ void __launch_bounds__(kThreads)
+    attentionDecodeKernel(const AttentionForwardParams<T> p, int span, float* __restrict__ partial,
+                          unsigned* __restrict__ counters) {
   using L = Layout<DH>;
   constexpr int E = L::E;
   constexpr int LPK = L::LPK;
@@ -141,10 +150,10 @@ __global__ void __launch_bounds__(kThreads) attentionDecodeKernel(const Attentio
 #pragma unroll
   for (int e = 0; e < E; ++e) q[e] *= p.scaleLog2;
 
-  const float* kHead = p.k + kvHead * p.keyLength * dh;
-  const float* vHead = p.v + kvHead * p.keyLength * dh;
-  const float* memK = nullptr;
-  const float* memV = nullptr;
+  const T* kHead = p.k + kvHead * p.keyLength * dh;
+  const T* vHead = p.v + kvHead * p.keyLength * dh;
+  const T* memK = nullptr;
+  const T* memV = nullptr;
   const int* mask = nullptr;
   if (nMem > 0) {
     const int c = pos / p.chunkSize;
@@ -164,8 +173,8 @@ __global__ void __launch_bounds__(kThreads) attentionDecodeKernel(const Attentio
   for (int base = start; base < end; base += L::KG) {
     const int item = base + group;
     bool ok = item < end;
-    const float* kRow = kHead;
-    const float* vRow = vHead;
+    const T* kRow = kHead;
+    const T* vRow = vHead;
     if (ok) {
       if (item < nMem) {
         ok = mask[item] != 0;
@@ -267,8 +276,8 @@ __global__ void __launch_bounds__(kThreads) attentionDecodeKernel(const Attentio
   if (lane == 0) counters[row] = 0;
 }
 
-template <int DH>
-void launchDecode(const AttentionForwardParams& p) {
+template <typename T, int DH>
+void launchDecode(const AttentionForwardParams<T>& p) {
   const int rows = p.batch * p.heads * p.queryLength;
   // The longest row is the last query's: its memory slots and min(window, position + 1) keys.
   const int items = (p.hasMemory ? p.slots : 0) + std::min(p.window, p.queryOffset + p.queryLength);
@@ -282,8 +291,8 @@ void launchDecode(const AttentionForwardParams& p) {
   const bmojo::Scratch partial(partialBytes);
   unsigned* counters = splits > 1 ? bmojo::zeroedCounters(static_cast<size_t>(rows)) : nullptr;
   const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(splits));
-  attentionDecodeKernel<DH><<<grid, kThreads, 0, bmojo::stream()>>>(p, span, partial.as<float>(),
-                                                                    counters);
+  attentionDecodeKernel<T, DH>
+      <<<grid, kThreads, 0, bmojo::stream()>>>(p, span, partial.as<float>(), counters);
   bmojo::checkLaunch("attention (decode)");
 }
 
@@ -291,21 +300,25 @@ void launchDecode(const AttentionForwardParams& p) {
 
 namespace bmojo {
 
-bool attentionDecode(const AttentionForwardParams& p, bool vec4) {
+template <typename T>
+bool attentionDecode(const AttentionForwardParams<T>& p, bool vec4) {
   if (!vec4 || p.queryLength > kMaxQueries) return false;
   const int dh = p.headDim;
   if (dh <= 16) {
-    launchDecode<16>(p);
+    launchDecode<T, 16>(p);
   } else if (dh <= 32) {
-    launchDecode<32>(p);
+    launchDecode<T, 32>(p);
   } else if (dh <= 64) {
-    launchDecode<64>(p);
+    launchDecode<T, 64>(p);
   } else if (dh <= 128) {
-    launchDecode<128>(p);
+    launchDecode<T, 128>(p);
   } else {
-    launchDecode<256>(p);
+    launchDecode<T, 256>(p);
   }
   return true;
 }
+
+template bool attentionDecode<float>(const AttentionForwardParams<float>&, bool);
+template bool attentionDecode<bf16>(const AttentionForwardParams<bf16>&, bool);
 
 }  // namespace bmojo

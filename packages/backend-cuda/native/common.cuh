@@ -8,6 +8,7 @@
 // as C++ exceptions: std::range_error becomes a JS RangeError, everything else an Error.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -68,7 +69,26 @@ void check(cudaError_t e, const char* what);
 inline void checkLaunch(const char* what) { check(cudaGetLastError(), what); }
 
 /** Element types; the marshallers write these codes. */
-enum DType : int { F32 = 0, I32 = 1 };
+enum DType : int { F32 = 0, I32 = 1, BF16 = 2 };
+
+/** Bytes of one element of `d`. */
+inline int elemBytes(DType d) { return d == BF16 ? 2 : 4; }
+
+/** bfloat16 storage: values are read into float32, computed on in float32, and each stored value
+ *  is rounded to bfloat16 once (nearest, ties to even), as the reference cpu backend does. */
+using bf16 = __nv_bfloat16;
+
+/** A stored float element as float32. */
+__host__ __device__ __forceinline__ float toF32(float x) { return x; }
+__host__ __device__ __forceinline__ float toF32(bf16 x) { return __bfloat162float(x); }
+
+/** A float32 value stored as T (rounded to nearest even for bf16). */
+template <typename T>
+__host__ __device__ __forceinline__ T fromF32(float x);
+template <>
+__host__ __device__ __forceinline__ float fromF32<float>(float x) { return x; }
+template <>
+__host__ __device__ __forceinline__ bf16 fromF32<bf16>(float x) { return __float2bfloat16_rn(x); }
 
 /** Reads marshalled arguments in order. */
 class Args {
@@ -114,10 +134,10 @@ inline Buf readBuf(Args& a) {
   return {devicePtr(id), bufferBytes(id)};
 }
 
-/** Reads a dtype code, refusing codes other than float32 and int32. */
+/** Reads a dtype code, refusing codes other than float32, int32 and bfloat16. */
 inline DType readDType(Args& a, const char* kernel) {
   DType d = a.dtype();
-  if (d != F32 && d != I32) {
+  if (d != F32 && d != I32 && d != BF16) {
     throw std::invalid_argument(std::string(kernel) + ": unknown dtype code " +
                                 std::to_string(static_cast<int>(d)));
   }
@@ -134,9 +154,10 @@ inline int64_t readSize(Args& a, const char* kernel, const char* what) {
   return n;
 }
 
-/** Throws when elements [lo, hi] (4 bytes each) are not inside `b`. */
-inline void requireRange(const Buf& b, int64_t lo, int64_t hi, const char* kernel, const char* name) {
-  int64_t capacity = static_cast<int64_t>(b.bytes / 4);
+/** Throws when elements [lo, hi] (`bytesEach` bytes each) are not inside `b`. */
+inline void requireRange(const Buf& b, int64_t lo, int64_t hi, const char* kernel, const char* name,
+                         int bytesEach = 4) {
+  int64_t capacity = static_cast<int64_t>(b.bytes / bytesEach);
   if (lo < 0 || hi >= capacity) {
     throw std::range_error(std::string(kernel) + ": " + name + " is addressed at elements [" +
                            std::to_string(lo) + ", " + std::to_string(hi) +
@@ -144,9 +165,10 @@ inline void requireRange(const Buf& b, int64_t lo, int64_t hi, const char* kerne
   }
 }
 
-/** Throws when a buffer holds fewer than `n` 4-byte elements. */
-inline void requireElems(const Buf& b, int64_t n, const char* kernel, const char* name) {
-  if (n > 0) requireRange(b, 0, n - 1, kernel, name);
+/** Throws when a buffer holds fewer than `n` elements of `bytesEach` bytes. */
+inline void requireElems(const Buf& b, int64_t n, const char* kernel, const char* name,
+                         int bytesEach = 4) {
+  if (n > 0) requireRange(b, 0, n - 1, kernel, name, bytesEach);
 }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

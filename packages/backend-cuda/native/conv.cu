@@ -1,10 +1,14 @@
-// Depthwise causal conv1d, channels last (Mamba's causal_conv1d), float32 only.
+// Depthwise causal conv1d, channels last (Mamba's causal_conv1d), float32 and bfloat16 storage.
 //
 // Layout: x, out, dy, dx [B, L, C]; weight [C, K]; bias [C]; states [B, K−1, C] (oldest first).
 // With H = K − 1 and the extended sequence ext[b] = [initialState[b]; x[b]] (H + L rows; zeros
 // for the initial rows when there is no initial state):
 //   pre[b, t, c] = bias[c] + Σ_{j<K} weight[c, j] · ext[b, t + j, c],   out = act(pre)
 // Elementwise kernels put c fastest so a warp reads consecutive channels.
+//
+// bfloat16: the kernels are templated on the element type T (float or bf16) of the floating
+// buffers; values are read into float32, every sum is float32 (g = dy·act'(pre) and the per-chunk
+// weight-gradient partials live in float32 scratch), and each stored value is rounded once.
 //
 // Argument orders (written by src/kernels/rows.ts; activation 0 = none, 1 = silu):
 //   causalConv1d          dtype, x, weight, bias?, initialState?, out, finalState?,
@@ -24,6 +28,9 @@
 
 namespace {
 
+using bmojo::fromF32;
+using bmojo::toF32;
+
 constexpr int kThreads = 256;
 constexpr int kColTile = 32;   // channels per block of the weight-gradient kernel (threadIdx.x)
 constexpr int kRowLanes = 8;   // (b, t) lanes per block of that kernel (threadIdx.y)
@@ -35,11 +42,14 @@ constexpr int64_t kIndex32Limit = int64_t{1} << 30;
 // Host helpers
 // ---------------------------------------------------------------------------------------------
 
-void requireF32(bmojo::DType dtype, const char* kernel) {
-  if (dtype != bmojo::F32) {
+/** The call's dtype: float32 or bfloat16 (int32 and unknown codes are refused). */
+bmojo::DType readFloatDType(bmojo::Args& a, const char* kernel) {
+  const bmojo::DType dtype = a.dtype();
+  if (dtype != bmojo::F32 && dtype != bmojo::BF16) {
     throw std::invalid_argument(std::string(kernel) +
-                                ": the cuda backend implements this kernel for float32 only");
+                                ": the cuda backend implements this kernel for float32 and bfloat16 only");
   }
+  return dtype;
 }
 
 /** 0 = none, 1 = silu. */
@@ -61,9 +71,11 @@ void checkDims(int64_t batch, int64_t length, int64_t channels, int64_t kernelSi
 
 using bmojo::Scratch;
 
-void zeroFill(float* p, int64_t count, const char* what) {
+/** Zeroes `count` elements of type T (float or bf16: both are all-zero bits). */
+template <typename T>
+void zeroFill(T* p, int64_t count, const char* what) {
   if (p == nullptr || count <= 0) return;
-  bmojo::check(cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), bmojo::stream()),
+  bmojo::check(cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(T), bmojo::stream()),
                what);
 }
 
@@ -85,28 +97,27 @@ __device__ __forceinline__ float activateGrad(int act, float v) {
 }
 
 /**
- * ext[b, i, c] of the extended sequence: row i < H from initialState (0 when null), row i ≥ H is
- * x[b, i − H].
+ * ext[b, i, c] of the extended sequence as float32: row i < H from initialState (0 when null),
+ * row i ≥ H is x[b, i − H]. T: the element type (float or bf16).
  */
-template <typename I>
-__device__ __forceinline__ float extAt(const float* __restrict__ x,
-                                       const float* __restrict__ init, I b, I i, I c, I L, I C,
-                                       I H) {
-  if (i < H) return init == nullptr ? 0.0f : init[(b * H + i) * C + c];
-  return x[(b * L + (i - H)) * C + c];
+template <typename T, typename I>
+__device__ __forceinline__ float extAt(const T* __restrict__ x, const T* __restrict__ init, I b,
+                                       I i, I c, I L, I C, I H) {
+  if (i < H) return init == nullptr ? 0.0f : toF32(init[(b * H + i) * C + c]);
+  return toF32(x[(b * L + (i - H)) * C + c]);
 }
 
-/** bias[c] + Σ_j weight[c, j] · ext[b, t + j, c], taps in order. */
-template <typename I>
-__device__ __forceinline__ float preActivation(const float* __restrict__ x,
-                                               const float* __restrict__ weight,
-                                               const float* __restrict__ bias,
-                                               const float* __restrict__ init, I b, I t, I c, I L,
+/** bias[c] + Σ_j weight[c, j] · ext[b, t + j, c], taps in order. T: float or bf16. */
+template <typename T, typename I>
+__device__ __forceinline__ float preActivation(const T* __restrict__ x,
+                                               const T* __restrict__ weight,
+                                               const T* __restrict__ bias,
+                                               const T* __restrict__ init, I b, I t, I c, I L,
                                                I C, I K) {
   const I H = K - 1;
-  float acc = bias == nullptr ? 0.0f : bias[c];
-  const float* w = weight + c * K;
-  for (I j = 0; j < K; ++j) acc += w[j] * extAt<I>(x, init, b, t + j, c, L, C, H);
+  float acc = bias == nullptr ? 0.0f : toF32(bias[c]);
+  const T* w = weight + c * K;
+  for (I j = 0; j < K; ++j) acc += toF32(w[j]) * extAt<T, I>(x, init, b, t + j, c, L, C, H);
   return acc;
 }
 
@@ -114,12 +125,12 @@ __device__ __forceinline__ float preActivation(const float* __restrict__ x,
 // Kernels
 // ---------------------------------------------------------------------------------------------
 
-/** out[b, t, c] = act(pre[b, t, c]); one thread per output, c fastest. */
-template <typename I>
+/** out[b, t, c] = act(pre[b, t, c]); one thread per output, c fastest. T: float or bf16. */
+template <typename T, typename I>
 __global__ void __launch_bounds__(kThreads)
-    convForwardKernel(const float* __restrict__ x, const float* __restrict__ weight,
-                      const float* __restrict__ bias, const float* __restrict__ init,
-                      float* __restrict__ out, I B, I L, I C, I K, int act) {
+    convForwardKernel(const T* __restrict__ x, const T* __restrict__ weight,
+                      const T* __restrict__ bias, const T* __restrict__ init,
+                      T* __restrict__ out, I B, I L, I C, I K, int act) {
   const I total = B * L * C;
   for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -127,15 +138,16 @@ __global__ void __launch_bounds__(kThreads)
     const I bt = idx / C;
     const I t = bt % L;
     const I b = bt / L;
-    out[idx] = activate(act, preActivation<I>(x, weight, bias, init, b, t, c, L, C, K));
+    out[idx] =
+        fromF32<T>(activate(act, preActivation<T, I>(x, weight, bias, init, b, t, c, L, C, K)));
   }
 }
 
-/** finalState[b, r, c] = ext[b, L + r, c], r < H. */
-template <typename I>
+/** finalState[b, r, c] = ext[b, L + r, c], r < H. T: float or bf16. */
+template <typename T, typename I>
 __global__ void __launch_bounds__(kThreads)
-    convFinalStateKernel(const float* __restrict__ x, const float* __restrict__ init,
-                         float* __restrict__ finalState, I B, I L, I C, I H) {
+    convFinalStateKernel(const T* __restrict__ x, const T* __restrict__ init,
+                         T* __restrict__ finalState, I B, I L, I C, I H) {
   const I total = B * H * C;
   for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -143,7 +155,7 @@ __global__ void __launch_bounds__(kThreads)
     const I br = idx / C;
     const I r = br % H;
     const I b = br / H;
-    finalState[idx] = extAt<I>(x, init, b, L + r, c, L, C, H);
+    finalState[idx] = fromF32<T>(extAt<T, I>(x, init, b, L + r, c, L, C, H));
   }
 }
 
@@ -153,15 +165,16 @@ __global__ void __launch_bounds__(kThreads)
  * Σ g[b, t, c] (dbias[c]). Block (32, 8): 32 channels × 8 interleaved (b, t) lanes over the rows
  * n = b·L + t of chunk blockIdx.y; blockIdx.z selects quantities [8z, 8z + 8). Results are
  * reduced over the 8 lanes in a fixed order and written to partial[chunk, q, c], or straight to
- * dweight / dbias when `direct` (one chunk).
+ * dweight / dbias when `direct` (one chunk). T: the buffers' element type (float or bf16); gOut
+ * and partial are float32 scratch.
  */
-template <typename I>
+template <typename T, typename I>
 __global__ void __launch_bounds__(kColTile * kRowLanes)
-    convWeightGradKernel(const float* __restrict__ x, const float* __restrict__ weight,
-                         const float* __restrict__ bias, const float* __restrict__ init,
-                         const float* __restrict__ dy, float* __restrict__ gOut,
-                         float* __restrict__ partial, float* __restrict__ dweight,
-                         float* __restrict__ dbias, I B, I L, I C, I K, int act, I rowsPerChunk,
+    convWeightGradKernel(const T* __restrict__ x, const T* __restrict__ weight,
+                         const T* __restrict__ bias, const T* __restrict__ init,
+                         const T* __restrict__ dy, float* __restrict__ gOut,
+                         float* __restrict__ partial, T* __restrict__ dweight,
+                         T* __restrict__ dbias, I B, I L, I C, I K, int act, I rowsPerChunk,
                          int quantities, bool direct) {
   __shared__ float sm[kQuantities][kRowLanes][kColTile + 1];
   const I H = K - 1;
@@ -181,16 +194,16 @@ __global__ void __launch_bounds__(kColTile * kRowLanes)
     I t = n - b * L;
     for (; n < n1; n += kRowLanes) {
       const I idx = n * C + c;  // (b·L + t)·C + c
-      float g = dy[idx];
+      float g = toF32(dy[idx]);
       if (act != 0) {
-        g *= activateGrad(act, preActivation<I>(x, weight, bias, init, b, t, c, L, C, K));
+        g *= activateGrad(act, preActivation<T, I>(x, weight, bias, init, b, t, c, L, C, K));
         if (gOut != nullptr && blockIdx.z == 0) gOut[idx] = g;
       }
 #pragma unroll
       for (int k = 0; k < kQuantities; ++k) {
         const int q = q0 + k;
         if (q < K) {
-          acc[k] += g * extAt<I>(x, init, b, t + q, c, L, C, H);
+          acc[k] += g * extAt<T, I>(x, init, b, t + q, c, L, C, H);
         } else if (q == K) {
           acc[k] += g;
         }
@@ -215,9 +228,9 @@ __global__ void __launch_bounds__(kColTile * kRowLanes)
     for (int k = 0; k < kRowLanes; ++k) total += sm[threadIdx.y][k][threadIdx.x];
     if (direct) {
       if (q < K) {
-        dweight[c * K + q] = total;
+        dweight[c * K + q] = fromF32<T>(total);
       } else {
-        dbias[c] = total;
+        dbias[c] = fromF32<T>(total);
       }
     } else {
       partial[(static_cast<I>(blockIdx.y) * quantities + q) * C + c] = total;
@@ -225,11 +238,11 @@ __global__ void __launch_bounds__(kColTile * kRowLanes)
   }
 }
 
-/** dweight[c, q] / dbias[c] = Σ_chunk partial[chunk, q, c], chunks in order. */
-template <typename I>
+/** dweight[c, q] / dbias[c] = Σ_chunk partial[chunk, q, c], chunks in order. T: float or bf16. */
+template <typename T, typename I>
 __global__ void __launch_bounds__(kThreads)
-    convSumChunksKernel(const float* __restrict__ partial, float* __restrict__ dweight,
-                        float* __restrict__ dbias, I C, I K, int quantities, int chunks) {
+    convSumChunksKernel(const float* __restrict__ partial, T* __restrict__ dweight,
+                        T* __restrict__ dbias, I C, I K, int quantities, int chunks) {
   const I total = static_cast<I>(quantities) * C;
   for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<I>(gridDim.x) * blockDim.x) {
@@ -238,21 +251,22 @@ __global__ void __launch_bounds__(kThreads)
     float sum = 0.0f;
     for (int k = 0; k < chunks; ++k) sum += partial[static_cast<I>(k) * total + idx];
     if (q < K) {
-      dweight[c * K + q] = sum;
+      dweight[c * K + q] = fromF32<T>(sum);
     } else {
-      dbias[c] = sum;
+      dbias[c] = fromF32<T>(sum);
     }
   }
 }
 
 /**
  * dext[b, i, c] = Σ_{j<K, 0 ≤ i−j < L} g[b, i−j, c] · weight[c, j] for the extended rows
- * i ∈ [iStart, H + L): row i ≥ H is dx[b, i − H], row i < H is dInit[b, i].
+ * i ∈ [iStart, H + L): row i ≥ H is dx[b, i − H], row i < H is dInit[b, i]. T: the buffers'
+ * element type (float or bf16); TG: g's (T when g is dy, float for the float32 scratch).
  */
-template <typename I>
+template <typename TG, typename T, typename I>
 __global__ void __launch_bounds__(kThreads)
-    convInputGradKernel(const float* __restrict__ g, const float* __restrict__ weight,
-                        float* __restrict__ dx, float* __restrict__ dInit, I B, I L, I C, I K,
+    convInputGradKernel(const TG* __restrict__ g, const T* __restrict__ weight,
+                        T* __restrict__ dx, T* __restrict__ dInit, I B, I L, I C, I K,
                         I iStart) {
   const I H = K - 1;
   const I R = H + L - iStart;  // extended rows per batch element handled here
@@ -263,82 +277,97 @@ __global__ void __launch_bounds__(kThreads)
     const I br = idx / C;
     const I i = br % R + iStart;
     const I b = br / R;
-    const float* w = weight + c * K;
+    const T* w = weight + c * K;
     // Taps j with 0 ≤ t = i − j < L, visited with t ascending (as the reference accumulates).
     float acc = 0.0f;
     for (I j = K - 1; j >= 0; --j) {
       const I t = i - j;
-      if (t >= 0 && t < L) acc += g[(b * L + t) * C + c] * w[j];
+      if (t >= 0 && t < L) acc += toF32(g[(b * L + t) * C + c]) * toF32(w[j]);
     }
     if (i >= H) {
-      dx[(b * L + (i - H)) * C + c] = acc;
+      dx[(b * L + (i - H)) * C + c] = fromF32<T>(acc);
     } else {
-      dInit[(b * H + i) * C + c] = acc;
+      dInit[(b * H + i) * C + c] = fromF32<T>(acc);
     }
   }
 }
 
-/** One decode step per (b, c): out = act(pre) over [state; x], then state shifts and takes x. */
-template <typename I>
+/**
+ * One decode step per (b, c): out = act(pre) over [state; x], then state shifts and takes x
+ * (stored values are x's, so a bf16 state is exactly what rounding would store). T: float or bf16.
+ */
+template <typename T, typename I>
 __global__ void __launch_bounds__(kThreads)
-    convStepKernel(const float* __restrict__ x, float* __restrict__ state,
-                   const float* __restrict__ weight, const float* __restrict__ bias,
-                   float* __restrict__ out, I B, I C, I K, int act) {
+    convStepKernel(const T* __restrict__ x, T* __restrict__ state, const T* __restrict__ weight,
+                   const T* __restrict__ bias, T* __restrict__ out, I B, I C, I K, int act) {
   const I H = K - 1;
   const I total = B * C;
   for (I idx = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<I>(gridDim.x) * blockDim.x) {
     const I c = idx % C;
     const I b = idx / C;
-    const float current = x[idx];
-    const float* w = weight + c * K;
-    float* st = state + b * H * C + c;  // st[j · C] = state[b, j, c]
-    float acc = bias == nullptr ? 0.0f : bias[c];
-    for (I j = 0; j < H; ++j) acc += w[j] * st[j * C];
-    acc += w[H] * current;
-    out[idx] = activate(act, acc);
+    const T current = x[idx];
+    const T* w = weight + c * K;
+    T* st = state + b * H * C + c;  // st[j · C] = state[b, j, c]
+    float acc = bias == nullptr ? 0.0f : toF32(bias[c]);
+    for (I j = 0; j < H; ++j) acc += toF32(w[j]) * toF32(st[j * C]);
+    acc += toF32(w[H]) * toF32(current);
+    out[idx] = fromF32<T>(activate(act, acc));
     for (I j = 0; j + 1 < H; ++j) st[j * C] = st[(j + 1) * C];
     if (H > 0) st[(H - 1) * C] = current;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Launch bodies, instantiated for 32- and 64-bit indices
+// Launch bodies, instantiated for 32- and 64-bit indices and T = float or bf16
 // ---------------------------------------------------------------------------------------------
 
-template <typename I>
-void forward(const float* x, const float* weight, const float* bias, const float* init, float* out,
-             float* finalState, int64_t B, int64_t L, int64_t C, int64_t K, int act) {
+template <typename T, typename I>
+void forward(const T* x, const T* weight, const T* bias, const T* init, T* out, T* finalState,
+             int64_t B, int64_t L, int64_t C, int64_t K, int act) {
   cudaStream_t s = bmojo::stream();
   const int64_t total = B * L * C;
   if (total > 0) {
-    convForwardKernel<I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, s>>>(
+    convForwardKernel<T, I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, s>>>(
         x, weight, bias, init, out, static_cast<I>(B), static_cast<I>(L), static_cast<I>(C),
         static_cast<I>(K), act);
     bmojo::checkLaunch("causalConv1d");
   }
   const int64_t stateTotal = B * (K - 1) * C;
   if (finalState != nullptr && stateTotal > 0) {
-    convFinalStateKernel<I><<<bmojo::blocksFor(stateTotal, kThreads), kThreads, 0, s>>>(
+    convFinalStateKernel<T, I><<<bmojo::blocksFor(stateTotal, kThreads), kThreads, 0, s>>>(
         x, init, finalState, static_cast<I>(B), static_cast<I>(L), static_cast<I>(C),
         static_cast<I>(K - 1));
     bmojo::checkLaunch("causalConv1d (finalState)");
   }
 }
 
-template <typename I>
-void backward(const float* x, const float* weight, const float* bias, const float* init,
-              const float* dy, float* dx, float* dweight, float* dbias, float* dInit, int64_t B,
-              int64_t L, int64_t C, int64_t K, int act) {
-  cudaStream_t s = bmojo::stream();
+/** dx (and dInitialState): extended rows [iStart, H + L). TG: g's element type (see the kernel). */
+template <typename TG, typename T, typename I>
+void inputGrad(const TG* g, const T* weight, T* dx, T* dInit, int64_t B, int64_t L, int64_t C,
+               int64_t K) {
   const int64_t H = K - 1;
+  const int64_t iStart = dInit != nullptr ? 0 : H;
+  const int64_t total = B * (H + L - iStart) * C;
+  if (total == 0) return;
+  convInputGradKernel<TG, T, I>
+      <<<bmojo::blocksFor(total, kThreads), kThreads, 0, bmojo::stream()>>>(
+          g, weight, dx, dInit, static_cast<I>(B), static_cast<I>(L), static_cast<I>(C),
+          static_cast<I>(K), static_cast<I>(iStart));
+  bmojo::checkLaunch("causalConv1dBackward (dx)");
+}
+
+template <typename T, typename I>
+void backward(const T* x, const T* weight, const T* bias, const T* init, const T* dy, T* dx,
+              T* dweight, T* dbias, T* dInit, int64_t B, int64_t L, int64_t C, int64_t K,
+              int act) {
+  cudaStream_t s = bmojo::stream();
   const int64_t rows = B * L;
 
-  // g = dy · act'(pre): dy itself without an activation, else written to scratch by the weight
-  // kernel and read by the input-gradient kernel.
+  // g = dy · act'(pre): dy itself without an activation, else written to float32 scratch by the
+  // weight kernel and read by the input-gradient kernel.
   Scratch gScratch(act != 0 ? static_cast<size_t>(rows * C) * sizeof(float) : 0);
   float* gOut = act != 0 ? gScratch.as<float>() : nullptr;
-  const float* g = act != 0 ? gScratch.as<const float>() : dy;
 
   // Weight / bias gradients: ~1024 blocks of 32 channels × a chunk of ≥ 64 rows.
   const int quantities = static_cast<int>(K) + (dbias != nullptr ? 1 : 0);
@@ -352,35 +381,31 @@ void backward(const float* x, const float* weight, const float* bias, const floa
   const dim3 grid(static_cast<unsigned>(colBlocks), static_cast<unsigned>(chunks),
                   static_cast<unsigned>((quantities + kQuantities - 1) / kQuantities));
   const dim3 block(kColTile, kRowLanes);
-  convWeightGradKernel<I><<<grid, block, 0, s>>>(
+  convWeightGradKernel<T, I><<<grid, block, 0, s>>>(
       x, weight, bias, init, dy, gOut, partial.as<float>(), dweight, dbias, static_cast<I>(B),
       static_cast<I>(L), static_cast<I>(C), static_cast<I>(K), act, static_cast<I>(rowsPerChunk),
       quantities, direct);
   bmojo::checkLaunch("causalConv1dBackward (dweight)");
   if (!direct) {
     const int64_t total = quantities * C;
-    convSumChunksKernel<I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, s>>>(
+    convSumChunksKernel<T, I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, s>>>(
         partial.as<const float>(), dweight, dbias, static_cast<I>(C), static_cast<I>(K),
         quantities, static_cast<int>(chunks));
     bmojo::checkLaunch("causalConv1dBackward (dweight sum)");
   }
 
-  // dx (and dInitialState): extended rows [iStart, H + L).
-  const int64_t iStart = dInit != nullptr ? 0 : H;
-  const int64_t total = B * (H + L - iStart) * C;
-  if (total > 0) {
-    convInputGradKernel<I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, s>>>(
-        g, weight, dx, dInit, static_cast<I>(B), static_cast<I>(L), static_cast<I>(C),
-        static_cast<I>(K), static_cast<I>(iStart));
-    bmojo::checkLaunch("causalConv1dBackward (dx)");
+  if (act != 0) {
+    inputGrad<float, T, I>(gScratch.as<const float>(), weight, dx, dInit, B, L, C, K);
+  } else {
+    inputGrad<T, T, I>(dy, weight, dx, dInit, B, L, C, K);
   }
 }
 
-template <typename I>
-void step(const float* x, float* state, const float* weight, const float* bias, float* out,
-          int64_t B, int64_t C, int64_t K, int act) {
+template <typename T, typename I>
+void step(const T* x, T* state, const T* weight, const T* bias, T* out, int64_t B, int64_t C,
+          int64_t K, int act) {
   const int64_t total = B * C;
-  convStepKernel<I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, bmojo::stream()>>>(
+  convStepKernel<T, I><<<bmojo::blocksFor(total, kThreads), kThreads, 0, bmojo::stream()>>>(
       x, state, weight, bias, out, static_cast<I>(B), static_cast<I>(C), static_cast<I>(K), act);
   bmojo::checkLaunch("causalConv1dStep");
 }
@@ -390,20 +415,16 @@ bool fits32(int64_t B, int64_t L, int64_t C, int64_t K) {
   return B * (L + K) * C < kIndex32Limit && C * (K + 1) < kIndex32Limit;
 }
 
-}  // namespace
+// The entries' bodies after the dtype. T: the element type of the buffers (float or bf16).
 
-// ---------------------------------------------------------------------------------------------
-// Entries
-// ---------------------------------------------------------------------------------------------
-
-void kernel_causalConv1d(bmojo::Args& a) {
-  requireF32(a.dtype(), "causalConv1d");
-  const auto* x = a.buf<const float>();
-  const auto* weight = a.buf<const float>();
-  const auto* bias = a.optBuf<const float>();
-  const auto* init = a.optBuf<const float>();
-  auto* out = a.buf<float>();
-  auto* finalState = a.optBuf<float>();
+template <typename T>
+void causalConv1d(bmojo::Args& a) {
+  const auto* x = a.buf<const T>();
+  const auto* weight = a.buf<const T>();
+  const auto* bias = a.optBuf<const T>();
+  const auto* init = a.optBuf<const T>();
+  auto* out = a.buf<T>();
+  auto* finalState = a.optBuf<T>();
   const int64_t B = a.i64();
   const int64_t L = a.i64();
   const int64_t C = a.i64();
@@ -412,23 +433,23 @@ void kernel_causalConv1d(bmojo::Args& a) {
   checkDims(B, L, C, K, "causalConv1d");
   if (B == 0 || C == 0) return;
   if (fits32(B, L, C, K)) {
-    forward<int32_t>(x, weight, bias, init, out, finalState, B, L, C, K, act);
+    forward<T, int32_t>(x, weight, bias, init, out, finalState, B, L, C, K, act);
   } else {
-    forward<int64_t>(x, weight, bias, init, out, finalState, B, L, C, K, act);
+    forward<T, int64_t>(x, weight, bias, init, out, finalState, B, L, C, K, act);
   }
 }
 
-void kernel_causalConv1dBackward(bmojo::Args& a) {
-  requireF32(a.dtype(), "causalConv1dBackward");
-  const auto* x = a.buf<const float>();
-  const auto* weight = a.buf<const float>();
-  const auto* bias = a.optBuf<const float>();
-  const auto* init = a.optBuf<const float>();
-  const auto* dy = a.buf<const float>();
-  auto* dx = a.buf<float>();
-  auto* dweight = a.buf<float>();
-  auto* dbias = a.optBuf<float>();
-  auto* dInit = a.optBuf<float>();
+template <typename T>
+void causalConv1dBackward(bmojo::Args& a) {
+  const auto* x = a.buf<const T>();
+  const auto* weight = a.buf<const T>();
+  const auto* bias = a.optBuf<const T>();
+  const auto* init = a.optBuf<const T>();
+  const auto* dy = a.buf<const T>();
+  auto* dx = a.buf<T>();
+  auto* dweight = a.buf<T>();
+  auto* dbias = a.optBuf<T>();
+  auto* dInit = a.optBuf<T>();
   const int64_t B = a.i64();
   const int64_t L = a.i64();
   const int64_t C = a.i64();
@@ -443,19 +464,19 @@ void kernel_causalConv1dBackward(bmojo::Args& a) {
     return;
   }
   if (fits32(B, L, C, K)) {
-    backward<int32_t>(x, weight, bias, init, dy, dx, dweight, dbias, dInit, B, L, C, K, act);
+    backward<T, int32_t>(x, weight, bias, init, dy, dx, dweight, dbias, dInit, B, L, C, K, act);
   } else {
-    backward<int64_t>(x, weight, bias, init, dy, dx, dweight, dbias, dInit, B, L, C, K, act);
+    backward<T, int64_t>(x, weight, bias, init, dy, dx, dweight, dbias, dInit, B, L, C, K, act);
   }
 }
 
-void kernel_causalConv1dStep(bmojo::Args& a) {
-  requireF32(a.dtype(), "causalConv1dStep");
-  const auto* x = a.buf<const float>();
-  auto* state = a.buf<float>();
-  const auto* weight = a.buf<const float>();
-  const auto* bias = a.optBuf<const float>();
-  auto* out = a.buf<float>();
+template <typename T>
+void causalConv1dStep(bmojo::Args& a) {
+  const auto* x = a.buf<const T>();
+  auto* state = a.buf<T>();
+  const auto* weight = a.buf<const T>();
+  const auto* bias = a.optBuf<const T>();
+  auto* out = a.buf<T>();
   const int64_t B = a.i64();
   const int64_t C = a.i64();
   const int64_t K = a.i64();
@@ -463,8 +484,38 @@ void kernel_causalConv1dStep(bmojo::Args& a) {
   checkDims(B, 1, C, K, "causalConv1dStep");
   if (B == 0 || C == 0) return;
   if (fits32(B, 1, C, K)) {
-    step<int32_t>(x, state, weight, bias, out, B, C, K, act);
+    step<T, int32_t>(x, state, weight, bias, out, B, C, K, act);
   } else {
-    step<int64_t>(x, state, weight, bias, out, B, C, K, act);
+    step<T, int64_t>(x, state, weight, bias, out, B, C, K, act);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Entries
+// ---------------------------------------------------------------------------------------------
+
+void kernel_causalConv1d(bmojo::Args& a) {
+  if (readFloatDType(a, "causalConv1d") == bmojo::BF16) {
+    causalConv1d<bmojo::bf16>(a);
+  } else {
+    causalConv1d<float>(a);
+  }
+}
+
+void kernel_causalConv1dBackward(bmojo::Args& a) {
+  if (readFloatDType(a, "causalConv1dBackward") == bmojo::BF16) {
+    causalConv1dBackward<bmojo::bf16>(a);
+  } else {
+    causalConv1dBackward<float>(a);
+  }
+}
+
+void kernel_causalConv1dStep(bmojo::Args& a) {
+  if (readFloatDType(a, "causalConv1dStep") == bmojo::BF16) {
+    causalConv1dStep<bmojo::bf16>(a);
+  } else {
+    causalConv1dStep<float>(a);
   }
 }

@@ -3,7 +3,10 @@
 // The reference is the cpu backend (packages/tensor/src/backends/cpu/elementwise.ts, copy.ts,
 // adamw.ts). float32 math runs in float with the accurate libdevice functions (expf, logf, tanhf,
 // powf, ...; never the __expf intrinsics); int32 follows C int32 semantics with wrap-around, done
-// in unsigned arithmetic so nothing is undefined behaviour.
+// in unsigned arithmetic so nothing is undefined behaviour. bfloat16 elements are read into float32
+// (exact), computed on with the float32 code, and each stored value is rounded to bf16 once
+// (nearest, ties to even); comparisons of bf16 compare the bf16 values and write int32. Kernels
+// that only move elements (where, copy, fill, same-dtype cast) move 2-byte words for bf16.
 //
 // Shaped kernels (binary, where, copy) receive a shape already simplified by the marshaller
 // (src/kernels/elementwise.ts: size-1 dims dropped, dims contiguous for every operand merged), so
@@ -84,8 +87,15 @@ using bmojo::readSize;
 using bmojo::requireElems;
 using bmojo::requireRange;
 
+using bmojo::bf16;
+using bmojo::fromF32;
+using bmojo::toF32;
+
 const char* dtypeName(bmojo::DType d) {
-  return d == bmojo::F32 ? "float32" : d == bmojo::I32 ? "int32" : "an unknown dtype";
+  return d == bmojo::F32    ? "float32"
+         : d == bmojo::I32  ? "int32"
+         : d == bmojo::BF16 ? "bfloat16"
+                            : "an unknown dtype";
 }
 
 
@@ -217,63 +227,76 @@ void operandRange(const Layout<N>& L, int k, int64_t base, int64_t& lo, int64_t&
 }
 
 // ---------------------------------------------------------------------------------------------
-// Generic contiguous maps (vectorised by 4 when every pointer is 16-byte aligned)
+// Generic contiguous maps (16-byte vector accesses when every pointer is 16-byte aligned)
 // ---------------------------------------------------------------------------------------------
 
-template <typename T>
-struct alignas(16) Vec4 {
-  T v[4];
+/** W elements of T loaded or stored as one access of sizeof(T)·W bytes (≤ 16). */
+template <typename T, int W>
+struct alignas(sizeof(T) * W) Vec {
+  T v[W];
 };
 
+/** Elements per vector access: 16 bytes of the wider of In and Out (4 for 4-byte types, 8 for
+ *  bf16 → bf16; mixed widths such as bf16 → int32 move 8 and 16 bytes). */
+template <typename In, typename Out>
+constexpr int kVecWidth =
+    static_cast<int>(16 / (sizeof(In) > sizeof(Out) ? sizeof(In) : sizeof(Out)));
+
+/** y[i] = f(x[i]); In and Out are the stored element types (float, int32_t or bf16). */
 template <typename F, typename In, typename Out>
 __global__ void map1Kernel(F f, const In* x, Out* y, int64_t n, bool vec) {
+  constexpr int W = kVecWidth<In, Out>;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t start = 0;
   if (vec) {
-    const int64_t n4 = n >> 2;
-    const Vec4<In>* x4 = reinterpret_cast<const Vec4<In>*>(x);
-    Vec4<Out>* y4 = reinterpret_cast<Vec4<Out>*>(y);
-    for (int64_t i = tid; i < n4; i += stride) {
-      Vec4<In> a = x4[i];
-      Vec4<Out> r;
+    const int64_t nv = n / W;
+    const Vec<In, W>* xv = reinterpret_cast<const Vec<In, W>*>(x);
+    Vec<Out, W>* yv = reinterpret_cast<Vec<Out, W>*>(y);
+    for (int64_t i = tid; i < nv; i += stride) {
+      Vec<In, W> a = xv[i];
+      Vec<Out, W> r;
 #pragma unroll
-      for (int k = 0; k < 4; ++k) r.v[k] = f(a.v[k]);
-      y4[i] = r;
+      for (int k = 0; k < W; ++k) r.v[k] = f(a.v[k]);
+      yv[i] = r;
     }
-    start = n4 << 2;
+    start = nv * W;
   }
   for (int64_t i = start + tid; i < n; i += stride) y[i] = f(x[i]);
 }
 
+/** y[i] = f(x[i], z[i]); In and Out as map1Kernel's. */
 template <typename F, typename In, typename Out>
 __global__ void map2Kernel(F f, const In* x, const In* z, Out* y, int64_t n, bool vec) {
+  constexpr int W = kVecWidth<In, Out>;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t start = 0;
   if (vec) {
-    const int64_t n4 = n >> 2;
-    const Vec4<In>* x4 = reinterpret_cast<const Vec4<In>*>(x);
-    const Vec4<In>* z4 = reinterpret_cast<const Vec4<In>*>(z);
-    Vec4<Out>* y4 = reinterpret_cast<Vec4<Out>*>(y);
-    for (int64_t i = tid; i < n4; i += stride) {
-      Vec4<In> a = x4[i];
-      Vec4<In> b = z4[i];
-      Vec4<Out> r;
+    const int64_t nv = n / W;
+    const Vec<In, W>* xv = reinterpret_cast<const Vec<In, W>*>(x);
+    const Vec<In, W>* zv = reinterpret_cast<const Vec<In, W>*>(z);
+    Vec<Out, W>* yv = reinterpret_cast<Vec<Out, W>*>(y);
+    for (int64_t i = tid; i < nv; i += stride) {
+      Vec<In, W> a = xv[i];
+      Vec<In, W> b = zv[i];
+      Vec<Out, W> r;
 #pragma unroll
-      for (int k = 0; k < 4; ++k) r.v[k] = f(a.v[k], b.v[k]);
-      y4[i] = r;
+      for (int k = 0; k < W; ++k) r.v[k] = f(a.v[k], b.v[k]);
+      yv[i] = r;
     }
-    start = n4 << 2;
+    start = nv * W;
   }
   for (int64_t i = start + tid; i < n; i += stride) y[i] = f(x[i], z[i]);
 }
 
+// (aligned16 is at least the alignment of every vector access, 8 or 16 bytes.)
 template <typename F, typename In, typename Out>
 void launchMap1(F f, const In* x, Out* y, int64_t n, const char* what) {
   if (n <= 0) return;
-  bool vec = aligned16(x) && aligned16(y) && n >= 4;
-  unsigned blocks = bmojo::blocksFor(vec ? (n + 3) / 4 : n, kThreads);
+  constexpr int W = kVecWidth<In, Out>;
+  bool vec = aligned16(x) && aligned16(y) && n >= W;
+  unsigned blocks = bmojo::blocksFor(vec ? (n + W - 1) / W : n, kThreads);
   map1Kernel<<<blocks, kThreads, 0, bmojo::stream()>>>(f, x, y, n, vec);
   bmojo::checkLaunch(what);
 }
@@ -281,11 +304,28 @@ void launchMap1(F f, const In* x, Out* y, int64_t n, const char* what) {
 template <typename F, typename In, typename Out>
 void launchMap2(F f, const In* x, const In* z, Out* y, int64_t n, const char* what) {
   if (n <= 0) return;
-  bool vec = aligned16(x) && aligned16(z) && aligned16(y) && n >= 4;
-  unsigned blocks = bmojo::blocksFor(vec ? (n + 3) / 4 : n, kThreads);
+  constexpr int W = kVecWidth<In, Out>;
+  bool vec = aligned16(x) && aligned16(z) && aligned16(y) && n >= W;
+  unsigned blocks = bmojo::blocksFor(vec ? (n + W - 1) / W : n, kThreads);
   map2Kernel<<<blocks, kThreads, 0, bmojo::stream()>>>(f, x, z, y, n, vec);
   bmojo::checkLaunch(what);
 }
+
+/** A float32 functor applied to stored float elements T (float or bf16): read into float32,
+ *  computed in float32, the result stored as T (rounded once for bf16). */
+template <typename F, typename T>
+struct Stored1 {
+  F f;
+  __device__ __forceinline__ T operator()(T x) const { return fromF32<T>(f(toF32(x))); }
+};
+
+template <typename F, typename T>
+struct Stored2 {
+  F f;
+  __device__ __forceinline__ T operator()(T x, T z) const {
+    return fromF32<T>(f(toF32(x), toF32(z)));
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // unary
@@ -346,9 +386,9 @@ struct UnaryI32 {
   }
 };
 
-template <int OP>
-void runUnaryF32(const float* x, float* y, int64_t n) {
-  launchMap1(UnaryF32<OP>{}, x, y, n, "unary");
+template <int OP, typename T>
+void runUnaryFloat(const T* x, T* y, int64_t n) {
+  launchMap1(Stored1<UnaryF32<OP>, T>{}, x, y, n, "unary");
 }
 
 template <int OP>
@@ -391,9 +431,9 @@ struct UnaryGradF32 {
   }
 };
 
-template <int OP>
-void runUnaryGrad(const float* x, const float* dy, float* dx, int64_t n) {
-  launchMap2(UnaryGradF32<OP>{}, x, dy, dx, n, "unaryBackward");
+template <int OP, typename T>
+void runUnaryGrad(const T* x, const T* dy, T* dx, int64_t n) {
+  launchMap2(Stored2<UnaryGradF32<OP>, T>{}, x, dy, dx, n, "unaryBackward");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -444,7 +484,12 @@ using BinaryOut = std::conditional_t<(OP >= kEq), int32_t, T>;
 template <int OP, typename T>
 struct BinaryF {
   __device__ __forceinline__ BinaryOut<OP, T> operator()(T a, T b) const {
-    if constexpr (OP >= kEq) {
+    if constexpr (std::is_same_v<T, bf16>) {
+      // bf16 → float32 is exact: comparisons compare the bf16 values; arithmetic runs in float32
+      // and is rounded to bf16 once.
+      if constexpr (OP >= kEq) return BinaryF<OP, float>{}(toF32(a), toF32(b));
+      else return fromF32<bf16>(BinaryF<OP, float>{}(toF32(a), toF32(b)));
+    } else if constexpr (OP >= kEq) {
       if constexpr (OP == kEq) return a == b ? 1 : 0;
       else if constexpr (OP == kNe) return a != b ? 1 : 0;
       else if constexpr (OP == kLt) return a < b ? 1 : 0;
@@ -554,11 +599,12 @@ void dispatchBinary(int op, const T* a, const T* b, void* out, int64_t n, const 
 }
 
 // ---------------------------------------------------------------------------------------------
-// where (any 4-byte dtype: elements are moved as raw 32-bit words)
+// where (elements are moved as raw words Wd: uint32_t for float32 and int32, uint16_t for bf16)
 // ---------------------------------------------------------------------------------------------
 
-__global__ void whereFlatKernel(const int32_t* cond, int64_t cs, const uint32_t* a, int64_t as,
-                                const uint32_t* b, int64_t bs, uint32_t* out, int64_t n) {
+template <typename Wd>
+__global__ void whereFlatKernel(const int32_t* cond, int64_t cs, const Wd* a, int64_t as,
+                                const Wd* b, int64_t bs, Wd* out, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
@@ -566,9 +612,9 @@ __global__ void whereFlatKernel(const int32_t* cond, int64_t cs, const uint32_t*
   }
 }
 
-template <bool kSmall>
-__global__ void whereStridedKernel(const int32_t* cond, const uint32_t* a, const uint32_t* b,
-                                   uint32_t* out, int64_t n, const Layout<3> L) {
+template <typename Wd, bool kSmall>
+__global__ void whereStridedKernel(const int32_t* cond, const Wd* a, const Wd* b, Wd* out,
+                                   int64_t n, const Layout<3> L) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
@@ -578,12 +624,30 @@ __global__ void whereStridedKernel(const int32_t* cond, const uint32_t* a, const
   }
 }
 
+template <typename Wd>
+void runWhere(const int32_t* cp, const void* A, const void* B, void* O, int64_t n,
+              const Layout<3>& L) {
+  const Wd* ap = static_cast<const Wd*>(A);
+  const Wd* bp = static_cast<const Wd*>(B);
+  Wd* op = static_cast<Wd*>(O);
+  const unsigned blocks = bmojo::blocksFor(n, kThreads);
+  if (L.rank == 1) {
+    whereFlatKernel<Wd><<<blocks, kThreads, 0, bmojo::stream()>>>(
+        cp, L.strides[0][0], ap, L.strides[1][0], bp, L.strides[2][0], op, n);
+  } else if (n <= kSmallLimit) {
+    whereStridedKernel<Wd, true><<<blocks, kThreads, 0, bmojo::stream()>>>(cp, ap, bp, op, n, L);
+  } else {
+    whereStridedKernel<Wd, false><<<blocks, kThreads, 0, bmojo::stream()>>>(cp, ap, bp, op, n, L);
+  }
+  bmojo::checkLaunch("where");
+}
+
 // ---------------------------------------------------------------------------------------------
-// copy (any 4-byte dtype)
+// copy (raw words Wd, as where)
 // ---------------------------------------------------------------------------------------------
 
-__global__ void copyFlatKernel(const uint32_t* x, int64_t xs, uint32_t* out, int64_t os,
-                               int64_t n) {
+template <typename Wd>
+__global__ void copyFlatKernel(const Wd* x, int64_t xs, Wd* out, int64_t os, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
@@ -592,8 +656,8 @@ __global__ void copyFlatKernel(const uint32_t* x, int64_t xs, uint32_t* out, int
 }
 
 /** x and out already point at their offsets. */
-template <bool kSmall>
-__global__ void copyStridedKernel(const uint32_t* x, uint32_t* out, int64_t n, const Layout<2> L) {
+template <typename Wd, bool kSmall>
+__global__ void copyStridedKernel(const Wd* x, Wd* out, int64_t n, const Layout<2> L) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
@@ -601,6 +665,35 @@ __global__ void copyStridedKernel(const uint32_t* x, uint32_t* out, int64_t n, c
     offsetsOf<kSmall>(L, i, off);
     out[off[1]] = x[off[0]];
   }
+}
+
+/** x and out are the buffers' bases; offsets and strides count elements of Wd. */
+template <typename Wd>
+void runCopy(const void* X, void* O, int64_t xOffset, int64_t outOffset, int64_t n,
+             const Layout<2>& L) {
+  const Wd* xp = static_cast<const Wd*>(X) + xOffset;
+  Wd* op = static_cast<Wd*>(O) + outOffset;
+  if (L.rank == 1) {
+    const int64_t xs = L.strides[0][0];
+    const int64_t os = L.strides[1][0];
+    if (n == 1 || (xs == 1 && os == 1)) {
+      if (xp != op) {
+        bmojo::check(cudaMemcpyAsync(op, xp, static_cast<size_t>(n) * sizeof(Wd),
+                                     cudaMemcpyDeviceToDevice, bmojo::stream()),
+                     "copy");
+      }
+      return;
+    }
+    copyFlatKernel<Wd><<<bmojo::blocksFor(n, kThreads), kThreads, 0, bmojo::stream()>>>(
+        xp, xs, op, os, n);
+  } else if (n <= kSmallLimit) {
+    copyStridedKernel<Wd, true>
+        <<<bmojo::blocksFor(n, kThreads), kThreads, 0, bmojo::stream()>>>(xp, op, n, L);
+  } else {
+    copyStridedKernel<Wd, false>
+        <<<bmojo::blocksFor(n, kThreads), kThreads, 0, bmojo::stream()>>>(xp, op, n, L);
+  }
+  bmojo::checkLaunch("copy");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,18 +715,55 @@ struct I32ToF32 {
   __device__ __forceinline__ float operator()(int32_t v) const { return __int2float_rn(v); }
 };
 
-__global__ void fillKernel(uint32_t* out, uint32_t bits, int64_t n, bool vec) {
+/** float32 → bf16: round to nearest even. */
+struct F32ToBF16 {
+  __device__ __forceinline__ bf16 operator()(float v) const { return fromF32<bf16>(v); }
+};
+
+/** bf16 → float32: exact. */
+struct BF16ToF32 {
+  __device__ __forceinline__ float operator()(bf16 v) const { return toF32(v); }
+};
+
+/** int32 → bf16 as the reference: int → float32 (nearest even) → bf16 (nearest even); the double
+ *  rounding is the reference's. */
+struct I32ToBF16 {
+  __device__ __forceinline__ bf16 operator()(int32_t v) const {
+    return fromF32<bf16>(__int2float_rn(v));
+  }
+};
+
+/** bf16 → int32: the float → int32 rule on the (exact) float32 value. */
+struct BF16ToI32 {
+  __device__ __forceinline__ int32_t operator()(bf16 v) const { return F32ToI32{}(toF32(v)); }
+};
+
+/** Writes the word `bits` (uint32_t or uint16_t) n times; 16-byte stores when `vec`. */
+template <typename Wd>
+__global__ void fillKernel(Wd* out, Wd bits, int64_t n, bool vec) {
+  constexpr int kPer = static_cast<int>(16 / sizeof(Wd));
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t start = 0;
   if (vec) {
-    const int64_t n4 = n >> 2;
-    uint4* out4 = reinterpret_cast<uint4*>(out);
-    const uint4 v = make_uint4(bits, bits, bits, bits);
-    for (int64_t i = tid; i < n4; i += stride) out4[i] = v;
-    start = n4 << 2;
+    const int64_t nv = n / kPer;
+    uint4* outv = reinterpret_cast<uint4*>(out);
+    uint32_t w = bits;
+    if constexpr (sizeof(Wd) == 2) w |= w << 16;
+    const uint4 v = make_uint4(w, w, w, w);
+    for (int64_t i = tid; i < nv; i += stride) outv[i] = v;
+    start = nv * kPer;
   }
   for (int64_t i = start + tid; i < n; i += stride) out[i] = bits;
+}
+
+template <typename Wd>
+void runFill(void* out, Wd bits, int64_t n) {
+  constexpr int kPer = static_cast<int>(16 / sizeof(Wd));
+  const bool vec = aligned16(out) && n >= kPer;
+  fillKernel<Wd><<<bmojo::blocksFor(vec ? (n + kPer - 1) / kPer : n, kThreads), kThreads, 0,
+                   bmojo::stream()>>>(static_cast<Wd*>(out), bits, n, vec);
+  bmojo::checkLaunch("fill");
 }
 
 /** JavaScript ToInt32 on the host (Int32Array.fill's conversion). */
@@ -656,102 +786,51 @@ struct AdamwConsts {
   float eps;
 };
 
-__global__ void adamwKernel(float* param, const float* grad, float* m, float* v, int64_t n,
-                            const AdamwConsts c) {
+/** T = float or bf16: every operand is read into float32, updated in float32 and each stored
+ *  value (m, v, param) rounded to T once; the update uses the unrounded mNew and vNew, as the
+ *  reference computes from the values before it stores them. */
+template <typename T>
+__global__ void adamwKernel(T* param, const T* grad, T* m, T* v, int64_t n, const AdamwConsts c) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
-    const float g = grad[i];
-    const float mNew = c.beta1 * m[i] + c.oneMinusBeta1 * g;
-    const float vNew = c.beta2 * v[i] + c.oneMinusBeta2 * g * g;
-    m[i] = mNew;
-    v[i] = vNew;
-    const float decayed = param[i] * c.decayFactor;
+    const float g = toF32(grad[i]);
+    const float mNew = c.beta1 * toF32(m[i]) + c.oneMinusBeta1 * g;
+    const float vNew = c.beta2 * toF32(v[i]) + c.oneMinusBeta2 * g * g;
+    m[i] = fromF32<T>(mNew);
+    v[i] = fromF32<T>(vNew);
+    const float decayed = toF32(param[i]) * c.decayFactor;
     const float denominator = sqrtf(vNew) / c.biasCorrection2Sqrt + c.eps;
-    param[i] = decayed - c.stepSize * (mNew / denominator);
+    param[i] = fromF32<T>(decayed - c.stepSize * (mNew / denominator));
   }
 }
 
-}  // namespace
-
-// =============================================================================================
-// Entries
-// =============================================================================================
-
-// unary: op, dtype, x, out, size
-void kernel_unary(bmojo::Args& a) {
-  const int op = a.i32();
-  const bmojo::DType dtype = readDType(a, "unary");
-  Buf x = readBuf(a);
-  Buf out = readBuf(a);
-  const int64_t n = readSize(a, "unary", "size");
-  if (op < 0 || op >= kUnaryOpCount) {
-    throw std::invalid_argument("unary: unknown op code " + std::to_string(op));
-  }
-  requireElems(x, n, "unary", "x");
-  requireElems(out, n, "unary", "out");
-  if (n == 0) return;
-  if (dtype == bmojo::I32) {
-    const int32_t* xp = static_cast<const int32_t*>(x.ptr);
-    int32_t* yp = static_cast<int32_t*>(out.ptr);
-    switch (op) {
-      case kNeg: return runUnaryI32<kNeg>(xp, yp, n);
-      case kAbs: return runUnaryI32<kAbs>(xp, yp, n);
-      case kSign: return runUnaryI32<kSign>(xp, yp, n);
-      case kSquare: return runUnaryI32<kSquare>(xp, yp, n);
-      default:
-        throw std::invalid_argument(std::string("unary: op \"") + kUnaryNames[op] +
-                                    "\" does not support dtype int32; int32 supports neg, abs, "
-                                    "sign, square");
-    }
-  }
-  const float* xp = static_cast<const float*>(x.ptr);
-  float* yp = static_cast<float*>(out.ptr);
+template <typename T>
+void unaryFloat(int op, const T* xp, T* yp, int64_t n) {
   switch (op) {
-    case kNeg: return runUnaryF32<kNeg>(xp, yp, n);
-    case kAbs: return runUnaryF32<kAbs>(xp, yp, n);
-    case kSign: return runUnaryF32<kSign>(xp, yp, n);
-    case kExp: return runUnaryF32<kExp>(xp, yp, n);
-    case kLog: return runUnaryF32<kLog>(xp, yp, n);
-    case kSqrt: return runUnaryF32<kSqrt>(xp, yp, n);
-    case kRsqrt: return runUnaryF32<kRsqrt>(xp, yp, n);
-    case kSquare: return runUnaryF32<kSquare>(xp, yp, n);
-    case kReciprocal: return runUnaryF32<kReciprocal>(xp, yp, n);
-    case kSin: return runUnaryF32<kSin>(xp, yp, n);
-    case kCos: return runUnaryF32<kCos>(xp, yp, n);
-    case kTanh: return runUnaryF32<kTanh>(xp, yp, n);
-    case kSigmoid: return runUnaryF32<kSigmoid>(xp, yp, n);
-    case kSilu: return runUnaryF32<kSilu>(xp, yp, n);
-    case kSoftplus: return runUnaryF32<kSoftplus>(xp, yp, n);
-    case kRelu: return runUnaryF32<kRelu>(xp, yp, n);
-    case kFloor: return runUnaryF32<kFloor>(xp, yp, n);
+    case kNeg: return runUnaryFloat<kNeg>(xp, yp, n);
+    case kAbs: return runUnaryFloat<kAbs>(xp, yp, n);
+    case kSign: return runUnaryFloat<kSign>(xp, yp, n);
+    case kExp: return runUnaryFloat<kExp>(xp, yp, n);
+    case kLog: return runUnaryFloat<kLog>(xp, yp, n);
+    case kSqrt: return runUnaryFloat<kSqrt>(xp, yp, n);
+    case kRsqrt: return runUnaryFloat<kRsqrt>(xp, yp, n);
+    case kSquare: return runUnaryFloat<kSquare>(xp, yp, n);
+    case kReciprocal: return runUnaryFloat<kReciprocal>(xp, yp, n);
+    case kSin: return runUnaryFloat<kSin>(xp, yp, n);
+    case kCos: return runUnaryFloat<kCos>(xp, yp, n);
+    case kTanh: return runUnaryFloat<kTanh>(xp, yp, n);
+    case kSigmoid: return runUnaryFloat<kSigmoid>(xp, yp, n);
+    case kSilu: return runUnaryFloat<kSilu>(xp, yp, n);
+    case kSoftplus: return runUnaryFloat<kSoftplus>(xp, yp, n);
+    case kRelu: return runUnaryFloat<kRelu>(xp, yp, n);
+    case kFloor: return runUnaryFloat<kFloor>(xp, yp, n);
     default: throw std::invalid_argument("unary: unknown op code " + std::to_string(op));
   }
 }
 
-// unaryBackward: op, dtype, x, dy, dx, size
-void kernel_unaryBackward(bmojo::Args& a) {
-  const int op = a.i32();
-  const bmojo::DType dtype = readDType(a, "unaryBackward");
-  Buf x = readBuf(a);
-  Buf dy = readBuf(a);
-  Buf dx = readBuf(a);
-  const int64_t n = readSize(a, "unaryBackward", "size");
-  if (op < 0 || op >= kUnaryOpCount) {
-    throw std::invalid_argument("unaryBackward: unknown op code " + std::to_string(op));
-  }
-  if (dtype != bmojo::F32) {
-    throw std::invalid_argument(std::string("unaryBackward: op \"") + kUnaryNames[op] +
-                                "\" does not support dtype " + dtypeName(dtype) +
-                                "; use float32");
-  }
-  requireElems(x, n, "unaryBackward", "x");
-  requireElems(dy, n, "unaryBackward", "dy");
-  requireElems(dx, n, "unaryBackward", "dx");
-  if (n == 0) return;
-  const float* xp = static_cast<const float*>(x.ptr);
-  const float* dyp = static_cast<const float*>(dy.ptr);
-  float* dxp = static_cast<float*>(dx.ptr);
+template <typename T>
+void unaryGrad(int op, const T* xp, const T* dyp, T* dxp, int64_t n) {
   switch (op) {
     case kNeg: return runUnaryGrad<kNeg>(xp, dyp, dxp, n);
     case kAbs: return runUnaryGrad<kAbs>(xp, dyp, dxp, n);
@@ -774,6 +853,77 @@ void kernel_unaryBackward(bmojo::Args& a) {
   }
 }
 
+}  // namespace
+
+// =============================================================================================
+// Entries
+// =============================================================================================
+
+// unary: op, dtype, x, out, size
+void kernel_unary(bmojo::Args& a) {
+  const int op = a.i32();
+  const bmojo::DType dtype = readDType(a, "unary");
+  Buf x = readBuf(a);
+  Buf out = readBuf(a);
+  const int64_t n = readSize(a, "unary", "size");
+  if (op < 0 || op >= kUnaryOpCount) {
+    throw std::invalid_argument("unary: unknown op code " + std::to_string(op));
+  }
+  const int eb = bmojo::elemBytes(dtype);
+  requireElems(x, n, "unary", "x", eb);
+  requireElems(out, n, "unary", "out", eb);
+  if (n == 0) return;
+  if (dtype == bmojo::I32) {
+    const int32_t* xp = static_cast<const int32_t*>(x.ptr);
+    int32_t* yp = static_cast<int32_t*>(out.ptr);
+    switch (op) {
+      case kNeg: return runUnaryI32<kNeg>(xp, yp, n);
+      case kAbs: return runUnaryI32<kAbs>(xp, yp, n);
+      case kSign: return runUnaryI32<kSign>(xp, yp, n);
+      case kSquare: return runUnaryI32<kSquare>(xp, yp, n);
+      default:
+        throw std::invalid_argument(std::string("unary: op \"") + kUnaryNames[op] +
+                                    "\" does not support dtype int32; int32 supports neg, abs, "
+                                    "sign, square");
+    }
+  }
+  if (dtype == bmojo::BF16) {
+    unaryFloat(op, static_cast<const bf16*>(x.ptr), static_cast<bf16*>(out.ptr), n);
+  } else {
+    unaryFloat(op, static_cast<const float*>(x.ptr), static_cast<float*>(out.ptr), n);
+  }
+}
+
+// unaryBackward: op, dtype, x, dy, dx, size
+void kernel_unaryBackward(bmojo::Args& a) {
+  const int op = a.i32();
+  const bmojo::DType dtype = readDType(a, "unaryBackward");
+  Buf x = readBuf(a);
+  Buf dy = readBuf(a);
+  Buf dx = readBuf(a);
+  const int64_t n = readSize(a, "unaryBackward", "size");
+  if (op < 0 || op >= kUnaryOpCount) {
+    throw std::invalid_argument("unaryBackward: unknown op code " + std::to_string(op));
+  }
+  if (dtype == bmojo::I32) {
+    throw std::invalid_argument(std::string("unaryBackward: op \"") + kUnaryNames[op] +
+                                "\" does not support dtype " + dtypeName(dtype) +
+                                "; use float32 or bfloat16");
+  }
+  const int eb = bmojo::elemBytes(dtype);
+  requireElems(x, n, "unaryBackward", "x", eb);
+  requireElems(dy, n, "unaryBackward", "dy", eb);
+  requireElems(dx, n, "unaryBackward", "dx", eb);
+  if (n == 0) return;
+  if (dtype == bmojo::BF16) {
+    unaryGrad(op, static_cast<const bf16*>(x.ptr), static_cast<const bf16*>(dy.ptr),
+              static_cast<bf16*>(dx.ptr), n);
+  } else {
+    unaryGrad(op, static_cast<const float*>(x.ptr), static_cast<const float*>(dy.ptr),
+              static_cast<float*>(dx.ptr), n);
+  }
+}
+
 // siluMul: dtype, gate, up, out, size
 void kernel_siluMul(bmojo::Args& a) {
   const bmojo::DType dtype = readDType(a, "siluMul");
@@ -781,15 +931,21 @@ void kernel_siluMul(bmojo::Args& a) {
   Buf up = readBuf(a);
   Buf out = readBuf(a);
   const int64_t n = readSize(a, "siluMul", "size");
-  if (dtype != bmojo::F32) {
+  if (dtype == bmojo::I32) {
     throw std::invalid_argument(std::string("siluMul: does not support dtype ") +
-                                dtypeName(dtype) + "; use float32");
+                                dtypeName(dtype) + "; use float32 or bfloat16");
   }
-  requireElems(gate, n, "siluMul", "gate");
-  requireElems(up, n, "siluMul", "up");
-  requireElems(out, n, "siluMul", "out");
-  launchMap2(SiluMulF32{}, static_cast<const float*>(gate.ptr), static_cast<const float*>(up.ptr),
-             static_cast<float*>(out.ptr), n, "siluMul");
+  const int eb = bmojo::elemBytes(dtype);
+  requireElems(gate, n, "siluMul", "gate", eb);
+  requireElems(up, n, "siluMul", "up", eb);
+  requireElems(out, n, "siluMul", "out", eb);
+  if (dtype == bmojo::BF16) {
+    launchMap2(Stored2<SiluMulF32, bf16>{}, static_cast<const bf16*>(gate.ptr),
+               static_cast<const bf16*>(up.ptr), static_cast<bf16*>(out.ptr), n, "siluMul");
+  } else {
+    launchMap2(SiluMulF32{}, static_cast<const float*>(gate.ptr),
+               static_cast<const float*>(up.ptr), static_cast<float*>(out.ptr), n, "siluMul");
+  }
 }
 
 // binary: op, dtype, a, b, out, n, rank, shape[rank], aStrides[rank], bStrides[rank]
@@ -806,15 +962,19 @@ void kernel_binary(bmojo::Args& a) {
     throw std::invalid_argument("binary: unknown op code " + std::to_string(op));
   }
   if (n == 0) return;
+  const int eb = bmojo::elemBytes(dtype);
   int64_t lo, hi;
   operandRange(L, 0, 0, lo, hi);
-  requireRange(A, lo, hi, "binary", "a");
+  requireRange(A, lo, hi, "binary", "a", eb);
   operandRange(L, 1, 0, lo, hi);
-  requireRange(B, lo, hi, "binary", "b");
-  requireElems(out, n, "binary", "out");
+  requireRange(B, lo, hi, "binary", "b", eb);
+  requireElems(out, n, "binary", "out", op >= kEq ? 4 : eb);  // comparisons write int32
   if (dtype == bmojo::F32) {
     dispatchBinary<float>(op, static_cast<const float*>(A.ptr), static_cast<const float*>(B.ptr),
                           out.ptr, n, L);
+  } else if (dtype == bmojo::BF16) {
+    dispatchBinary<bf16>(op, static_cast<const bf16*>(A.ptr), static_cast<const bf16*>(B.ptr),
+                         out.ptr, n, L);
   } else {
     dispatchBinary<int32_t>(op, static_cast<const int32_t*>(A.ptr),
                             static_cast<const int32_t*>(B.ptr), out.ptr, n, L);
@@ -824,7 +984,7 @@ void kernel_binary(bmojo::Args& a) {
 // where: dtype, cond, a, b, out, n, rank, shape[rank], condStrides, aStrides, bStrides
 // (out is contiguous over the merged shape.)
 void kernel_where(bmojo::Args& a) {
-  readDType(a, "where");  // float32 and int32 are both moved as 32-bit words
+  const bmojo::DType dtype = readDType(a, "where");  // elements are moved as raw words
   Buf C = readBuf(a);
   Buf A = readBuf(a);
   Buf B = readBuf(a);
@@ -832,33 +992,26 @@ void kernel_where(bmojo::Args& a) {
   Layout<3> L;
   const int64_t n = readLayout(a, L, "where");
   if (n == 0) return;
+  const int eb = bmojo::elemBytes(dtype);
   int64_t lo, hi;
   operandRange(L, 0, 0, lo, hi);
   requireRange(C, lo, hi, "where", "cond");
   operandRange(L, 1, 0, lo, hi);
-  requireRange(A, lo, hi, "where", "a");
+  requireRange(A, lo, hi, "where", "a", eb);
   operandRange(L, 2, 0, lo, hi);
-  requireRange(B, lo, hi, "where", "b");
-  requireElems(out, n, "where", "out");
+  requireRange(B, lo, hi, "where", "b", eb);
+  requireElems(out, n, "where", "out", eb);
   const int32_t* cp = static_cast<const int32_t*>(C.ptr);
-  const uint32_t* ap = static_cast<const uint32_t*>(A.ptr);
-  const uint32_t* bp = static_cast<const uint32_t*>(B.ptr);
-  uint32_t* op = static_cast<uint32_t*>(out.ptr);
-  const unsigned blocks = bmojo::blocksFor(n, kThreads);
-  if (L.rank == 1) {
-    whereFlatKernel<<<blocks, kThreads, 0, bmojo::stream()>>>(
-        cp, L.strides[0][0], ap, L.strides[1][0], bp, L.strides[2][0], op, n);
-  } else if (n <= kSmallLimit) {
-    whereStridedKernel<true><<<blocks, kThreads, 0, bmojo::stream()>>>(cp, ap, bp, op, n, L);
+  if (eb == 2) {
+    runWhere<uint16_t>(cp, A.ptr, B.ptr, out.ptr, n, L);
   } else {
-    whereStridedKernel<false><<<blocks, kThreads, 0, bmojo::stream()>>>(cp, ap, bp, op, n, L);
+    runWhere<uint32_t>(cp, A.ptr, B.ptr, out.ptr, n, L);
   }
-  bmojo::checkLaunch("where");
 }
 
 // copy: dtype, x, out, xOffset, outOffset, n, rank, shape[rank], xStrides[rank], outStrides[rank]
 void kernel_copy(bmojo::Args& a) {
-  readDType(a, "copy");  // float32 and int32 are both moved as 32-bit words
+  const bmojo::DType dtype = readDType(a, "copy");  // elements are moved as raw words
   Buf x = readBuf(a);
   Buf out = readBuf(a);
   const int64_t xOffset = a.i64();
@@ -866,34 +1019,17 @@ void kernel_copy(bmojo::Args& a) {
   Layout<2> L;
   const int64_t n = readLayout(a, L, "copy");
   if (n == 0) return;
+  const int eb = bmojo::elemBytes(dtype);
   int64_t lo, hi;
   operandRange(L, 0, xOffset, lo, hi);
-  requireRange(x, lo, hi, "copy", "x");
+  requireRange(x, lo, hi, "copy", "x", eb);
   operandRange(L, 1, outOffset, lo, hi);
-  requireRange(out, lo, hi, "copy", "out");
-  const uint32_t* xp = static_cast<const uint32_t*>(x.ptr) + xOffset;
-  uint32_t* op = static_cast<uint32_t*>(out.ptr) + outOffset;
-  if (L.rank == 1) {
-    const int64_t xs = L.strides[0][0];
-    const int64_t os = L.strides[1][0];
-    if (n == 1 || (xs == 1 && os == 1)) {
-      if (xp != op) {
-        bmojo::check(cudaMemcpyAsync(op, xp, static_cast<size_t>(n) * 4, cudaMemcpyDeviceToDevice,
-                                     bmojo::stream()),
-                     "copy");
-      }
-      return;
-    }
-    copyFlatKernel<<<bmojo::blocksFor(n, kThreads), kThreads, 0, bmojo::stream()>>>(xp, xs, op,
-                                                                                      os, n);
-  } else if (n <= kSmallLimit) {
-    copyStridedKernel<true>
-        <<<bmojo::blocksFor(n, kThreads), kThreads, 0, bmojo::stream()>>>(xp, op, n, L);
+  requireRange(out, lo, hi, "copy", "out", eb);
+  if (eb == 2) {
+    runCopy<uint16_t>(x.ptr, out.ptr, xOffset, outOffset, n, L);
   } else {
-    copyStridedKernel<false>
-        <<<bmojo::blocksFor(n, kThreads), kThreads, 0, bmojo::stream()>>>(xp, op, n, L);
+    runCopy<uint32_t>(x.ptr, out.ptr, xOffset, outOffset, n, L);
   }
-  bmojo::checkLaunch("copy");
 }
 
 // cast: from, to, x, out, size
@@ -903,23 +1039,32 @@ void kernel_cast(bmojo::Args& a) {
   Buf x = readBuf(a);
   Buf out = readBuf(a);
   const int64_t n = readSize(a, "cast", "size");
-  requireElems(x, n, "cast", "x");
-  requireElems(out, n, "cast", "out");
+  requireElems(x, n, "cast", "x", bmojo::elemBytes(from));
+  requireElems(out, n, "cast", "out", bmojo::elemBytes(to));
   if (n == 0) return;
   if (from == to) {
     if (x.ptr != out.ptr) {
-      bmojo::check(cudaMemcpyAsync(out.ptr, x.ptr, static_cast<size_t>(n) * 4,
-                                   cudaMemcpyDeviceToDevice, bmojo::stream()),
-                   "cast");
+      const size_t bytes = static_cast<size_t>(n) * bmojo::elemBytes(from);
+      bmojo::check(
+          cudaMemcpyAsync(out.ptr, x.ptr, bytes, cudaMemcpyDeviceToDevice, bmojo::stream()),
+          "cast");
     }
     return;
   }
-  if (from == bmojo::F32) {
-    launchMap1(F32ToI32{}, static_cast<const float*>(x.ptr), static_cast<int32_t*>(out.ptr), n,
-               "cast");
-  } else {
-    launchMap1(I32ToF32{}, static_cast<const int32_t*>(x.ptr), static_cast<float*>(out.ptr), n,
-               "cast");
+  const void* xp = x.ptr;  // every other pair of float32, int32 and bf16 converts
+  void* yp = out.ptr;
+  if (from == bmojo::F32 && to == bmojo::I32) {
+    launchMap1(F32ToI32{}, static_cast<const float*>(xp), static_cast<int32_t*>(yp), n, "cast");
+  } else if (from == bmojo::I32 && to == bmojo::F32) {
+    launchMap1(I32ToF32{}, static_cast<const int32_t*>(xp), static_cast<float*>(yp), n, "cast");
+  } else if (from == bmojo::F32 && to == bmojo::BF16) {
+    launchMap1(F32ToBF16{}, static_cast<const float*>(xp), static_cast<bf16*>(yp), n, "cast");
+  } else if (from == bmojo::BF16 && to == bmojo::F32) {
+    launchMap1(BF16ToF32{}, static_cast<const bf16*>(xp), static_cast<float*>(yp), n, "cast");
+  } else if (from == bmojo::I32 && to == bmojo::BF16) {
+    launchMap1(I32ToBF16{}, static_cast<const int32_t*>(xp), static_cast<bf16*>(yp), n, "cast");
+  } else {  // bf16 → int32
+    launchMap1(BF16ToI32{}, static_cast<const bf16*>(xp), static_cast<int32_t*>(yp), n, "cast");
   }
 }
 
@@ -929,8 +1074,18 @@ void kernel_fill(bmojo::Args& a) {
   Buf out = readBuf(a);
   const double value = a.num();
   const int64_t n = readSize(a, "fill", "size");
-  requireElems(out, n, "fill", "out");
+  requireElems(out, n, "fill", "out", bmojo::elemBytes(dtype));
   if (n == 0) return;
+  if (dtype == bmojo::BF16) {
+    // The float32 kernel's value (the double rounded to float32, as a Float32Array store), rounded
+    // to bf16 once: the reference's Float32Array fill of the widened buffer, then its settle.
+    const bf16 h = fromF32<bf16>(static_cast<float>(value));
+    uint16_t bits16;
+    static_assert(sizeof(bf16) == sizeof(uint16_t), "bf16 must be 16-bit");
+    std::memcpy(&bits16, &h, sizeof bits16);
+    runFill<uint16_t>(out.ptr, bits16, n);
+    return;
+  }
   uint32_t bits;
   if (dtype == bmojo::F32) {
     float f = static_cast<float>(value);  // round to nearest, like a Float32Array store
@@ -939,10 +1094,7 @@ void kernel_fill(bmojo::Args& a) {
   } else {
     bits = static_cast<uint32_t>(hostToInt32(value));
   }
-  const bool vec = aligned16(out.ptr) && n >= 4;
-  fillKernel<<<bmojo::blocksFor(vec ? (n + 3) / 4 : n, kThreads), kThreads, 0, bmojo::stream()>>>(
-      static_cast<uint32_t*>(out.ptr), bits, n, vec);
-  bmojo::checkLaunch("fill");
+  runFill<uint32_t>(out.ptr, bits, n);
 }
 
 // adamw: dtype, param, grad, m, v, size, lr, beta1, beta2, eps, weightDecay, step
@@ -959,18 +1111,19 @@ void kernel_adamw(bmojo::Args& a) {
   const double eps = a.num();
   const double weightDecay = a.num();
   const double step = a.num();
-  if (dtype != bmojo::F32) {
+  if (dtype == bmojo::I32) {
     throw std::invalid_argument(std::string("adamw: does not support dtype ") + dtypeName(dtype) +
-                                "; use float32");
+                                "; use float32 or bfloat16");
   }
   if (!(step >= 1) || step != std::floor(step)) {
     throw std::range_error("adamw: step must be an integer ≥ 1 (the 1-based step count), got " +
                            std::to_string(step));
   }
-  requireElems(param, n, "adamw", "param");
-  requireElems(grad, n, "adamw", "grad");
-  requireElems(m, n, "adamw", "m");
-  requireElems(v, n, "adamw", "v");
+  const int eb = bmojo::elemBytes(dtype);
+  requireElems(param, n, "adamw", "param", eb);
+  requireElems(grad, n, "adamw", "grad", eb);
+  requireElems(m, n, "adamw", "m", eb);
+  requireElems(v, n, "adamw", "v", eb);
   if (n == 0) return;
   AdamwConsts c;
   c.beta1 = static_cast<float>(beta1);
@@ -981,8 +1134,15 @@ void kernel_adamw(bmojo::Args& a) {
   c.stepSize = static_cast<float>(lr / (1.0 - std::pow(beta1, step)));
   c.biasCorrection2Sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step)));
   c.eps = static_cast<float>(eps);
-  adamwKernel<<<bmojo::blocksFor(n, kThreads), kThreads, 0, bmojo::stream()>>>(
-      static_cast<float*>(param.ptr), static_cast<const float*>(grad.ptr),
-      static_cast<float*>(m.ptr), static_cast<float*>(v.ptr), n, c);
+  const unsigned blocks = bmojo::blocksFor(n, kThreads);
+  if (dtype == bmojo::BF16) {
+    adamwKernel<bf16><<<blocks, kThreads, 0, bmojo::stream()>>>(
+        static_cast<bf16*>(param.ptr), static_cast<const bf16*>(grad.ptr),
+        static_cast<bf16*>(m.ptr), static_cast<bf16*>(v.ptr), n, c);
+  } else {
+    adamwKernel<float><<<blocks, kThreads, 0, bmojo::stream()>>>(
+        static_cast<float*>(param.ptr), static_cast<const float*>(grad.ptr),
+        static_cast<float*>(m.ptr), static_cast<float*>(v.ptr), n, c);
+  }
   bmojo::checkLaunch("adamw");
 }

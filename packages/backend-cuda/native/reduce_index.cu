@@ -15,13 +15,17 @@
 // Accumulators: float sum/mean in double (the reference accumulates in float64, rounded once on
 // store); int32 sum in uint32 (wraps mod 2^32 exactly like the reference, in any order); max/min
 // propagate NaN; argmax/argmin carry (value, index) and combine to the first index of the most
-// extreme value, a NaN being more extreme than any number (the first NaN wins).
+// extreme value, a NaN being more extreme than any number (the first NaN wins). bfloat16 elements
+// are read as float32 (exact) and reduced like float32; a float result is rounded to bf16 once
+// when stored (argmax/argmin write int32 as for every dtype).
 //
 // gather / scatterAdd / scatter first validate the indices on the device (the first bad position
 // is atomicMin'd into scratch and read back), then launch; nothing is written when one is bad. While
 // a program is captured they do not (nothing runs then; the replaying caller checks its inputs).
-// scatter is a plain row store, one thread per element (or 16-byte vector) of updates: a repeated
-// index gets whichever update lands last.
+// gather and scatter move rows as raw words (16-byte vectors where the rows allow, else 4-byte
+// words, else 2-byte bf16 elements), one thread per word. scatter is a plain row store: a repeated
+// index gets whichever update lands last. scatterAdd adds with atomics; bfloat16 accumulates in a
+// float32 scratch copy of the touched rows of out (loaded once, rounded once when stored back).
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -93,23 +97,29 @@ constexpr bool kIsSumLike = OP == kSum || OP == kMean;
 template <int OP>
 constexpr bool kIsMaxLike = OP == kMax || OP == kArgmax;
 
-/** The accumulator algebra of one (op, dtype). combine is commutative and associative. */
+/**
+ * The accumulator algebra of one (op, element type T: float, bf16 or int32_t). combine is
+ * commutative and associative. Values are computed on as V: float for float32 and bfloat16
+ * (bf16 → float is exact), int32 for int32.
+ */
 template <int OP, typename T>
 struct Red {
   using Elem = T;
-  using Sum = std::conditional_t<std::is_same_v<T, float>, double, uint32_t>;
+  using V = std::conditional_t<std::is_same_v<T, int32_t>, int32_t, float>;
+  static constexpr bool kFloat = std::is_same_v<V, float>;
+  using Sum = std::conditional_t<kFloat, double, uint32_t>;
   using Acc =
-      std::conditional_t<kIsArg<OP>, ArgAcc<T>, std::conditional_t<kIsSumLike<OP>, Sum, T>>;
+      std::conditional_t<kIsArg<OP>, ArgAcc<V>, std::conditional_t<kIsSumLike<OP>, Sum, V>>;
   using Out = std::conditional_t<kIsArg<OP>, int32_t, T>;
 
   /** The identity of max (or min). */
-  __device__ __forceinline__ static T worst() {
-    if constexpr (std::is_same_v<T, float>) return kIsMaxLike<OP> ? -INFINITY : INFINITY;
+  __device__ __forceinline__ static V worst() {
+    if constexpr (kFloat) return kIsMaxLike<OP> ? -INFINITY : INFINITY;
     else return kIsMaxLike<OP> ? INT32_MIN : INT32_MAX;
   }
   __device__ __forceinline__ static Acc identity() {
     if constexpr (kIsArg<OP>) {
-      ArgAcc<T> a;
+      ArgAcc<V> a;
       a.val = worst();
       a.idx = INT32_MAX;  // loses every tie against a real element
       return a;
@@ -119,9 +129,12 @@ struct Red {
       return worst();
     }
   }
-  __device__ __forceinline__ static Acc fromElem(T v, int64_t r) {
+  __device__ __forceinline__ static Acc fromElem(T e, int64_t r) {
+    V v;
+    if constexpr (kFloat) v = bmojo::toF32(e);
+    else v = e;
     if constexpr (kIsArg<OP>) {
-      ArgAcc<T> a;
+      ArgAcc<V> a;
       a.val = v;
       a.idx = static_cast<int32_t>(r);
       return a;
@@ -132,8 +145,8 @@ struct Red {
     }
   }
   /** x strictly more extreme than y; a NaN is more extreme than any number. */
-  __device__ __forceinline__ static bool better(T x, T y) {
-    if constexpr (std::is_same_v<T, float>) {
+  __device__ __forceinline__ static bool better(V x, V y) {
+    if constexpr (kFloat) {
       if (x != x) return y == y;
     }
     return kIsMaxLike<OP> ? x > y : x < y;
@@ -145,7 +158,7 @@ struct Red {
       return b.idx < a.idx ? b : a;  // equally extreme (or both NaN): the first index wins
     } else if constexpr (kIsSumLike<OP>) {
       return a + b;
-    } else if constexpr (std::is_same_v<T, float>) {
+    } else if constexpr (kFloat) {
       if (a != a) return a;  // Math.max / Math.min propagate NaN
       if (b != b) return b;
       return kIsMaxLike<OP> ? fmaxf(a, b) : fminf(a, b);
@@ -153,12 +166,15 @@ struct Red {
       return kIsMaxLike<OP> ? (a > b ? a : b) : (a < b ? a : b);
     }
   }
+  /** The stored result: a float one as float32 (as the reference stores it), then as T. */
   __device__ __forceinline__ static Out finish(Acc a, double divisor) {
     if constexpr (kIsArg<OP>) {
       return a.idx;
     } else if constexpr (kIsSumLike<OP>) {
-      if constexpr (std::is_same_v<T, float>) return static_cast<float>(a / divisor);
+      if constexpr (kFloat) return bmojo::fromF32<T>(static_cast<float>(a / divisor));
       else return static_cast<int32_t>(a);
+    } else if constexpr (kFloat) {
+      return bmojo::fromF32<T>(a);
     } else {
       return a;
     }
@@ -217,6 +233,7 @@ __device__ __forceinline__ void store(DstT<R, kFinal>* dst, int64_t pos, typenam
  * inner == 1. src is [rows, size]; work item w = row·splits + s reduces
  * r ∈ [s·chunk, (s+1)·chunk) of its row into dst[w] (dst [rows, splits]; splits = 1 writes
  * dst[row]). kBlock: one block per item, else one warp per item (kWarps items per block).
+ * T is x's element type (float, bf16 or int32_t), as in every reduce kernel.
  */
 template <int OP, typename T, bool kRaw, bool kFinal, bool kBlock>
 __global__ void __launch_bounds__(kThreads)
@@ -459,14 +476,17 @@ void validateIndices(const char* kernel, const int32_t* indices, int64_t count, 
                          " rows; indices must be in [0, " + r + ")");
 }
 
-/** out[o, j, i] = table[o, indices[j], i]; e is the linear index into out [outer, count, inner]. */
-template <typename E, bool kSmall>
-__global__ void gatherKernel(const E* table, const int32_t* indices, E* out, int64_t total,
-                             int64_t inner, int64_t count, int64_t rows, FastDiv divInner,
-                             FastDiv divCount) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
-       e += stride) {
+/**
+ * Position of (o, indices[j], i) in [outer, rows, inner] for the linear index e = (o·count + j)·
+ * inner + i of [outer, count, inner]. kSmall (e < 2^31): the divisions are fixed-point multiplies.
+ */
+template <bool kSmall>
+struct RowMap {
+  const int32_t* indices;
+  int64_t inner, count, rows;
+  FastDiv divInner, divCount;
+
+  __device__ __forceinline__ int64_t operator()(int64_t e) const {
     int64_t i, j, o;
     if constexpr (kSmall) {
       const uint32_t ue = static_cast<uint32_t>(e);
@@ -481,111 +501,107 @@ __global__ void gatherKernel(const E* table, const int32_t* indices, E* out, int
       o = t / count;
       j = t - o * count;
     }
-    out[e] = table[(o * rows + indices[j]) * inner + i];
+    return (o * rows + indices[j]) * inner + i;
+  }
+};
+
+/** Calls launch(map) with the RowMap that fits `total` positions (inner, count ≥ 1). */
+template <class Launch>
+void withRowMap(const int32_t* indices, int64_t total, int64_t inner, int64_t count, int64_t rows,
+                Launch launch) {
+  if (total <= kSmallLimit) {
+    launch(RowMap<true>{indices, inner, count, rows, FastDiv::make(static_cast<uint32_t>(inner)),
+                        FastDiv::make(static_cast<uint32_t>(count))});
+  } else {
+    launch(RowMap<false>{indices, inner, count, rows, FastDiv{}, FastDiv{}});
   }
 }
 
-/** out[o, indices[j], i] += updates[o, j, i]; e is the linear index into updates. */
-template <typename T, bool kSmall>
-__global__ void scatterAddKernel(const T* updates, const int32_t* indices, T* out, int64_t total,
-                                 int64_t inner, int64_t count, int64_t rows, FastDiv divInner,
-                                 FastDiv divCount) {
+/** Four bf16 elements as one 8-byte word (they widen to a float4). */
+struct alignas(8) Bf16x4 {
+  __nv_bfloat162 lo, hi;
+};
+
+/** d = s: a raw copy, or a bf16 ↔ float32 conversion (rounded to nearest even towards bf16). */
+template <typename W>
+__device__ __forceinline__ void assign(W& d, const W& s) {
+  d = s;
+}
+__device__ __forceinline__ void assign(float& d, bmojo::bf16 s) { d = bmojo::toF32(s); }
+__device__ __forceinline__ void assign(bmojo::bf16& d, float s) { d = bmojo::fromF32<bmojo::bf16>(s); }
+__device__ __forceinline__ void assign(float4& d, Bf16x4 s) {
+  const float2 lo = __bfloat1622float2(s.lo), hi = __bfloat1622float2(s.hi);
+  d = make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+__device__ __forceinline__ void assign(Bf16x4& d, float4 s) {
+  d.lo = __float22bfloat162_rn(make_float2(s.x, s.y));
+  d.hi = __float22bfloat162_rn(make_float2(s.z, s.w));
+}
+
+/**
+ * assign(dst[·], src[·]) for every linear index e of [outer, count, inner] (in words S, D of the
+ * same element count): a side that is kSrcMapped / kDstMapped is addressed at map(e), the other at
+ * e. gather maps the source (the table), scatter the destination, scatterAdd's bf16 load and
+ * store passes both (out ↔ its float32 scratch copy).
+ */
+template <typename S, typename D, bool kSrcMapped, bool kDstMapped, class Map>
+__global__ void moveRowsKernel(const S* src, D* dst, int64_t total, Map map) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += stride) {
-    int64_t i, j, o;
-    if constexpr (kSmall) {
-      const uint32_t ue = static_cast<uint32_t>(e);
-      const uint32_t t = divInner.div(ue);
-      const uint32_t uo = divCount.div(t);
-      i = static_cast<int64_t>(ue - t * static_cast<uint32_t>(inner));
-      j = static_cast<int64_t>(t - uo * static_cast<uint32_t>(count));
-      o = static_cast<int64_t>(uo);
-    } else {
-      const int64_t t = e / inner;
-      i = e - t * inner;
-      o = t / count;
-      j = t - o * count;
-    }
-    atomicAdd(out + (o * rows + indices[j]) * inner + i, updates[e]);  // int32 wraps
+    const int64_t p = map(e);
+    assign(dst[kDstMapped ? p : e], src[kSrcMapped ? p : e]);
   }
 }
 
-/** out[o, indices[j], i] = updates[o, j, i]; e is the linear index into updates. */
-template <typename E, bool kSmall>
-__global__ void scatterKernel(const E* updates, const int32_t* indices, E* out, int64_t total,
-                              int64_t inner, int64_t count, int64_t rows, FastDiv divInner,
-                              FastDiv divCount) {
+/**
+ * out[o, indices[j], i] += updates[o, j, i], atomically; e is the linear index into updates.
+ * T is the updates' element type, A out's (the accumulator): float/float, int32/int32 (wraps) or
+ * bf16/float (out is then bf16 out's float32 scratch copy).
+ */
+template <typename T, typename A, class Map>
+__global__ void scatterAddKernel(const T* updates, A* out, int64_t total, Map map) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += stride) {
-    int64_t i, j, o;
-    if constexpr (kSmall) {
-      const uint32_t ue = static_cast<uint32_t>(e);
-      const uint32_t t = divInner.div(ue);
-      const uint32_t uo = divCount.div(t);
-      i = static_cast<int64_t>(ue - t * static_cast<uint32_t>(inner));
-      j = static_cast<int64_t>(t - uo * static_cast<uint32_t>(count));
-      o = static_cast<int64_t>(uo);
-    } else {
-      const int64_t t = e / inner;
-      i = e - t * inner;
-      o = t / count;
-      j = t - o * count;
-    }
-    out[(o * rows + indices[j]) * inner + i] = updates[e];
+    A v;
+    assign(v, updates[e]);
+    atomicAdd(out + map(e), v);
   }
 }
 
-template <typename E>
-void launchGather(const void* table, const int32_t* indices, void* out, int64_t total,
-                  int64_t inner, int64_t count, int64_t rows) {
-  const E* t = static_cast<const E*>(table);
-  E* o = static_cast<E*>(out);
-  const unsigned blocks = bmojo::blocksFor(total, kThreads);
-  if (total <= kSmallLimit) {
-    gatherKernel<E, true><<<blocks, kThreads, 0, bmojo::stream()>>>(
-        t, indices, o, total, inner, count, rows, FastDiv::make(static_cast<uint32_t>(inner)),
-        FastDiv::make(static_cast<uint32_t>(count)));
-  } else {
-    gatherKernel<E, false><<<blocks, kThreads, 0, bmojo::stream()>>>(
-        t, indices, o, total, inner, count, rows, FastDiv{}, FastDiv{});
-  }
-  bmojo::checkLaunch("gather");
+/** moveRowsKernel over `total` words S → D, `inner` words a row; inner, count ≥ 1. */
+template <typename S, typename D, bool kSrcMapped, bool kDstMapped>
+void launchMove(const void* src, void* dst, const int32_t* indices, int64_t total, int64_t inner,
+                int64_t count, int64_t rows, const char* kernel) {
+  withRowMap(indices, total, inner, count, rows, [&](auto map) {
+    moveRowsKernel<S, D, kSrcMapped, kDstMapped>
+        <<<bmojo::blocksFor(total, kThreads), kThreads, 0, bmojo::stream()>>>(
+            static_cast<const S*>(src), static_cast<D*>(dst), total, map);
+  });
+  bmojo::checkLaunch(kernel);
 }
 
-template <typename T>
-void launchScatterAdd(const void* updates, const int32_t* indices, void* out, int64_t total,
-                      int64_t inner, int64_t count, int64_t rows) {
-  const T* u = static_cast<const T*>(updates);
-  T* o = static_cast<T*>(out);
-  const unsigned blocks = bmojo::blocksFor(total, kThreads);
-  if (total <= kSmallLimit) {
-    scatterAddKernel<T, true><<<blocks, kThreads, 0, bmojo::stream()>>>(
-        u, indices, o, total, inner, count, rows, FastDiv::make(static_cast<uint32_t>(inner)),
-        FastDiv::make(static_cast<uint32_t>(count)));
+/**
+ * gather (kSrcMapped) or scatter (kDstMapped) of `total` elements of `bytes` bytes, `inner` a row,
+ * as the widest raw word the rows and both pointers allow: 16-byte vectors, else 4-byte words
+ * (always for float32 / int32), else 2-byte bf16 elements.
+ */
+template <bool kSrcMapped, bool kDstMapped>
+void moveRows(const void* src, void* dst, const int32_t* indices, int64_t total, int64_t inner,
+              int64_t count, int64_t rows, int bytes, const char* kernel) {
+  const int64_t rowBytes = inner * bytes;
+  const bool vec = aligned16(src) && aligned16(dst);  // at least every word's alignment
+  if (vec && rowBytes % 16 == 0) {
+    launchMove<uint4, uint4, kSrcMapped, kDstMapped>(src, dst, indices, total * bytes / 16,
+                                                      rowBytes / 16, count, rows, kernel);
+  } else if (bytes == 4 || (vec && rowBytes % 4 == 0)) {
+    launchMove<uint32_t, uint32_t, kSrcMapped, kDstMapped>(src, dst, indices, total * bytes / 4,
+                                                            rowBytes / 4, count, rows, kernel);
   } else {
-    scatterAddKernel<T, false><<<blocks, kThreads, 0, bmojo::stream()>>>(
-        u, indices, o, total, inner, count, rows, FastDiv{}, FastDiv{});
+    launchMove<uint16_t, uint16_t, kSrcMapped, kDstMapped>(src, dst, indices, total, inner, count,
+                                                            rows, kernel);
   }
-  bmojo::checkLaunch("scatterAdd");
-}
-
-template <typename E>
-void launchScatter(const void* updates, const int32_t* indices, void* out, int64_t total,
-                   int64_t inner, int64_t count, int64_t rows) {
-  const E* u = static_cast<const E*>(updates);
-  E* o = static_cast<E*>(out);
-  const unsigned blocks = bmojo::blocksFor(total, kThreads);
-  if (total <= kSmallLimit) {
-    scatterKernel<E, true><<<blocks, kThreads, 0, bmojo::stream()>>>(
-        u, indices, o, total, inner, count, rows, FastDiv::make(static_cast<uint32_t>(inner)),
-        FastDiv::make(static_cast<uint32_t>(count)));
-  } else {
-    scatterKernel<E, false><<<blocks, kThreads, 0, bmojo::stream()>>>(
-        u, indices, o, total, inner, count, rows, FastDiv{}, FastDiv{});
-  }
-  bmojo::checkLaunch("scatter");
 }
 
 /** outer·rows·inner and outer·count·inner, or a RangeError when they overflow int64. */
@@ -595,6 +611,101 @@ int64_t checkedProduct(int64_t a, int64_t b, int64_t c, const char* kernel) {
     throw std::range_error(std::string(kernel) + ": sizes are too large");
   }
   return a * b * c;
+}
+
+/**
+ * The arguments gather, scatterAdd and scatter share, in their order: dtype, src (gather's table,
+ * the scatters' updates), indices, out, outer, rows, inner, count.
+ */
+struct IndexArgs {
+  bmojo::DType dtype;
+  Buf src, out;
+  const int32_t* indices;
+  int64_t outer, rows, inner, count;
+  int64_t total;  // elements of [outer, count, inner]: gather's out, the scatters' updates
+};
+
+/**
+ * Reads and checks the arguments of `kernel`: the sizes, that the [outer, rows, inner] side
+ * (gather's table, the scatters' out) and the [outer, count, inner] side hold them, and the
+ * indices (on the device; throws the reference's RangeError for the first bad one).
+ */
+IndexArgs readIndexArgs(bmojo::Args& a, const char* kernel, bool gather) {
+  IndexArgs r;
+  r.dtype = readDType(a, kernel);
+  r.src = readBuf(a);
+  Buf indices = readBuf(a);
+  r.out = readBuf(a);
+  r.outer = readSize(a, kernel, "outer");
+  r.rows = readSize(a, kernel, "rows");
+  r.inner = readSize(a, kernel, "inner");
+  r.count = readSize(a, kernel, "count");
+  if (r.count > INT32_MAX) throw std::range_error(std::string(kernel) + ": count must be < 2^31");
+  requireElems(indices, r.count, kernel, "indices");
+  const int bytes = bmojo::elemBytes(r.dtype);
+  requireElems(gather ? r.src : r.out, checkedProduct(r.outer, r.rows, r.inner, kernel), kernel,
+               gather ? "table" : "out", bytes);
+  r.total = checkedProduct(r.outer, r.count, r.inner, kernel);
+  requireElems(gather ? r.out : r.src, r.total, kernel, gather ? "out" : "updates", bytes);
+  r.indices = static_cast<const int32_t*>(indices.ptr);
+  validateIndices(kernel, r.indices, r.count, r.rows);
+  return r;
+}
+
+/** scatterAddKernel<T, T> straight into out (float32, int32). */
+template <typename T>
+void scatterAddInPlace(const IndexArgs& r) {
+  withRowMap(r.indices, r.total, r.inner, r.count, r.rows, [&](auto map) {
+    scatterAddKernel<<<bmojo::blocksFor(r.total, kThreads), kThreads, 0, bmojo::stream()>>>(
+        static_cast<const T*>(r.src.ptr), static_cast<T*>(r.out.ptr), r.total, map);
+  });
+  bmojo::checkLaunch("scatterAdd");
+}
+
+/**
+ * bfloat16 scatterAdd: the touched rows of out are widened into a float32 scratch copy (a repeated
+ * index writes the same values twice), the updates are added there with float32 atomics, and the
+ * rows are rounded back into out once.
+ */
+void scatterAddBf16(const IndexArgs& r) {
+  using bmojo::bf16;
+  Scratch acc(static_cast<size_t>(r.outer * r.rows * r.inner) * sizeof(float));
+  const bool vec = r.inner % 4 == 0 && aligned16(r.out.ptr) && aligned16(acc.ptr);
+  if (vec) {
+    launchMove<Bf16x4, float4, true, true>(r.out.ptr, acc.ptr, r.indices, r.total / 4,
+                                           r.inner / 4, r.count, r.rows, "scatterAdd (load)");
+  } else {
+    launchMove<bf16, float, true, true>(r.out.ptr, acc.ptr, r.indices, r.total, r.inner, r.count,
+                                        r.rows, "scatterAdd (load)");
+  }
+  withRowMap(r.indices, r.total, r.inner, r.count, r.rows, [&](auto map) {
+    scatterAddKernel<<<bmojo::blocksFor(r.total, kThreads), kThreads, 0, bmojo::stream()>>>(
+        static_cast<const bf16*>(r.src.ptr), acc.as<float>(), r.total, map);
+  });
+  bmojo::checkLaunch("scatterAdd");
+  if (vec) {
+    launchMove<float4, Bf16x4, true, true>(acc.ptr, r.out.ptr, r.indices, r.total / 4,
+                                           r.inner / 4, r.count, r.rows, "scatterAdd (store)");
+  } else {
+    launchMove<float, bf16, true, true>(acc.ptr, r.out.ptr, r.indices, r.total, r.inner, r.count,
+                                        r.rows, "scatterAdd (store)");
+  }
+}
+
+/** reduce of x (T: float, bf16 or int32_t; int32 "mean" is refused by the entry). */
+template <typename T>
+void reduceAs(int op, const void* x, void* out, int64_t outer, int64_t size, int64_t inner) {
+  const T* xp = static_cast<const T*>(x);
+  switch (op) {
+    case kSum: return runReduce<kSum, T>(xp, out, outer, size, inner);
+    case kMean:
+      if constexpr (std::is_same_v<T, int32_t>) return;
+      else return runReduce<kMean, T>(xp, out, outer, size, inner);
+    case kMax: return runReduce<kMax, T>(xp, out, outer, size, inner);
+    case kMin: return runReduce<kMin, T>(xp, out, outer, size, inner);
+    case kArgmax: return runReduce<kArgmax, T>(xp, out, outer, size, inner);
+    default: return runReduce<kArgmin, T>(xp, out, outer, size, inner);
+  }
 }
 
 }  // namespace
@@ -620,107 +731,46 @@ void kernel_reduce(bmojo::Args& a) {
     throw std::invalid_argument(
         "reduce: op \"mean\" does not support dtype int32; use float32 (cast first)");
   }
-  if ((op == kArgmax || op == kArgmin) && size > INT32_MAX) {
+  const bool arg = op == kArgmax || op == kArgmin;
+  if (arg && size > INT32_MAX) {
     throw std::range_error(std::string("reduce: ") + kReduceNames[op] +
                            " over more than 2^31 − 1 elements cannot be indexed by int32");
   }
   const int64_t n = checkedProduct(outer, size, inner, "reduce");
-  requireElems(x, n, "reduce", "x");
-  requireElems(out, outer * inner, "reduce", "out");
+  const int bytes = bmojo::elemBytes(dtype);
+  requireElems(x, n, "reduce", "x", bytes);
+  requireElems(out, outer * inner, "reduce", "out", arg ? 4 : bytes);  // argmax/argmin: int32
   if (outer == 0 || inner == 0) return;
-  void* o = out.ptr;
-  if (dtype == bmojo::F32) {
-    const float* xp = static_cast<const float*>(x.ptr);
-    switch (op) {
-      case kSum: return runReduce<kSum, float>(xp, o, outer, size, inner);
-      case kMean: return runReduce<kMean, float>(xp, o, outer, size, inner);
-      case kMax: return runReduce<kMax, float>(xp, o, outer, size, inner);
-      case kMin: return runReduce<kMin, float>(xp, o, outer, size, inner);
-      case kArgmax: return runReduce<kArgmax, float>(xp, o, outer, size, inner);
-      default: return runReduce<kArgmin, float>(xp, o, outer, size, inner);
-    }
-  }
-  const int32_t* xp = static_cast<const int32_t*>(x.ptr);
-  switch (op) {
-    case kSum: return runReduce<kSum, int32_t>(xp, o, outer, size, inner);
-    case kMax: return runReduce<kMax, int32_t>(xp, o, outer, size, inner);
-    case kMin: return runReduce<kMin, int32_t>(xp, o, outer, size, inner);
-    case kArgmax: return runReduce<kArgmax, int32_t>(xp, o, outer, size, inner);
-    default: return runReduce<kArgmin, int32_t>(xp, o, outer, size, inner);
+  switch (dtype) {
+    case bmojo::F32: return reduceAs<float>(op, x.ptr, out.ptr, outer, size, inner);
+    case bmojo::BF16: return reduceAs<bmojo::bf16>(op, x.ptr, out.ptr, outer, size, inner);
+    default: return reduceAs<int32_t>(op, x.ptr, out.ptr, outer, size, inner);
   }
 }
 
 // gather: dtype, table, indices, out, outer, rows, inner, count
 void kernel_gather(bmojo::Args& a) {
-  readDType(a, "gather");  // float32 and int32 are both moved as 32-bit words
-  Buf table = readBuf(a);
-  Buf indices = readBuf(a);
-  Buf out = readBuf(a);
-  const int64_t outer = readSize(a, "gather", "outer");
-  const int64_t rows = readSize(a, "gather", "rows");
-  const int64_t inner = readSize(a, "gather", "inner");
-  const int64_t count = readSize(a, "gather", "count");
-  if (count > INT32_MAX) throw std::range_error("gather: count must be < 2^31");
-  requireElems(indices, count, "gather", "indices");
-  requireElems(table, checkedProduct(outer, rows, inner, "gather"), "gather", "table");
-  const int64_t total = checkedProduct(outer, count, inner, "gather");
-  requireElems(out, total, "gather", "out");
-  const int32_t* idx = static_cast<const int32_t*>(indices.ptr);
-  validateIndices("gather", idx, count, rows);
-  if (total == 0) return;
-  if (inner % 4 == 0 && aligned16(table.ptr) && aligned16(out.ptr)) {
-    launchGather<uint4>(table.ptr, idx, out.ptr, total / 4, inner / 4, count, rows);
-  } else {
-    launchGather<uint32_t>(table.ptr, idx, out.ptr, total, inner, count, rows);
-  }
+  const IndexArgs r = readIndexArgs(a, "gather", true);
+  if (r.total == 0) return;
+  moveRows<true, false>(r.src.ptr, r.out.ptr, r.indices, r.total, r.inner, r.count, r.rows,
+                        bmojo::elemBytes(r.dtype), "gather");
 }
 
 // scatterAdd: dtype, updates, indices, out, outer, rows, inner, count
 void kernel_scatterAdd(bmojo::Args& a) {
-  const bmojo::DType dtype = readDType(a, "scatterAdd");
-  Buf updates = readBuf(a);
-  Buf indices = readBuf(a);
-  Buf out = readBuf(a);
-  const int64_t outer = readSize(a, "scatterAdd", "outer");
-  const int64_t rows = readSize(a, "scatterAdd", "rows");
-  const int64_t inner = readSize(a, "scatterAdd", "inner");
-  const int64_t count = readSize(a, "scatterAdd", "count");
-  if (count > INT32_MAX) throw std::range_error("scatterAdd: count must be < 2^31");
-  requireElems(indices, count, "scatterAdd", "indices");
-  requireElems(out, checkedProduct(outer, rows, inner, "scatterAdd"), "scatterAdd", "out");
-  const int64_t total = checkedProduct(outer, count, inner, "scatterAdd");
-  requireElems(updates, total, "scatterAdd", "updates");
-  const int32_t* idx = static_cast<const int32_t*>(indices.ptr);
-  validateIndices("scatterAdd", idx, count, rows);
-  if (total == 0) return;
-  if (dtype == bmojo::F32) {
-    launchScatterAdd<float>(updates.ptr, idx, out.ptr, total, inner, count, rows);
-  } else {
-    launchScatterAdd<int>(updates.ptr, idx, out.ptr, total, inner, count, rows);
+  const IndexArgs r = readIndexArgs(a, "scatterAdd", false);
+  if (r.total == 0) return;
+  switch (r.dtype) {
+    case bmojo::F32: return scatterAddInPlace<float>(r);
+    case bmojo::BF16: return scatterAddBf16(r);
+    default: return scatterAddInPlace<int>(r);
   }
 }
 
 // scatter: dtype, updates, indices, out, outer, rows, inner, count
 void kernel_scatter(bmojo::Args& a) {
-  readDType(a, "scatter");  // float32 and int32 are both moved as 32-bit words
-  Buf updates = readBuf(a);
-  Buf indices = readBuf(a);
-  Buf out = readBuf(a);
-  const int64_t outer = readSize(a, "scatter", "outer");
-  const int64_t rows = readSize(a, "scatter", "rows");
-  const int64_t inner = readSize(a, "scatter", "inner");
-  const int64_t count = readSize(a, "scatter", "count");
-  if (count > INT32_MAX) throw std::range_error("scatter: count must be < 2^31");
-  requireElems(indices, count, "scatter", "indices");
-  requireElems(out, checkedProduct(outer, rows, inner, "scatter"), "scatter", "out");
-  const int64_t total = checkedProduct(outer, count, inner, "scatter");
-  requireElems(updates, total, "scatter", "updates");
-  const int32_t* idx = static_cast<const int32_t*>(indices.ptr);
-  validateIndices("scatter", idx, count, rows);
-  if (total == 0) return;
-  if (inner % 4 == 0 && aligned16(updates.ptr) && aligned16(out.ptr)) {
-    launchScatter<uint4>(updates.ptr, idx, out.ptr, total / 4, inner / 4, count, rows);
-  } else {
-    launchScatter<uint32_t>(updates.ptr, idx, out.ptr, total, inner, count, rows);
-  }
+  const IndexArgs r = readIndexArgs(a, "scatter", false);
+  if (r.total == 0) return;
+  moveRows<false, true>(r.src.ptr, r.out.ptr, r.indices, r.total, r.inner, r.count, r.rows,
+                        bmojo::elemBytes(r.dtype), "scatter");
 }

@@ -1,9 +1,16 @@
-// Row kernels: softmax, rmsNorm, addRmsNorm, crossEntropy and the gradients (float32 only).
+// Row kernels: softmax, rmsNorm, addRmsNorm, crossEntropy and the gradients (float32, bfloat16).
 //
 // Every buffer is viewed [rows, cols] row-major. A row is handled by one warp when cols ≤ 1024
 // (8 rows per 256-thread block) and by one block otherwise; both loop over rows grid-stride.
 // Reductions are warp shuffles, then (block mode) one shared-memory pass; all accumulate in float
 // and are deterministic (fixed reduction trees, no atomics on floats).
+//
+// The kernels are templated on the element type T of every float buffer (float or bf16; targets
+// stay int32). bf16 elements are read as float32, computed on exactly as the float32 path does, and
+// each stored value (rstd and lse included) is rounded to bf16 once; a value the float32 path
+// re-reads within the call is kept in float32 (rmsNormBackward's dweight partials), as the
+// reference's bf16 emulation has it, except addRmsNorm's sum, which is normalised as stored (the
+// values of add, then rmsNorm).
 //
 // Argument orders (written by src/kernels/rows.ts):
 //   softmax              dtype, x, out, rows, cols
@@ -34,11 +41,24 @@ constexpr int64_t kMaxGrid = 1 << 20;  // grid-stride loops cover the rest
 // Host helpers
 // ---------------------------------------------------------------------------------------------
 
-void requireF32(bmojo::DType dtype, const char* kernel) {
-  if (dtype != bmojo::F32) {
-    throw std::invalid_argument(std::string(kernel) +
-                                ": the cuda backend implements this kernel for float32 only");
-  }
+using bmojo::bf16;
+using bmojo::fromF32;
+using bmojo::Scratch;
+using bmojo::toF32;
+
+/** The element type T of a dtype these kernels take (float32, bfloat16). */
+template <typename T>
+struct Elem {
+  using type = T;
+};
+
+/** Calls f(Elem<T>{}) for dtype's T; other dtypes (int32) are refused. */
+template <class F>
+void withFloatType(bmojo::DType dtype, const char* kernel, F f) {
+  if (dtype == bmojo::F32) return f(Elem<float>{});
+  if (dtype == bmojo::BF16) return f(Elem<bf16>{});
+  throw std::invalid_argument(std::string(kernel) +
+                              ": the cuda backend implements this kernel for float32 and bfloat16 only");
 }
 
 /** Rows, cols must be ≥ 0 and a row must be indexable by int. */
@@ -46,8 +66,6 @@ void checkSizes(int64_t rows, int64_t cols, const char* kernel) {
   if (rows < 0 || cols < 0) throw std::invalid_argument(std::string(kernel) + ": negative size");
   if (cols > INT_MAX) throw std::invalid_argument(std::string(kernel) + ": row too long");
 }
-
-using bmojo::Scratch;
 
 // ---------------------------------------------------------------------------------------------
 // Device helpers
@@ -142,110 +160,119 @@ __device__ __forceinline__ void rowMaxSum(float& m, float& s, float* smM, float*
   }
 }
 
-/** Max and Σ exp(v − max) of one row; a row whose max is ±inf gets s = NaN (as the reference). */
-template <bool kWarp>
-__device__ __forceinline__ void rowSoftmaxStats(const float* xr, int cols, float& m, float& s,
+/**
+ * Max and Σ exp(v − max) of one row of T (float or bf16); a row whose max is ±inf gets s = NaN
+ * (as the reference).
+ */
+template <typename T, bool kWarp>
+__device__ __forceinline__ void rowSoftmaxStats(const T* xr, int cols, float& m, float& s,
                                                 float* smM, float* smS) {
   using S = RowSched<kWarp>;
   m = -INFINITY;
   s = 0.0f;
-  for (int c = S::lane(); c < cols; c += S::width()) msAdd(m, s, xr[c]);
+  for (int c = S::lane(); c < cols; c += S::width()) msAdd(m, s, toF32(xr[c]));
   rowMaxSum<kWarp>(m, s, smM, smS);
   if (isinf(m)) s = NAN;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kernels
+// Kernels (T: the element type of every float buffer, float or bf16)
 // ---------------------------------------------------------------------------------------------
 
-template <bool kWarp>
+template <typename T, bool kWarp>
 __global__ void __launch_bounds__(kMaxRowThreads)
-    softmaxKernel(const float* __restrict__ x, float* __restrict__ out, int64_t rows, int cols) {
+    softmaxKernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int cols) {
   using S = RowSched<kWarp>;
   __shared__ float smM[32], smS[32];
   for (int64_t row = S::first(); row < rows; row += S::step()) {
-    const float* xr = x + row * cols;
-    float* outr = out + row * cols;
+    const T* xr = x + row * cols;
+    T* outr = out + row * cols;
     float m, s;
-    rowSoftmaxStats<kWarp>(xr, cols, m, s, smM, smS);
+    rowSoftmaxStats<T, kWarp>(xr, cols, m, s, smM, smS);
     const float inv = 1.0f / s;
-    for (int c = S::lane(); c < cols; c += S::width()) outr[c] = expf(xr[c] - m) * inv;
+    for (int c = S::lane(); c < cols; c += S::width()) {
+      outr[c] = fromF32<T>(expf(toF32(xr[c]) - m) * inv);
+    }
   }
 }
 
-template <bool kWarp>
+template <typename T, bool kWarp>
 __global__ void __launch_bounds__(kMaxRowThreads)
-    softmaxBackwardKernel(const float* __restrict__ y, const float* __restrict__ dy,
-                          float* __restrict__ dx, int64_t rows, int cols) {
+    softmaxBackwardKernel(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx,
+                          int64_t rows, int cols) {
   using S = RowSched<kWarp>;
   __shared__ float sm[32];
   for (int64_t row = S::first(); row < rows; row += S::step()) {
     const int64_t base = row * cols;
     float dot = 0.0f;
-    for (int c = S::lane(); c < cols; c += S::width()) dot += dy[base + c] * y[base + c];
+    for (int c = S::lane(); c < cols; c += S::width()) {
+      dot += toF32(dy[base + c]) * toF32(y[base + c]);
+    }
     dot = rowSum<kWarp>(dot, sm);
     for (int c = S::lane(); c < cols; c += S::width()) {
       const int64_t i = base + c;
-      dx[i] = y[i] * (dy[i] - dot);
+      dx[i] = fromF32<T>(toF32(y[i]) * (toF32(dy[i]) - dot));
     }
   }
 }
 
 /**
- * out = x · rstd · w per row (rmsNorm); with kAdd the row is first x + residual, stored in `sum`,
- * and the second pass reads the stored sum back, so out and rstd equal rmsNorm of the sum bit for
- * bit (addRmsNorm). Without kAdd, residual and sum are unused (null).
+ * out = x · rstd · w per row (rmsNorm); with kAdd the row is first x + residual, stored in `sum`
+ * (rounded to T), and out and rstd are rmsNorm of the stored sum (addRmsNorm: the values of add,
+ * then rmsNorm, in every dtype). Without kAdd, residual and sum are unused (null).
  */
-template <bool kWarp, bool kAdd>
+template <typename T, bool kWarp, bool kAdd>
 __global__ void __launch_bounds__(kMaxRowThreads)
-    normRowsKernel(const float* __restrict__ x, const float* __restrict__ residual,
-                   const float* __restrict__ weight, float* __restrict__ sum,
-                   float* __restrict__ out, float* __restrict__ rstdOut, int64_t rows, int cols,
-                   float eps) {
+    normRowsKernel(const T* __restrict__ x, const T* __restrict__ residual,
+                   const T* __restrict__ weight, T* __restrict__ sum, T* __restrict__ out,
+                   T* __restrict__ rstdOut, int64_t rows, int cols, float eps) {
   using S = RowSched<kWarp>;
   __shared__ float sm[32];
   for (int64_t row = S::first(); row < rows; row += S::step()) {
     const int64_t base = row * cols;
     float sumSquares = 0.0f;
     for (int c = S::lane(); c < cols; c += S::width()) {
-      float v = x[base + c];
+      float v = toF32(x[base + c]);
       if constexpr (kAdd) {
-        v += residual[base + c];
-        sum[base + c] = v;
+        const T stored = fromF32<T>(v + toF32(residual[base + c]));
+        sum[base + c] = stored;
+        v = toF32(stored);
       }
       sumSquares += v * v;
     }
     sumSquares = rowSum<kWarp>(sumSquares, sm);
     const float rstd = 1.0f / sqrtf(sumSquares / static_cast<float>(cols) + eps);
-    if (S::lane() == 0) rstdOut[row] = rstd;
-    const float* src = kAdd ? sum : x;
+    if (S::lane() == 0) rstdOut[row] = fromF32<T>(rstd);
     for (int c = S::lane(); c < cols; c += S::width()) {
-      out[base + c] = src[base + c] * rstd * weight[c];
+      const int64_t i = base + c;
+      const float v = toF32(kAdd ? sum[i] : x[i]);
+      out[i] = fromF32<T>(v * rstd * toF32(weight[c]));
     }
   }
 }
 
 /** dx[r] = rstd · w ⊙ dy − x · rstd³ · mean(x ⊙ w ⊙ dy). dweight is a separate kernel. */
-template <bool kWarp>
+template <typename T, bool kWarp>
 __global__ void __launch_bounds__(kMaxRowThreads)
-    rmsNormBackwardKernel(const float* __restrict__ x, const float* __restrict__ weight,
-                          const float* __restrict__ rstdIn, const float* __restrict__ dy,
-                          float* __restrict__ dx, int64_t rows, int cols) {
+    rmsNormBackwardKernel(const T* __restrict__ x, const T* __restrict__ weight,
+                          const T* __restrict__ rstdIn, const T* __restrict__ dy,
+                          T* __restrict__ dx, int64_t rows, int cols) {
   using S = RowSched<kWarp>;
   __shared__ float sm[32];
   for (int64_t row = S::first(); row < rows; row += S::step()) {
     const int64_t base = row * cols;
-    const float rstd = rstdIn[row];
+    const float rstd = toF32(rstdIn[row]);
     float sum = 0.0f;
     for (int c = S::lane(); c < cols; c += S::width()) {
-      sum += x[base + c] * weight[c] * dy[base + c];
+      sum += toF32(x[base + c]) * toF32(weight[c]) * toF32(dy[base + c]);
     }
     sum = rowSum<kWarp>(sum, sm);
     const float mean = sum / static_cast<float>(cols);
     const float rstdCubed = rstd * rstd * rstd;
     for (int c = S::lane(); c < cols; c += S::width()) {
       const int64_t i = base + c;
-      dx[i] = rstd * weight[c] * dy[i] - x[i] * rstdCubed * mean;
+      dx[i] = fromF32<T>(rstd * toF32(weight[c]) * toF32(dy[i]) -
+                         toF32(x[i]) * rstdCubed * mean);
     }
   }
 }
@@ -255,12 +282,14 @@ constexpr int kRowLanes = 8;  // row lanes per block (threadIdx.y)
 
 /**
  * partial[chunk, c] = Σ_{r in chunk} dy[r, c] · x[r, c] · rstd[r]. Block (32, 8): 32 columns,
- * 8 interleaved row lanes, reduced in a fixed order. With one chunk `partial` is dweight itself.
+ * 8 interleaved row lanes, reduced in a fixed order. With one chunk `partial` is dweight itself
+ * (P = T), else float32 scratch (P = float).
  */
+template <typename T, typename P>
 __global__ void __launch_bounds__(kColTile * kRowLanes)
-    rmsNormDweightPartialKernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                const float* __restrict__ rstd, float* __restrict__ partial,
-                                int64_t rows, int cols, int64_t rowsPerChunk) {
+    rmsNormDweightPartialKernel(const T* __restrict__ x, const T* __restrict__ dy,
+                                const T* __restrict__ rstd, P* __restrict__ partial, int64_t rows,
+                                int cols, int64_t rowsPerChunk) {
   __shared__ float sm[kRowLanes][kColTile + 1];
   const int c = blockIdx.x * kColTile + threadIdx.x;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * rowsPerChunk;
@@ -269,7 +298,7 @@ __global__ void __launch_bounds__(kColTile * kRowLanes)
   if (c < cols) {
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
       const int64_t i = r * cols + c;
-      acc += dy[i] * x[i] * rstd[r];
+      acc += toF32(dy[i]) * toF32(x[i]) * toF32(rstd[r]);
     }
   }
   sm[threadIdx.y][threadIdx.x] = acc;
@@ -278,18 +307,19 @@ __global__ void __launch_bounds__(kColTile * kRowLanes)
     float total = 0.0f;
 #pragma unroll
     for (int k = 0; k < kRowLanes; ++k) total += sm[k][threadIdx.x];
-    partial[static_cast<int64_t>(blockIdx.y) * cols + c] = total;
+    partial[static_cast<int64_t>(blockIdx.y) * cols + c] = fromF32<P>(total);
   }
 }
 
-/** out[c] = Σ_k partial[k, c] over `chunks` chunks, in order. */
-__global__ void sumChunksKernel(const float* __restrict__ partial, float* __restrict__ out,
-                                int cols, int chunks) {
+/** out[c] = Σ_k partial[k, c] over `chunks` chunks, in order; out is T (float or bf16). */
+template <typename T>
+__global__ void sumChunksKernel(const float* __restrict__ partial, T* __restrict__ out, int cols,
+                                int chunks) {
   for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float total = 0.0f;
     for (int k = 0; k < chunks; ++k) total += partial[static_cast<int64_t>(k) * cols + c];
-    out[c] = total;
+    out[c] = fromF32<T>(total);
   }
 }
 
@@ -306,48 +336,48 @@ __global__ void checkTargetsKernel(const int* __restrict__ targets, int64_t rows
 }
 
 /** lse[r] = logsumexp(logits[r]); loss[r] = lse[r] − logits[r, t] or 0 for an ignored row. */
-template <bool kWarp>
+template <typename T, bool kWarp>
 __global__ void __launch_bounds__(kMaxRowThreads)
-    crossEntropyKernel(const float* __restrict__ logits, const int* __restrict__ targets,
-                       float* __restrict__ loss, float* __restrict__ lse, int64_t rows, int classes,
+    crossEntropyKernel(const T* __restrict__ logits, const int* __restrict__ targets,
+                       T* __restrict__ loss, T* __restrict__ lse, int64_t rows, int classes,
                        int64_t ignoreIndex) {
   using S = RowSched<kWarp>;
   __shared__ float smM[32], smS[32];
   for (int64_t row = S::first(); row < rows; row += S::step()) {
-    const float* xr = logits + row * classes;
+    const T* xr = logits + row * classes;
     float m, s;
-    rowSoftmaxStats<kWarp>(xr, classes, m, s, smM, smS);
+    rowSoftmaxStats<T, kWarp>(xr, classes, m, s, smM, smS);
     if (S::lane() == 0) {
       // An empty row: log Σ over nothing = −inf, as the reference (−inf + log 0).
       const float rowLse = classes == 0 ? -INFINITY : m + logf(s);
-      lse[row] = rowLse;
+      lse[row] = fromF32<T>(rowLse);
       const int64_t t = targets[row];
-      loss[row] = t == ignoreIndex ? 0.0f : rowLse - xr[t];
+      loss[row] = fromF32<T>(t == ignoreIndex ? 0.0f : rowLse - toF32(xr[t]));
     }
   }
 }
 
 /** dlogits[r, c] = dloss[r] · (exp(logits[r, c] − lse[r]) − [c == t_r]); 0 for ignored rows. */
-template <bool kWarp>
+template <typename T, bool kWarp>
 __global__ void __launch_bounds__(kMaxRowThreads)
-    crossEntropyBackwardKernel(const float* __restrict__ logits, const int* __restrict__ targets,
-                               const float* __restrict__ lse, const float* __restrict__ dloss,
-                               float* __restrict__ dlogits, int64_t rows, int classes,
+    crossEntropyBackwardKernel(const T* __restrict__ logits, const int* __restrict__ targets,
+                               const T* __restrict__ lse, const T* __restrict__ dloss,
+                               T* __restrict__ dlogits, int64_t rows, int classes,
                                int64_t ignoreIndex) {
   using S = RowSched<kWarp>;
   for (int64_t row = S::first(); row < rows; row += S::step()) {
-    const float* xr = logits + row * classes;
-    float* dr = dlogits + row * classes;
+    const T* xr = logits + row * classes;
+    T* dr = dlogits + row * classes;
     const int64_t t = targets[row];
     if (t == ignoreIndex) {
-      for (int c = S::lane(); c < classes; c += S::width()) dr[c] = 0.0f;
+      for (int c = S::lane(); c < classes; c += S::width()) dr[c] = fromF32<T>(0.0f);
       continue;
     }
-    const float rowLse = lse[row];
-    const float rowDloss = dloss[row];
+    const float rowLse = toF32(lse[row]);
+    const float rowDloss = toF32(dloss[row]);
     for (int c = S::lane(); c < classes; c += S::width()) {
-      const float p = expf(xr[c] - rowLse);
-      dr[c] = rowDloss * (p - (c == t ? 1.0f : 0.0f));
+      const float p = expf(toF32(xr[c]) - rowLse);
+      dr[c] = fromF32<T>(rowDloss * (p - (c == t ? 1.0f : 0.0f)));
     }
   }
 }
@@ -434,139 +464,155 @@ void checkTargets(const char* kernel, const int* targets, int64_t rows, int64_t 
 // ---------------------------------------------------------------------------------------------
 
 void kernel_softmax(bmojo::Args& a) {
-  requireF32(a.dtype(), "softmax");
-  const auto* x = a.buf<const float>();
-  auto* out = a.buf<float>();
-  const int64_t rows = a.i64();
-  const int64_t cols = a.i64();
-  checkSizes(rows, cols, "softmax");
-  if (rows == 0 || cols == 0) return;
-  launchRows(softmaxKernel<true>, softmaxKernel<false>, rows, cols, "softmax", x, out, rows,
-             static_cast<int>(cols));
+  withFloatType(a.dtype(), "softmax", [&](auto elem) {
+    using T = typename decltype(elem)::type;
+    const auto* x = a.buf<const T>();
+    auto* out = a.buf<T>();
+    const int64_t rows = a.i64();
+    const int64_t cols = a.i64();
+    checkSizes(rows, cols, "softmax");
+    if (rows == 0 || cols == 0) return;
+    launchRows(softmaxKernel<T, true>, softmaxKernel<T, false>, rows, cols, "softmax", x, out,
+               rows, static_cast<int>(cols));
+  });
 }
 
 void kernel_softmaxBackward(bmojo::Args& a) {
-  requireF32(a.dtype(), "softmaxBackward");
-  const auto* y = a.buf<const float>();
-  const auto* dy = a.buf<const float>();
-  auto* dx = a.buf<float>();
-  const int64_t rows = a.i64();
-  const int64_t cols = a.i64();
-  checkSizes(rows, cols, "softmaxBackward");
-  if (rows == 0 || cols == 0) return;
-  launchRows(softmaxBackwardKernel<true>, softmaxBackwardKernel<false>, rows, cols,
-             "softmaxBackward", y, dy, dx, rows, static_cast<int>(cols));
+  withFloatType(a.dtype(), "softmaxBackward", [&](auto elem) {
+    using T = typename decltype(elem)::type;
+    const auto* y = a.buf<const T>();
+    const auto* dy = a.buf<const T>();
+    auto* dx = a.buf<T>();
+    const int64_t rows = a.i64();
+    const int64_t cols = a.i64();
+    checkSizes(rows, cols, "softmaxBackward");
+    if (rows == 0 || cols == 0) return;
+    launchRows(softmaxBackwardKernel<T, true>, softmaxBackwardKernel<T, false>, rows, cols,
+               "softmaxBackward", y, dy, dx, rows, static_cast<int>(cols));
+  });
 }
 
 void kernel_rmsNorm(bmojo::Args& a) {
-  requireF32(a.dtype(), "rmsNorm");
-  const auto* x = a.buf<const float>();
-  const auto* weight = a.buf<const float>();
-  auto* out = a.buf<float>();
-  auto* rstd = a.buf<float>();
-  const int64_t rows = a.i64();
-  const int64_t cols = a.i64();
-  const float eps = a.f32();
-  checkSizes(rows, cols, "rmsNorm");
-  if (rows == 0) return;
-  // cols == 0 still writes rstd (NaN, as the reference's 1 / sqrt(0 / 0 + eps)).
-  launchRows(normRowsKernel<true, false>, normRowsKernel<false, false>, rows, cols, "rmsNorm", x,
-             static_cast<const float*>(nullptr), weight, static_cast<float*>(nullptr), out, rstd,
-             rows, static_cast<int>(cols), eps);
+  withFloatType(a.dtype(), "rmsNorm", [&](auto elem) {
+    using T = typename decltype(elem)::type;
+    const auto* x = a.buf<const T>();
+    const auto* weight = a.buf<const T>();
+    auto* out = a.buf<T>();
+    auto* rstd = a.buf<T>();
+    const int64_t rows = a.i64();
+    const int64_t cols = a.i64();
+    const float eps = a.f32();
+    checkSizes(rows, cols, "rmsNorm");
+    if (rows == 0) return;
+    // cols == 0 still writes rstd (NaN, as the reference's 1 / sqrt(0 / 0 + eps)).
+    launchRows(normRowsKernel<T, true, false>, normRowsKernel<T, false, false>, rows, cols,
+               "rmsNorm", x, static_cast<const T*>(nullptr), weight, static_cast<T*>(nullptr),
+               out, rstd, rows, static_cast<int>(cols), eps);
+  });
 }
 
 void kernel_addRmsNorm(bmojo::Args& a) {
-  requireF32(a.dtype(), "addRmsNorm");
-  const auto* x = a.buf<const float>();
-  const auto* residual = a.buf<const float>();
-  const auto* weight = a.buf<const float>();
-  auto* sum = a.buf<float>();
-  auto* out = a.buf<float>();
-  auto* rstd = a.buf<float>();
-  const int64_t rows = a.i64();
-  const int64_t cols = a.i64();
-  const float eps = a.f32();
-  checkSizes(rows, cols, "addRmsNorm");
-  if (rows == 0) return;
-  launchRows(normRowsKernel<true, true>, normRowsKernel<false, true>, rows, cols, "addRmsNorm",
-             x, residual, weight, sum, out, rstd, rows, static_cast<int>(cols), eps);
+  withFloatType(a.dtype(), "addRmsNorm", [&](auto elem) {
+    using T = typename decltype(elem)::type;
+    const auto* x = a.buf<const T>();
+    const auto* residual = a.buf<const T>();
+    const auto* weight = a.buf<const T>();
+    auto* sum = a.buf<T>();
+    auto* out = a.buf<T>();
+    auto* rstd = a.buf<T>();
+    const int64_t rows = a.i64();
+    const int64_t cols = a.i64();
+    const float eps = a.f32();
+    checkSizes(rows, cols, "addRmsNorm");
+    if (rows == 0) return;
+    launchRows(normRowsKernel<T, true, true>, normRowsKernel<T, false, true>, rows, cols,
+               "addRmsNorm", x, residual, weight, sum, out, rstd, rows, static_cast<int>(cols),
+               eps);
+  });
 }
 
 void kernel_rmsNormBackward(bmojo::Args& a) {
-  requireF32(a.dtype(), "rmsNormBackward");
-  const auto* x = a.buf<const float>();
-  const auto* weight = a.buf<const float>();
-  const auto* rstd = a.buf<const float>();
-  const auto* dy = a.buf<const float>();
-  auto* dx = a.buf<float>();
-  auto* dweight = a.buf<float>();
-  const int64_t rows = a.i64();
-  const int64_t cols = a.i64();
-  checkSizes(rows, cols, "rmsNormBackward");
-  if (cols == 0) return;
-  cudaStream_t s = bmojo::stream();
-  if (rows == 0) {  // dweight is a sum over no rows
-    bmojo::check(cudaMemsetAsync(dweight, 0, cols * sizeof(float), s), "rmsNormBackward");
-    return;
-  }
-  const int icols = static_cast<int>(cols);
-  launchRows(rmsNormBackwardKernel<true>, rmsNormBackwardKernel<false>, rows, cols,
-             "rmsNormBackward", x, weight, rstd, dy, dx, rows, icols);
+  withFloatType(a.dtype(), "rmsNormBackward", [&](auto elem) {
+    using T = typename decltype(elem)::type;
+    const auto* x = a.buf<const T>();
+    const auto* weight = a.buf<const T>();
+    const auto* rstd = a.buf<const T>();
+    const auto* dy = a.buf<const T>();
+    auto* dx = a.buf<T>();
+    auto* dweight = a.buf<T>();
+    const int64_t rows = a.i64();
+    const int64_t cols = a.i64();
+    checkSizes(rows, cols, "rmsNormBackward");
+    if (cols == 0) return;
+    cudaStream_t s = bmojo::stream();
+    if (rows == 0) {  // dweight is a sum over no rows
+      bmojo::check(cudaMemsetAsync(dweight, 0, cols * sizeof(T), s), "rmsNormBackward");
+      return;
+    }
+    const int icols = static_cast<int>(cols);
+    launchRows(rmsNormBackwardKernel<T, true>, rmsNormBackwardKernel<T, false>, rows, cols,
+               "rmsNormBackward", x, weight, rstd, dy, dx, rows, icols);
 
-  // dweight: row chunks × 32-column tiles (~1024 blocks), then a fixed-order sum over chunks.
-  const int64_t colBlocks = (cols + kColTile - 1) / kColTile;
-  const int64_t maxChunks = std::min<int64_t>((rows + 63) / 64, 65535);  // ≥ 64 rows a chunk
-  int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(maxChunks, 1024 / colBlocks));
-  const int64_t rowsPerChunk = (rows + chunks - 1) / chunks;
-  chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
-  const dim3 grid(static_cast<unsigned>(colBlocks), static_cast<unsigned>(chunks));
-  const dim3 block(kColTile, kRowLanes);
-  if (chunks == 1) {
-    rmsNormDweightPartialKernel<<<grid, block, 0, s>>>(x, dy, rstd, dweight, rows, icols,
-                                                       rowsPerChunk);
-    bmojo::checkLaunch("rmsNormBackward (dweight)");
-    return;
-  }
-  Scratch partial(static_cast<size_t>(chunks) * cols * sizeof(float));
-  rmsNormDweightPartialKernel<<<grid, block, 0, s>>>(x, dy, rstd, partial.as<float>(), rows, icols,
-                                                     rowsPerChunk);
-  bmojo::checkLaunch("rmsNormBackward (dweight partials)");
-  sumChunksKernel<<<bmojo::blocksFor(cols, 256), 256, 0, s>>>(partial.as<float>(), dweight, icols,
-                                                              static_cast<int>(chunks));
-  bmojo::checkLaunch("rmsNormBackward (dweight sum)");
+    // dweight: row chunks × 32-column tiles (~1024 blocks), then a fixed-order sum over chunks.
+    const int64_t colBlocks = (cols + kColTile - 1) / kColTile;
+    const int64_t maxChunks = std::min<int64_t>((rows + 63) / 64, 65535);  // ≥ 64 rows a chunk
+    int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(maxChunks, 1024 / colBlocks));
+    const int64_t rowsPerChunk = (rows + chunks - 1) / chunks;
+    chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+    const dim3 grid(static_cast<unsigned>(colBlocks), static_cast<unsigned>(chunks));
+    const dim3 block(kColTile, kRowLanes);
+    if (chunks == 1) {
+      rmsNormDweightPartialKernel<<<grid, block, 0, s>>>(x, dy, rstd, dweight, rows, icols,
+                                                         rowsPerChunk);
+      bmojo::checkLaunch("rmsNormBackward (dweight)");
+      return;
+    }
+    Scratch partial(static_cast<size_t>(chunks) * cols * sizeof(float));
+    rmsNormDweightPartialKernel<<<grid, block, 0, s>>>(x, dy, rstd, partial.as<float>(), rows,
+                                                       icols, rowsPerChunk);
+    bmojo::checkLaunch("rmsNormBackward (dweight partials)");
+    sumChunksKernel<<<bmojo::blocksFor(cols, 256), 256, 0, s>>>(partial.as<float>(), dweight,
+                                                                icols, static_cast<int>(chunks));
+    bmojo::checkLaunch("rmsNormBackward (dweight sum)");
+  });
 }
 
 void kernel_crossEntropy(bmojo::Args& a) {
-  requireF32(a.dtype(), "crossEntropy");
-  const auto* logits = a.buf<const float>();
-  const auto* targets = a.buf<const int>();
-  auto* loss = a.buf<float>();
-  auto* lse = a.buf<float>();
-  const int64_t rows = a.i64();
-  const int64_t classes = a.i64();
-  const int64_t ignoreIndex = a.i64();
-  checkSizes(rows, classes, "crossEntropy");
-  if (rows == 0) return;
-  checkTargets("crossEntropy", targets, rows, classes, ignoreIndex);
-  launchRows(crossEntropyKernel<true>, crossEntropyKernel<false>, rows, classes, "crossEntropy",
-             logits, targets, loss, lse, rows, static_cast<int>(classes), ignoreIndex);
+  withFloatType(a.dtype(), "crossEntropy", [&](auto elem) {
+    using T = typename decltype(elem)::type;
+    const auto* logits = a.buf<const T>();
+    const auto* targets = a.buf<const int>();
+    auto* loss = a.buf<T>();
+    auto* lse = a.buf<T>();
+    const int64_t rows = a.i64();
+    const int64_t classes = a.i64();
+    const int64_t ignoreIndex = a.i64();
+    checkSizes(rows, classes, "crossEntropy");
+    if (rows == 0) return;
+    checkTargets("crossEntropy", targets, rows, classes, ignoreIndex);
+    launchRows(crossEntropyKernel<T, true>, crossEntropyKernel<T, false>, rows, classes,
+               "crossEntropy", logits, targets, loss, lse, rows, static_cast<int>(classes),
+               ignoreIndex);
+  });
 }
 
 void kernel_crossEntropyBackward(bmojo::Args& a) {
-  requireF32(a.dtype(), "crossEntropyBackward");
-  const auto* logits = a.buf<const float>();
-  const auto* targets = a.buf<const int>();
-  const auto* lse = a.buf<const float>();
-  const auto* dloss = a.buf<const float>();
-  auto* dlogits = a.buf<float>();
-  const int64_t rows = a.i64();
-  const int64_t classes = a.i64();
-  const int64_t ignoreIndex = a.i64();
-  checkSizes(rows, classes, "crossEntropyBackward");
-  if (rows == 0) return;
-  checkTargets("crossEntropyBackward", targets, rows, classes, ignoreIndex);
-  if (classes == 0) return;
-  launchRows(crossEntropyBackwardKernel<true>, crossEntropyBackwardKernel<false>, rows, classes,
-             "crossEntropyBackward", logits, targets, lse, dloss, dlogits, rows,
-             static_cast<int>(classes), ignoreIndex);
+  withFloatType(a.dtype(), "crossEntropyBackward", [&](auto elem) {
+    using T = typename decltype(elem)::type;
+    const auto* logits = a.buf<const T>();
+    const auto* targets = a.buf<const int>();
+    const auto* lse = a.buf<const T>();
+    const auto* dloss = a.buf<const T>();
+    auto* dlogits = a.buf<T>();
+    const int64_t rows = a.i64();
+    const int64_t classes = a.i64();
+    const int64_t ignoreIndex = a.i64();
+    checkSizes(rows, classes, "crossEntropyBackward");
+    if (rows == 0) return;
+    checkTargets("crossEntropyBackward", targets, rows, classes, ignoreIndex);
+    if (classes == 0) return;
+    launchRows(crossEntropyBackwardKernel<T, true>, crossEntropyBackwardKernel<T, false>, rows,
+               classes, "crossEntropyBackward", logits, targets, lse, dloss, dlogits, rows,
+               static_cast<int>(classes), ignoreIndex);
+  });
 }

@@ -1,5 +1,5 @@
 // Mamba-1 selective scan, channels last (spec: packages/tensor/src/backend/kernels.ts, reference:
-// packages/tensor/src/backends/cpu/selective-scan.ts). float32 only.
+// packages/tensor/src/backends/cpu/selective-scan.ts), float32 and bfloat16 storage.
 //
 //   dt[b,t,e] = delta[b,t,e] + deltaBias[e], then softplus (threshold 20) when deltaSoftplus
 //   h[b,e,n]  = exp(dt·A[e,n])·h[b,e,n] + dt·u[b,t,e]·B[b,t,n]
@@ -22,16 +22,27 @@
 // the warp's channels with a transposing butterfly of shuffles, across the block's warps in shared
 // memory, and across blocks with one atomicAdd per (b, t, n) per block into zeroed outputs.
 // dA / dD / dDeltaBias are accumulated in registers and atomically added once per thread.
+//
+// bfloat16: every kernel is templated on the element type Elem (float or bf16) of the floating
+// buffers. Values are read into float32, the state h, dh and every sum stay float32 (registers,
+// shared memory, the float32 checkpoints), and each stored value is rounded once. The atomically
+// accumulated gradients (dA, dB, dC, dD, dDeltaBias) are summed in zeroed float32 scratch and
+// rounded into their bf16 outputs by one pass at the end.
 #include <cuda_runtime.h>
 
 #include <climits>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "common.cuh"
 
 namespace {
+
+using bmojo::bf16;
+using bmojo::fromF32;
+using bmojo::toF32;
 
 constexpr int kBlock = 128;  // threads per block, all kernels but the step
 constexpr int kWarps = kBlock / 32;
@@ -160,18 +171,20 @@ __device__ __forceinline__ int butterflyOffset(int lane) {
 // Forward
 // ---------------------------------------------------------------------------------------------
 
+/** Elem: the element type of every buffer (float or bf16). */
+template <typename Elem>
 struct FwdParams {
-  const float* u;
-  const float* delta;
-  const float* A;
-  const float* B;
-  const float* C;
-  const float* D;             // may be null
-  const float* z;             // may be null
-  const float* deltaBias;     // may be null
-  const float* initialState;  // may be null
-  float* out;
-  float* lastState;
+  const Elem* u;
+  const Elem* delta;
+  const Elem* A;
+  const Elem* B;
+  const Elem* C;
+  const Elem* D;             // may be null
+  const Elem* z;             // may be null
+  const Elem* deltaBias;     // may be null
+  const Elem* initialState;  // may be null
+  Elem* out;
+  Elem* lastState;
   int batch, length, channels, stateSize;
   int eBlocks;  // blocks per batch element along the channels
   bool softplus;
@@ -185,8 +198,9 @@ constexpr int fwdChunk() {
 
 // Three blocks per SM are enough for B·E/EB blocks to run in one wave on the reference workload;
 // asking for them also stops ptxas from trading registers for unneeded occupancy (and spilling).
-template <int G, int NPT, int T>
-__global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
+// Elem: the element type of the buffers (float or bf16).
+template <typename Elem, int G, int NPT, int T>
+__global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams<Elem> p) {
   constexpr int EB = kBlock / G;  // channels per block
   constexpr int NP = G * NPT;     // padded state size
   constexpr int IT = T / G;       // (t, e) items per thread per chunk (T·EB / kBlock)
@@ -222,13 +236,15 @@ __global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
   for (int k = 0; k < NPT; ++k) {
     const int n = g * NPT + k;
     const bool ok = eOk && n < N;
-    A[k] = ok ? __ldg(p.A + static_cast<int64_t>(e) * N + n) : 0.0f;
-    h[k] = (ok && p.initialState != nullptr) ? __ldg(p.initialState + stateBase + n) : 0.0f;
+    A[k] = ok ? toF32(__ldg(p.A + static_cast<int64_t>(e) * N + n)) : 0.0f;
+    h[k] = (ok && p.initialState != nullptr) ? toF32(__ldg(p.initialState + stateBase + n))
+                                             : 0.0f;
   }
-  const float biasC = (p.deltaBias != nullptr && ecOk) ? __ldg(p.deltaBias + ec) : 0.0f;
-  const float dC = (p.D != nullptr && ecOk) ? __ldg(p.D + ec) : 0.0f;
+  const float biasC = (p.deltaBias != nullptr && ecOk) ? toF32(__ldg(p.deltaBias + ec)) : 0.0f;
+  const float dC = (p.D != nullptr && ecOk) ? toF32(__ldg(p.D + ec)) : 0.0f;
 
-  float rDelta[IT], rU[IT], rZ[IT], rBC[BCI];
+  // Raw elements: converted to float32 in store(), so the loads stay in flight over a chunk.
+  Elem rDelta[IT], rU[IT], rZ[IT], rBC[BCI];
 
   // Global → registers for chunk c (issued a chunk ahead, consumed by store()).
   auto load = [&](int c) {
@@ -241,9 +257,9 @@ __global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
       const int t = ct + j * G;
       const bool ok = ecOk && t < Lc;
       const int64_t off = baseE + static_cast<int64_t>(t) * E;
-      rDelta[j] = ok ? __ldg(p.delta + off) : 0.0f;
-      rU[j] = ok ? __ldg(p.u + off) : 0.0f;
-      rZ[j] = (ok && p.z != nullptr) ? __ldg(p.z + off) : 0.0f;
+      rDelta[j] = ok ? __ldg(p.delta + off) : Elem{};
+      rU[j] = ok ? __ldg(p.u + off) : Elem{};
+      rZ[j] = (ok && p.z != nullptr) ? __ldg(p.z + off) : Elem{};
     }
 #pragma unroll
     for (int j = 0; j < BCI; ++j) {
@@ -253,8 +269,8 @@ __global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
       const int t = r / NP;
       const int n = r - t * NP;
       const bool ok = i < BCN && t < Lc && n < N;
-      const float* src = which != 0 ? p.C : p.B;
-      rBC[j] = ok ? __ldg(src + baseN + static_cast<int64_t>(t) * N + n) : 0.0f;
+      const Elem* src = which != 0 ? p.C : p.B;
+      rBC[j] = ok ? __ldg(src + baseN + static_cast<int64_t>(t) * N + n) : Elem{};
     }
   };
 
@@ -266,11 +282,12 @@ __global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
       const int t = ct + j * G;
       float dt = 0.0f, dtu = 0.0f, skip = 0.0f, gate = 0.0f;
       if (ecOk && t < Lc) {
-        const float x = rDelta[j] + biasC;
+        const float x = toF32(rDelta[j]) + biasC;
+        const float u = toF32(rU[j]);
         dt = p.softplus ? softplusF(x) : x;
-        dtu = dt * rU[j];
-        skip = dC * rU[j];
-        gate = p.z != nullptr ? siluF(rZ[j]) : 1.0f;
+        dtu = dt * u;
+        skip = dC * u;
+        gate = p.z != nullptr ? siluF(toF32(rZ[j])) : 1.0f;
       }
       const int idx = t * EB + ce;
       sDt[idx] = dt;
@@ -281,7 +298,7 @@ __global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
 #pragma unroll
     for (int j = 0; j < BCI; ++j) {
       const int i = tid + j * kBlock;
-      if (i < BCN) sBC[i] = rBC[j];
+      if (i < BCN) sBC[i] = toF32(rBC[j]);
     }
   };
 
@@ -320,7 +337,7 @@ __global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
       if (ecOk && t < Lc) {
         const int idx = t * EB + ce;
         const float y = sumShared<G>(sYp + t * kBlock + ce * G) + sSkip[idx];
-        p.out[baseE + static_cast<int64_t>(t) * E] = y * sGate[idx];
+        p.out[baseE + static_cast<int64_t>(t) * E] = fromF32<Elem>(y * sGate[idx]);
       }
     }
   }
@@ -328,7 +345,7 @@ __global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
 #pragma unroll
   for (int k = 0; k < NPT; ++k) {
     const int n = g * NPT + k;
-    if (eOk && n < N) p.lastState[stateBase + n] = h[k];
+    if (eOk && n < N) p.lastState[stateBase + n] = fromF32<Elem>(h[k]);
   }
 }
 
@@ -336,27 +353,32 @@ __global__ void __launch_bounds__(kBlock, 3) scanFwdKernel(const FwdParams p) {
 // Backward
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Elem: the element type of the buffers (float or bf16). The atomically accumulated sums are
+ * float32: the outputs themselves for float, float32 scratch for bf16.
+ */
+template <typename Elem>
 struct BwdParams {
-  const float* u;
-  const float* delta;
-  const float* A;
-  const float* B;
-  const float* C;
-  const float* D;             // may be null
-  const float* z;             // may be null
-  const float* deltaBias;     // may be null
-  const float* initialState;  // may be null
-  const float* dOut;
-  const float* dLastState;  // may be null
-  float* du;
-  float* ddelta;
+  const Elem* u;
+  const Elem* delta;
+  const Elem* A;
+  const Elem* B;
+  const Elem* C;
+  const Elem* D;             // may be null
+  const Elem* z;             // may be null
+  const Elem* deltaBias;     // may be null
+  const Elem* initialState;  // may be null
+  const Elem* dOut;
+  const Elem* dLastState;  // may be null
+  Elem* du;
+  Elem* ddelta;
   float* dA;  // zeroed by the host, accumulated atomically
   float* dB;  // zeroed by the host, accumulated atomically
   float* dC;  // zeroed by the host, accumulated atomically
   float* dD;             // may be null; zeroed by the host
-  float* dz;             // may be null
+  Elem* dz;              // may be null
   float* dDeltaBias;     // may be null; zeroed by the host
-  float* dInitialState;  // may be null
+  Elem* dInitialState;   // may be null
   float* ckpt;  // [B][chunks − 1][E][NP] states at the start of chunks 1 …; null when chunks ≤ 1
   int batch, length, channels, stateSize;
   int eBlocks;
@@ -371,8 +393,9 @@ constexpr size_t bwdSharedFloats() {
   return 9 * T * EB + 2 * T * NP + kWarps * T * 2 * NP + T * kBlock * NPT;
 }
 
-template <int G, int NPT, int T>
-__global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
+/** Elem: the element type of the buffers (float or bf16). */
+template <typename Elem, int G, int NPT, int T>
+__global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams<Elem> p) {
   constexpr int EB = kBlock / G;
   constexpr int NP = G * NPT;
   constexpr int IT = T / G;
@@ -422,10 +445,10 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
 #pragma unroll
   for (int k = 0; k < NPT; ++k) {
     const int n = g * NPT + k;
-    A[k] = (eOk && n < N) ? __ldg(p.A + static_cast<int64_t>(e) * N + n) : 0.0f;
+    A[k] = (eOk && n < N) ? toF32(__ldg(p.A + static_cast<int64_t>(e) * N + n)) : 0.0f;
   }
-  const float biasC = (p.deltaBias != nullptr && ecOk) ? __ldg(p.deltaBias + ec) : 0.0f;
-  const float dC = (p.D != nullptr && ecOk) ? __ldg(p.D + ec) : 0.0f;
+  const float biasC = (p.deltaBias != nullptr && ecOk) ? toF32(__ldg(p.deltaBias + ec)) : 0.0f;
+  const float dC = (p.D != nullptr && ecOk) ? toF32(__ldg(p.D + ec)) : 0.0f;
 
   // This lane's checkpoint slot for chunk c ≥ 1.
   auto ckptPtr = [&](int c) {
@@ -437,8 +460,9 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
 #pragma unroll
       for (int k = 0; k < NPT; ++k) {
         const int n = g * NPT + k;
-        s[k] = (eOk && n < N && p.initialState != nullptr) ? __ldg(p.initialState + stateBase + n)
-                                                           : 0.0f;
+        s[k] = (eOk && n < N && p.initialState != nullptr)
+                   ? toF32(__ldg(p.initialState + stateBase + n))
+                   : 0.0f;
       }
     } else {
       const float* src = ckptPtr(c);
@@ -447,7 +471,8 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
     }
   };
 
-  float rDelta[IT], rU[IT], rDout[IT], rZ[IT], rBC[BCI];
+  // Raw elements, converted in store() (as in the forward).
+  Elem rDelta[IT], rU[IT], rDout[IT], rZ[IT], rBC[BCI];
 
   // Global → registers for chunk c; `full` adds dOut, z and C (pass 2).
   auto load = [&](int c, bool full) {
@@ -460,10 +485,10 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
       const int t = ct + j * G;
       const bool ok = ecOk && t < Lc;
       const int64_t off = baseE + static_cast<int64_t>(t) * E;
-      rDelta[j] = ok ? __ldg(p.delta + off) : 0.0f;
-      rU[j] = ok ? __ldg(p.u + off) : 0.0f;
-      rDout[j] = (ok && full) ? __ldg(p.dOut + off) : 0.0f;
-      rZ[j] = (ok && full && p.z != nullptr) ? __ldg(p.z + off) : 0.0f;
+      rDelta[j] = ok ? __ldg(p.delta + off) : Elem{};
+      rU[j] = ok ? __ldg(p.u + off) : Elem{};
+      rDout[j] = (ok && full) ? __ldg(p.dOut + off) : Elem{};
+      rZ[j] = (ok && full && p.z != nullptr) ? __ldg(p.z + off) : Elem{};
     }
 #pragma unroll
     for (int j = 0; j < BCI; ++j) {
@@ -473,8 +498,8 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
       const int t = r / NP;
       const int n = r - t * NP;
       const bool ok = i < BCN && t < Lc && n < N && (full || which == 0);
-      const float* src = which != 0 ? p.C : p.B;
-      rBC[j] = ok ? __ldg(src + baseN + static_cast<int64_t>(t) * N + n) : 0.0f;
+      const Elem* src = which != 0 ? p.C : p.B;
+      rBC[j] = ok ? __ldg(src + baseN + static_cast<int64_t>(t) * N + n) : Elem{};
     }
   };
 
@@ -488,17 +513,18 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
       const bool ok = ecOk && t < Lc;
       float dt = 0.0f, dtu = 0.0f, gv = 0.0f, uu = 0.0f, spg = 0.0f, dzc = 0.0f;
       if (ok) {
-        const float x = rDelta[j] + biasC;
+        const float x = toF32(rDelta[j]) + biasC;
         dt = p.softplus ? softplusF(x) : x;
-        uu = rU[j];
+        uu = toF32(rU[j]);
         dtu = dt * uu;
         if (full) {
           spg = p.softplus ? softplusGradF(x) : 1.0f;
-          gv = rDout[j];
+          const float dout = toF32(rDout[j]);
+          gv = dout;
           if (p.z != nullptr) {
-            const float zz = rZ[j];
-            if (hasDz) dzc = rDout[j] * siluGradF(zz);
-            gv = rDout[j] * siluF(zz);
+            const float zz = toF32(rZ[j]);
+            if (hasDz) dzc = dout * siluGradF(zz);
+            gv = dout * siluF(zz);
           }
         }
       }
@@ -515,7 +541,7 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
 #pragma unroll
     for (int j = 0; j < BCI; ++j) {
       const int i = tid + j * kBlock;
-      if (i < BCN) sBC[i] = rBC[j];
+      if (i < BCN) sBC[i] = toF32(rBC[j]);
     }
   };
 
@@ -551,7 +577,8 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
 #pragma unroll
   for (int k = 0; k < NPT; ++k) {
     const int n = g * NPT + k;
-    dh[k] = (eOk && n < N && p.dLastState != nullptr) ? __ldg(p.dLastState + stateBase + n) : 0.0f;
+    dh[k] = (eOk && n < N && p.dLastState != nullptr) ? toF32(__ldg(p.dLastState + stateBase + n))
+                                                      : 0.0f;
     dAacc[k] = 0.0f;
   }
   float accD = 0.0f, accBias = 0.0f;  // cooperative role: Σ over this thread's (t, ec) items
@@ -664,11 +691,11 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
         const float ddt = s1 + uu * s2;  // Σ_n dh·(A·Ā·h_{t−1} + u·B)
         const float dx = ddt * sSpg[idx];
         const int64_t off = baseE + static_cast<int64_t>(t) * E;
-        p.ddelta[off] = dx;
+        p.ddelta[off] = fromF32<Elem>(dx);
         accBias += dx;
-        p.du[off] = sDt[idx] * s2 + gv * dC;
+        p.du[off] = fromF32<Elem>(sDt[idx] * s2 + gv * dC);
         accD += gv * uu;
-        if (hasDz) p.dz[off] = sDzc[idx] * (sY[idx] + dC * uu);
+        if (hasDz) p.dz[off] = fromF32<Elem>(sDzc[idx] * (sY[idx] + dC * uu));
       }
     }
     // dB, dC: the block's sum over its channels, one atomic per (t, n).
@@ -695,7 +722,7 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
   for (int k = 0; k < NPT; ++k) {
     const int n = g * NPT + k;
     if (eOk && n < N) {
-      if (p.dInitialState != nullptr) p.dInitialState[stateBase + n] = dh[k];
+      if (p.dInitialState != nullptr) p.dInitialState[stateBase + n] = fromF32<Elem>(dh[k]);
       atomicAdd(p.dA + static_cast<int64_t>(e) * N + n, dAacc[k]);
     }
   }
@@ -711,23 +738,27 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams p) {
 
 constexpr int kStepBlock = 256;
 
+/** Elem: the element type of every buffer (float or bf16). */
+template <typename Elem>
 struct StepParams {
-  const float* u;
-  const float* delta;
-  const float* A;
-  const float* B;
-  const float* C;
-  const float* D;          // may be null
-  const float* z;          // may be null
-  const float* deltaBias;  // may be null
-  float* state;            // [B][E][N], updated in place
-  float* out;
+  const Elem* u;
+  const Elem* delta;
+  const Elem* A;
+  const Elem* B;
+  const Elem* C;
+  const Elem* D;          // may be null
+  const Elem* z;          // may be null
+  const Elem* deltaBias;  // may be null
+  Elem* state;            // [B][E][N], updated in place (each element read once, stored once)
+  Elem* out;
   int batch, channels, stateSize;
   int lanes;  // S
   bool softplus;
 };
 
-__global__ void __launch_bounds__(kStepBlock) scanStepKernel(const StepParams p) {
+/** Elem: the element type of the buffers (float or bf16). */
+template <typename Elem>
+__global__ void __launch_bounds__(kStepBlock) scanStepKernel(const StepParams<Elem> p) {
   const int E = p.channels, N = p.stateSize, S = p.lanes;
   const int64_t rows = static_cast<int64_t>(p.batch) * E;
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * kStepBlock + threadIdx.x;
@@ -740,36 +771,70 @@ __global__ void __launch_bounds__(kStepBlock) scanStepKernel(const StepParams p)
   if (ok) {
     b = static_cast<int>(row / E);
     e = static_cast<int>(row - static_cast<int64_t>(b) * E);
-    uu = __ldg(p.u + row);
-    const float x = __ldg(p.delta + row) + (p.deltaBias != nullptr ? __ldg(p.deltaBias + e) : 0.0f);
+    uu = toF32(__ldg(p.u + row));
+    const float x = toF32(__ldg(p.delta + row)) +
+                    (p.deltaBias != nullptr ? toF32(__ldg(p.deltaBias + e)) : 0.0f);
     const float dt = p.softplus ? softplusF(x) : x;
     const float dtu = dt * uu;
-    const float* Ae = p.A + static_cast<int64_t>(e) * N;
-    const float* Bb = p.B + static_cast<int64_t>(b) * N;
-    const float* Cb = p.C + static_cast<int64_t>(b) * N;
-    float* h = p.state + row * N;
+    const Elem* Ae = p.A + static_cast<int64_t>(e) * N;
+    const Elem* Bb = p.B + static_cast<int64_t>(b) * N;
+    const Elem* Cb = p.C + static_cast<int64_t>(b) * N;
+    Elem* h = p.state + row * N;
     for (int n = sub; n < N; n += S) {
-      const float hn = expf(dt * __ldg(Ae + n)) * h[n] + dtu * __ldg(Bb + n);
-      h[n] = hn;
-      y += __ldg(Cb + n) * hn;
+      const float hn =
+          expf(dt * toF32(__ldg(Ae + n))) * toF32(h[n]) + dtu * toF32(__ldg(Bb + n));
+      h[n] = fromF32<Elem>(hn);
+      y += toF32(__ldg(Cb + n)) * hn;
     }
   }
   for (int m = S / 2; m >= 1; m >>= 1) y += __shfl_xor_sync(kFullMask, y, m);
   if (ok && sub == 0) {
-    if (p.D != nullptr) y += __ldg(p.D + e) * uu;
-    p.out[row] = p.z != nullptr ? y * siluF(__ldg(p.z + row)) : y;
+    if (p.D != nullptr) y += toF32(__ldg(p.D + e)) * uu;
+    p.out[row] = fromF32<Elem>(p.z != nullptr ? y * siluF(toF32(__ldg(p.z + row))) : y);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bfloat16 gradients summed in float32 scratch: one rounding pass into the output.
+// ---------------------------------------------------------------------------------------------
+
+constexpr int kRoundBlock = 256;
+
+/** Four bf16 elements, stored with one 8-byte store. */
+struct __align__(8) Bf16x4 {
+  bf16 v[4];
+};
+
+/** out[i] = sum[i] rounded to bf16; four elements per step (16-byte loads) when `vec`. */
+__global__ void __launch_bounds__(kRoundBlock)
+    roundKernel(const float* __restrict__ sum, bf16* __restrict__ out, int64_t n, bool vec) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kRoundBlock;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kRoundBlock + threadIdx.x;
+  const int64_t quads = vec ? n / 4 : 0;
+  for (int64_t i = first; i < quads; i += stride) {
+    const float4 s = reinterpret_cast<const float4*>(sum)[i];
+    Bf16x4 r;
+    r.v[0] = fromF32<bf16>(s.x);
+    r.v[1] = fromF32<bf16>(s.y);
+    r.v[2] = fromF32<bf16>(s.z);
+    r.v[3] = fromF32<bf16>(s.w);
+    reinterpret_cast<Bf16x4*>(out)[i] = r;
+  }
+  for (int64_t i = 4 * quads + first; i < n; i += stride) out[i] = fromF32<bf16>(sum[i]);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Host side
 // ---------------------------------------------------------------------------------------------
 
-void requireF32(bmojo::DType d, const char* name) {
-  if (d != bmojo::F32) {
+/** The call's dtype: float32 or bfloat16 (int32 and unknown codes are refused). */
+bmojo::DType readFloatDType(bmojo::Args& a, const char* name) {
+  const bmojo::DType d = a.dtype();
+  if (d != bmojo::F32 && d != bmojo::BF16) {
     throw std::invalid_argument(std::string(name) +
-                                ": the cuda backend implements it for float32 only");
+                                ": the cuda backend implements it for float32 and bfloat16 only");
   }
+  return d;
 }
 
 void requireEnd(const bmojo::Args& a, const char* name) {
@@ -823,8 +888,10 @@ void dispatchStateSize(int N, F&& f) {
   }
 }
 
+/** Elem: the element type of the buffers (float or bf16). */
+template <typename Elem>
 struct FwdLaunch {
-  FwdParams& p;
+  FwdParams<Elem>& p;
   template <int G, int NPT>
   void operator()() {
     constexpr int T = fwdChunk<G>();
@@ -832,13 +899,15 @@ struct FwdLaunch {
     const int64_t eBlocks = (static_cast<int64_t>(p.channels) + EB - 1) / EB;
     p.eBlocks = static_cast<int>(eBlocks);
     const unsigned blocks = gridFor(eBlocks, p.batch, "selectiveScan");
-    scanFwdKernel<G, NPT, T><<<blocks, kBlock, 0, bmojo::stream()>>>(p);
+    scanFwdKernel<Elem, G, NPT, T><<<blocks, kBlock, 0, bmojo::stream()>>>(p);
     bmojo::checkLaunch("selectiveScan");
   }
 };
 
+/** Elem: the element type of the buffers (float or bf16). */
+template <typename Elem>
 struct BwdLaunch {
-  BwdParams& p;
+  BwdParams<Elem>& p;
   template <int G, int NPT>
   void operator()() {
     constexpr int T = kBwdChunk;
@@ -857,7 +926,7 @@ struct BwdLaunch {
     Scratch ckpt(ckptFloats * sizeof(float));
     p.ckpt = ckpt.as<float>();
 
-    auto kernel = scanBwdKernel<G, NPT, T>;
+    auto kernel = scanBwdKernel<Elem, G, NPT, T>;
     static bool sharedConfigured = false;  // one per instantiation
     if (!sharedConfigured) {
       bmojo::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -875,26 +944,63 @@ void zeroAsync(void* ptr, size_t floats, const char* what) {
   bmojo::check(cudaMemsetAsync(ptr, 0, floats * sizeof(float), bmojo::stream()), what);
 }
 
-}  // namespace
+/**
+ * The zeroed float32 array the backward's blocks atomically sum one gradient of `count` elements
+ * into: the output itself for float; for bf16 float32 scratch, rounded into the output by
+ * finish(). Null when the output is null. Elem: the output's element type (float or bf16).
+ */
+template <typename Elem>
+class AtomicSum {
+ public:
+  AtomicSum(Elem* out, size_t count, const char* what)
+      : out_(out),
+        count_(count),
+        scratch_(std::is_same_v<Elem, bf16> && out != nullptr ? count * sizeof(float) : 0) {
+    zeroAsync(sum(), count, what);
+  }
+  float* sum() const {
+    if constexpr (std::is_same_v<Elem, bf16>) {
+      return scratch_.as<float>();
+    } else {
+      return out_;
+    }
+  }
+  /** Stores the sums into the output (a rounding pass for bf16, nothing for float). */
+  void finish() const {
+    if constexpr (std::is_same_v<Elem, bf16>) {
+      if (out_ == nullptr || count_ == 0) return;
+      const float* s = scratch_.as<const float>();
+      const bool vec = bmojo::aligned16(s) && (reinterpret_cast<uintptr_t>(out_) & 7u) == 0;
+      const int64_t n = static_cast<int64_t>(count_);
+      roundKernel<<<bmojo::blocksFor(vec ? (n + 3) / 4 : n, kRoundBlock), kRoundBlock, 0,
+                    bmojo::stream()>>>(s, out_, n, vec);
+      bmojo::checkLaunch("selectiveScanBackward (round to bf16)");
+    }
+  }
 
-// Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, initialState?, out,
-// lastState, batch, length, channels, stateSize.
-void kernel_selectiveScan(bmojo::Args& a) {
-  const char* name = "selectiveScan";
-  requireF32(a.dtype(), name);
-  FwdParams p{};
-  p.u = a.buf<const float>();
-  p.delta = a.buf<const float>();
-  p.A = a.buf<const float>();
-  p.B = a.buf<const float>();
-  p.C = a.buf<const float>();
-  p.D = a.optBuf<const float>();
-  p.z = a.optBuf<const float>();
-  p.deltaBias = a.optBuf<const float>();
+ private:
+  Elem* const out_;
+  const size_t count_;
+  const Scratch scratch_;
+};
+
+// The entries' bodies. Elem: the element type of the buffers (float or bf16).
+
+template <typename Elem>
+void selectiveScan(bmojo::Args& a, const char* name) {
+  FwdParams<Elem> p{};
+  p.u = a.buf<const Elem>();
+  p.delta = a.buf<const Elem>();
+  p.A = a.buf<const Elem>();
+  p.B = a.buf<const Elem>();
+  p.C = a.buf<const Elem>();
+  p.D = a.optBuf<const Elem>();
+  p.z = a.optBuf<const Elem>();
+  p.deltaBias = a.optBuf<const Elem>();
   p.softplus = a.flag();
-  p.initialState = a.optBuf<const float>();
-  p.out = a.buf<float>();
-  p.lastState = a.buf<float>();
+  p.initialState = a.optBuf<const Elem>();
+  p.out = a.buf<Elem>();
+  p.lastState = a.buf<Elem>();
   p.batch = checkedDim(a.i64(), "batch", name);
   p.length = checkedDim(a.i64(), "length", name);
   p.channels = checkedDim(a.i64(), "channels", name);
@@ -903,37 +1009,33 @@ void kernel_selectiveScan(bmojo::Args& a) {
   checkStateSize(p.stateSize, name);
   // length 0 still writes lastState (= initialState or 0), so only empty B·E skips the launch.
   if (p.batch == 0 || p.channels == 0) return;
-  dispatchStateSize(p.stateSize, FwdLaunch{p});
+  dispatchStateSize(p.stateSize, FwdLaunch<Elem>{p});
 }
 
-// Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, initialState?, dOut,
-// dLastState?, du, ddelta, dA, dB, dC, dD?, dz?, dDeltaBias?, dInitialState?, batch, length,
-// channels, stateSize.
-void kernel_selectiveScanBackward(bmojo::Args& a) {
-  const char* name = "selectiveScanBackward";
-  requireF32(a.dtype(), name);
-  BwdParams p{};
-  p.u = a.buf<const float>();
-  p.delta = a.buf<const float>();
-  p.A = a.buf<const float>();
-  p.B = a.buf<const float>();
-  p.C = a.buf<const float>();
-  p.D = a.optBuf<const float>();
-  p.z = a.optBuf<const float>();
-  p.deltaBias = a.optBuf<const float>();
+template <typename Elem>
+void selectiveScanBackward(bmojo::Args& a, const char* name) {
+  BwdParams<Elem> p{};
+  p.u = a.buf<const Elem>();
+  p.delta = a.buf<const Elem>();
+  p.A = a.buf<const Elem>();
+  p.B = a.buf<const Elem>();
+  p.C = a.buf<const Elem>();
+  p.D = a.optBuf<const Elem>();
+  p.z = a.optBuf<const Elem>();
+  p.deltaBias = a.optBuf<const Elem>();
   p.softplus = a.flag();
-  p.initialState = a.optBuf<const float>();
-  p.dOut = a.buf<const float>();
-  p.dLastState = a.optBuf<const float>();
-  p.du = a.buf<float>();
-  p.ddelta = a.buf<float>();
-  p.dA = a.buf<float>();
-  p.dB = a.buf<float>();
-  p.dC = a.buf<float>();
-  p.dD = a.optBuf<float>();
-  p.dz = a.optBuf<float>();
-  p.dDeltaBias = a.optBuf<float>();
-  p.dInitialState = a.optBuf<float>();
+  p.initialState = a.optBuf<const Elem>();
+  p.dOut = a.buf<const Elem>();
+  p.dLastState = a.optBuf<const Elem>();
+  p.du = a.buf<Elem>();
+  p.ddelta = a.buf<Elem>();
+  Elem* const dA = a.buf<Elem>();
+  Elem* const dB = a.buf<Elem>();
+  Elem* const dC = a.buf<Elem>();
+  Elem* const dD = a.optBuf<Elem>();
+  p.dz = a.optBuf<Elem>();
+  Elem* const dDeltaBias = a.optBuf<Elem>();
+  p.dInitialState = a.optBuf<Elem>();
   p.batch = checkedDim(a.i64(), "batch", name);
   p.length = checkedDim(a.i64(), "length", name);
   p.channels = checkedDim(a.i64(), "channels", name);
@@ -941,37 +1043,43 @@ void kernel_selectiveScanBackward(bmojo::Args& a) {
   requireEnd(a, name);
   checkStateSize(p.stateSize, name);
 
-  // Sums (over batch/time or over channels) are accumulated atomically into zeroed outputs.
+  // Sums (over batch/time or over channels) are accumulated atomically into zeroed float32.
   const size_t E = static_cast<size_t>(p.channels);
   const size_t N = static_cast<size_t>(p.stateSize);
   const size_t tokens = static_cast<size_t>(p.batch) * static_cast<size_t>(p.length);
-  zeroAsync(p.dA, E * N, "selectiveScanBackward: zero dA");
-  zeroAsync(p.dB, tokens * N, "selectiveScanBackward: zero dB");
-  zeroAsync(p.dC, tokens * N, "selectiveScanBackward: zero dC");
-  zeroAsync(p.dD, E, "selectiveScanBackward: zero dD");
-  zeroAsync(p.dDeltaBias, E, "selectiveScanBackward: zero dDeltaBias");
+  const AtomicSum<Elem> sumA(dA, E * N, "selectiveScanBackward: zero dA");
+  const AtomicSum<Elem> sumB(dB, tokens * N, "selectiveScanBackward: zero dB");
+  const AtomicSum<Elem> sumC(dC, tokens * N, "selectiveScanBackward: zero dC");
+  const AtomicSum<Elem> sumD(dD, E, "selectiveScanBackward: zero dD");
+  const AtomicSum<Elem> sumBias(dDeltaBias, E, "selectiveScanBackward: zero dDeltaBias");
+  p.dA = sumA.sum();
+  p.dB = sumB.sum();
+  p.dC = sumC.sum();
+  p.dD = sumD.sum();
+  p.dDeltaBias = sumBias.sum();
   // length 0 still writes dInitialState (= dLastState or 0).
-  if (p.batch == 0 || p.channels == 0) return;
-  dispatchStateSize(p.stateSize, BwdLaunch{p});
+  if (p.batch != 0 && p.channels != 0) dispatchStateSize(p.stateSize, BwdLaunch<Elem>{p});
+  sumA.finish();
+  sumB.finish();
+  sumC.finish();
+  sumD.finish();
+  sumBias.finish();
 }
 
-// Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, state, out, batch,
-// channels, stateSize.
-void kernel_selectiveScanStep(bmojo::Args& a) {
-  const char* name = "selectiveScanStep";
-  requireF32(a.dtype(), name);
-  StepParams p{};
-  p.u = a.buf<const float>();
-  p.delta = a.buf<const float>();
-  p.A = a.buf<const float>();
-  p.B = a.buf<const float>();
-  p.C = a.buf<const float>();
-  p.D = a.optBuf<const float>();
-  p.z = a.optBuf<const float>();
-  p.deltaBias = a.optBuf<const float>();
+template <typename Elem>
+void selectiveScanStep(bmojo::Args& a, const char* name) {
+  StepParams<Elem> p{};
+  p.u = a.buf<const Elem>();
+  p.delta = a.buf<const Elem>();
+  p.A = a.buf<const Elem>();
+  p.B = a.buf<const Elem>();
+  p.C = a.buf<const Elem>();
+  p.D = a.optBuf<const Elem>();
+  p.z = a.optBuf<const Elem>();
+  p.deltaBias = a.optBuf<const Elem>();
   p.softplus = a.flag();
-  p.state = a.buf<float>();
-  p.out = a.buf<float>();
+  p.state = a.buf<Elem>();
+  p.out = a.buf<Elem>();
   p.batch = checkedDim(a.i64(), "batch", name);
   p.channels = checkedDim(a.i64(), "channels", name);
   p.stateSize = checkedDim(a.i64(), "stateSize", name);
@@ -984,6 +1092,42 @@ void kernel_selectiveScanStep(bmojo::Args& a) {
   const int64_t threads = rows * S;
   const int64_t blocks = (threads + kStepBlock - 1) / kStepBlock;
   if (blocks > INT_MAX) throw std::invalid_argument(std::string(name) + ": too many blocks");
-  scanStepKernel<<<static_cast<unsigned>(blocks), kStepBlock, 0, bmojo::stream()>>>(p);
+  scanStepKernel<Elem><<<static_cast<unsigned>(blocks), kStepBlock, 0, bmojo::stream()>>>(p);
   bmojo::checkLaunch(name);
+}
+
+}  // namespace
+
+// Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, initialState?, out,
+// lastState, batch, length, channels, stateSize.
+void kernel_selectiveScan(bmojo::Args& a) {
+  const char* name = "selectiveScan";
+  if (readFloatDType(a, name) == bmojo::BF16) {
+    selectiveScan<bf16>(a, name);
+  } else {
+    selectiveScan<float>(a, name);
+  }
+}
+
+// Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, initialState?, dOut,
+// dLastState?, du, ddelta, dA, dB, dC, dD?, dz?, dDeltaBias?, dInitialState?, batch, length,
+// channels, stateSize.
+void kernel_selectiveScanBackward(bmojo::Args& a) {
+  const char* name = "selectiveScanBackward";
+  if (readFloatDType(a, name) == bmojo::BF16) {
+    selectiveScanBackward<bf16>(a, name);
+  } else {
+    selectiveScanBackward<float>(a, name);
+  }
+}
+
+// Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, state, out, batch,
+// channels, stateSize.
+void kernel_selectiveScanStep(bmojo::Args& a) {
+  const char* name = "selectiveScanStep";
+  if (readFloatDType(a, name) == bmojo::BF16) {
+    selectiveScanStep<bf16>(a, name);
+  } else {
+    selectiveScanStep<float>(a, name);
+  }
 }

@@ -11,8 +11,9 @@ import {
   type DType,
   KERNEL_NAMES,
   type KernelTable,
-  type TypedArray,
+  type StorageArray,
   bytesPerElement,
+  viewTyped,
 } from "@bmojo/tensor";
 import { type Addon, type DeviceInfo, type MemoryStats, loadAddon } from "./addon.js";
 import { attentionMarshallers } from "./kernels/attention.js";
@@ -43,16 +44,22 @@ const MATMUL_PRECISIONS: readonly MatmulPrecision[] = ["tf32", "float32", "bf16"
 /** Open backends share the addon's device state; the last one to close releases it. */
 let openBackends = 0;
 
-function typedView(dtype: DType, buffer: ArrayBuffer, byteOffset = 0, length?: number): TypedArray {
-  if (dtype === "float32") return new Float32Array(buffer, byteOffset, length);
-  if (dtype === "int32") return new Int32Array(buffer, byteOffset, length);
-  throw new TypeError(`the cuda backend stores float32 and int32, not ${dtype}`);
+function typedView(
+  dtype: DType,
+  buffer: ArrayBuffer,
+  byteOffset = 0,
+  length?: number,
+): StorageArray {
+  if (dtype === "float64") {
+    throw new TypeError("the cuda backend stores float32, bfloat16 and int32, not float64");
+  }
+  return viewTyped(dtype, buffer, byteOffset, length);
 }
 
 export class CudaBackend implements Backend {
   readonly name: string;
   readonly specVersion = BACKEND_SPEC_VERSION;
-  readonly dtypes: readonly DType[] = ["float32", "int32"];
+  readonly dtypes: readonly DType[] = ["float32", "int32", "bfloat16"];
   readonly kernels: KernelTable;
   /** The device this backend runs on. */
   readonly device: DeviceInfo;
@@ -166,18 +173,18 @@ export class CudaBackend implements Backend {
     this.addon.free(id);
   }
 
-  write(id: BufferId, data: TypedArray): void {
+  write(id: BufferId, data: StorageArray): void {
     this.assertOpen();
     this.addon.write(id, data);
   }
 
-  async read(id: BufferId, dtype: DType, size: number): Promise<TypedArray> {
+  async read(id: BufferId, dtype: DType, size: number): Promise<StorageArray> {
     this.assertOpen();
     return typedView(dtype, await this.addon.read(id, size * bytesPerElement(dtype)));
   }
 
   /** Several buffers in one device-to-host pass and one wait (one pinned staging block). */
-  async readMany(reads: readonly BufferRead[]): Promise<TypedArray[]> {
+  async readMany(reads: readonly BufferRead[]): Promise<StorageArray[]> {
     this.assertOpen();
     const pairs = new Float64Array(2 * reads.length);
     const offsets: number[] = [];
@@ -194,7 +201,7 @@ export class CudaBackend implements Backend {
     return reads.map((r, i) => typedView(r.dtype, buffer, offsets[i], r.size));
   }
 
-  readSync(id: BufferId, dtype: DType, size: number): TypedArray {
+  readSync(id: BufferId, dtype: DType, size: number): StorageArray {
     this.assertOpen();
     return typedView(dtype, this.addon.readSync(id, size * bytesPerElement(dtype)));
   }

@@ -9,7 +9,7 @@
  *
  *   INPUTS = dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus
  *
- * Optional buffers (?) are written as −1 when null. The kernels are float32 only.
+ * Optional buffers (?) are written as −1 when null. The kernels take float32 or bfloat16.
  */
 import type {
   SelectiveScanArgs,

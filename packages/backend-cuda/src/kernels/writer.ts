@@ -4,7 +4,7 @@
  */
 import type { BufferId, DType } from "@bmojo/tensor";
 
-const DTYPE_CODES: Partial<Record<DType, number>> = { float32: 0, int32: 1 };
+const DTYPE_CODES: Partial<Record<DType, number>> = { float32: 0, int32: 1, bfloat16: 2 };
 
 export class ArgWriter {
   private data = new Float64Array(128);
@@ -43,7 +43,7 @@ export class ArgWriter {
     const code = DTYPE_CODES[d];
     if (code === undefined) {
       throw new TypeError(
-        `the cuda backend stores float32 and int32, not ${d}; cast the tensor first`,
+        `the cuda backend stores float32, bfloat16 and int32, not ${d}; cast the tensor first`,
       );
     }
     return this.num(code);

@@ -210,12 +210,16 @@ def section_kernels(args, device, bench: Bench, out: list) -> None:
     # -- matmul ------------------------------------------------------------------------------
     sizes = (256, 1024) if args.quick else (1024, 4096, 8192)
     for n in sizes:
-        for label, prec in (("fp32", "ieee"), ("tf32", "tf32")):
-            def case(n=n, prec=prec):
+        for label, prec, dtype in (
+            ("fp32", "ieee", torch.float32),
+            ("tf32", "tf32", torch.float32),
+            ("bf16", "ieee", torch.bfloat16),
+        ):
+            def case(n=n, prec=prec, dtype=dtype):
                 bt.set_fp32_precision(prec)
                 try:
-                    a = torch.randn(n, n, device=device)
-                    b = torch.randn(n, n, device=device)
+                    a = torch.randn(n, n, device=device, dtype=dtype)
+                    b = torch.randn(n, n, device=device, dtype=dtype)
                     m = bench.measure(lambda: torch.matmul(a, b))
                     m["tflops"] = 2 * n**3 / (m["median_ms"] * 1e-3) / 1e12
                     m["shape"] = [n, n, n]
