@@ -18,8 +18,9 @@
 // to shared memory (bf16); after a barrier each warp computes dQ = dS·K for a (16 rows, DH·BQ/64
 // columns) piece of the query tile (ldmatrix.trans of dSᵀ as the A operand, of K as B; key groups
 // none of the piece's queries sees are skipped) and adds scale·dQ to the float32 scratch with
-// atomics (float4 on sm_90, the lanes of a fragment pair exchanging halves). At the end dK·scale and dV are rounded to bf16 once, staged through the
-// warp's K / V rows and written with 16-byte stores; every key row of the tile is written.
+// atomics (float4 on sm_90, the lanes of a fragment pair exchanging halves). At the end dK·scale
+// and dV are rounded to bf16 once, staged through the warp's K / V rows and written with 16-byte
+// stores; every key row of the tile is written.
 // As FlashAttention does, P and dS are rounded to bf16 before their products (Pᵀ·dOut, dSᵀ·Q,
 // dS·K); the probabilities, dP and dS themselves are computed in float32.
 #pragma once
