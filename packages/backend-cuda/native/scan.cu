@@ -739,7 +739,9 @@ __global__ void __launch_bounds__(kBlock) scanBwdKernel(const BwdParams<Elem> p)
 constexpr int kStepBlock = 256;
 
 /** Elem: the element type of every buffer (float or bf16). */
-template <typename Elem>
+/** Elem: the inputs' and out's element type; State: the state's (Elem, or float32 for bf16 Elem:
+ *  mixed precision keeps h in float32). */
+template <typename Elem, typename State>
 struct StepParams {
   const Elem* u;
   const Elem* delta;
@@ -749,16 +751,16 @@ struct StepParams {
   const Elem* D;          // may be null
   const Elem* z;          // may be null
   const Elem* deltaBias;  // may be null
-  Elem* state;            // [B][E][N], updated in place (each element read once, stored once)
+  State* state;           // [B][E][N], updated in place (each element read once, stored once)
   Elem* out;
   int batch, channels, stateSize;
   int lanes;  // S
   bool softplus;
 };
 
-/** Elem: the element type of the buffers (float or bf16). */
-template <typename Elem>
-__global__ void __launch_bounds__(kStepBlock) scanStepKernel(const StepParams<Elem> p) {
+/** Elem: the element type of the inputs and out (float or bf16); State: the state's. */
+template <typename Elem, typename State>
+__global__ void __launch_bounds__(kStepBlock) scanStepKernel(const StepParams<Elem, State> p) {
   const int E = p.channels, N = p.stateSize, S = p.lanes;
   const int64_t rows = static_cast<int64_t>(p.batch) * E;
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * kStepBlock + threadIdx.x;
@@ -779,11 +781,11 @@ __global__ void __launch_bounds__(kStepBlock) scanStepKernel(const StepParams<El
     const Elem* Ae = p.A + static_cast<int64_t>(e) * N;
     const Elem* Bb = p.B + static_cast<int64_t>(b) * N;
     const Elem* Cb = p.C + static_cast<int64_t>(b) * N;
-    Elem* h = p.state + row * N;
+    State* h = p.state + row * N;
     for (int n = sub; n < N; n += S) {
       const float hn =
           expf(dt * toF32(__ldg(Ae + n))) * toF32(h[n]) + dtu * toF32(__ldg(Bb + n));
-      h[n] = fromF32<Elem>(hn);
+      h[n] = fromF32<State>(hn);
       y += toF32(__ldg(Cb + n)) * hn;
     }
   }
@@ -1066,9 +1068,24 @@ void selectiveScanBackward(bmojo::Args& a, const char* name) {
   sumBias.finish();
 }
 
+/** Launches the step with the state of element type State (its pointer read as `state`). */
+template <typename Elem, typename State>
+void launchStep(StepParams<Elem, State> p, const char* name) {
+  const int64_t rows = static_cast<int64_t>(p.batch) * p.channels;
+  if (rows == 0) return;
+  int S = 1;
+  while (S < p.stateSize && S < 32) S *= 2;
+  p.lanes = S;
+  const int64_t threads = rows * S;
+  const int64_t blocks = (threads + kStepBlock - 1) / kStepBlock;
+  if (blocks > INT_MAX) throw std::invalid_argument(std::string(name) + ": too many blocks");
+  scanStepKernel<Elem, State><<<static_cast<unsigned>(blocks), kStepBlock, 0, bmojo::stream()>>>(p);
+  bmojo::checkLaunch(name);
+}
+
 template <typename Elem>
 void selectiveScanStep(bmojo::Args& a, const char* name) {
-  StepParams<Elem> p{};
+  StepParams<Elem, Elem> p{};
   p.u = a.buf<const Elem>();
   p.delta = a.buf<const Elem>();
   p.A = a.buf<const Elem>();
@@ -1078,22 +1095,27 @@ void selectiveScanStep(bmojo::Args& a, const char* name) {
   p.z = a.optBuf<const Elem>();
   p.deltaBias = a.optBuf<const Elem>();
   p.softplus = a.flag();
-  p.state = a.buf<Elem>();
+  void* state = a.buf();
   p.out = a.buf<Elem>();
   p.batch = checkedDim(a.i64(), "batch", name);
   p.channels = checkedDim(a.i64(), "channels", name);
   p.stateSize = checkedDim(a.i64(), "stateSize", name);
+  const bmojo::DType stateDType = a.dtype();
   requireEnd(a, name);
-  const int64_t rows = static_cast<int64_t>(p.batch) * p.channels;
-  if (rows == 0) return;
-  int S = 1;
-  while (S < p.stateSize && S < 32) S *= 2;
-  p.lanes = S;
-  const int64_t threads = rows * S;
-  const int64_t blocks = (threads + kStepBlock - 1) / kStepBlock;
-  if (blocks > INT_MAX) throw std::invalid_argument(std::string(name) + ": too many blocks");
-  scanStepKernel<Elem><<<static_cast<unsigned>(blocks), kStepBlock, 0, bmojo::stream()>>>(p);
-  bmojo::checkLaunch(name);
+  if (std::is_same_v<Elem, bf16> && stateDType == bmojo::F32) {
+    StepParams<Elem, float> wide{p.u, p.delta, p.A, p.B, p.C, p.D, p.z, p.deltaBias,
+                                 static_cast<float*>(state), p.out, p.batch, p.channels,
+                                 p.stateSize, 0, p.softplus};
+    launchStep(wide, name);
+    return;
+  }
+  if (stateDType != (std::is_same_v<Elem, bf16> ? bmojo::BF16 : bmojo::F32)) {
+    throw std::invalid_argument(std::string(name) +
+                                ": the state must have the inputs' dtype, or be float32 with "
+                                "bfloat16 inputs");
+  }
+  p.state = static_cast<Elem*>(state);
+  launchStep(p, name);
 }
 
 }  // namespace
@@ -1122,7 +1144,7 @@ void kernel_selectiveScanBackward(bmojo::Args& a) {
 }
 
 // Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, state, out, batch,
-// channels, stateSize.
+// channels, stateSize, stateDType.
 void kernel_selectiveScanStep(bmojo::Args& a) {
   const char* name = "selectiveScanStep";
   if (readFloatDType(a, name) == bmojo::BF16) {

@@ -388,7 +388,9 @@ const bf16Train = read<{ rows: OursRow[] }>(join(bf16Call, "speed-train.json")).
 const bf16TorchKernels = read<{ roofline: TorchRow[]; kernels: TorchRow[] }>(
   join(bf16Call, "pytorch-kernels.json"),
 );
-const bf16Speed = read<{ rows: SpeedRow[] }>(join(bf16Call, "speed-cuda-bf16.json")).rows;
+/** Prefill and decode in bf16 compute: call 52, the build whose scan step takes a float32 state. */
+const bf16SpeedCall = "bf16-2026-11-29/call52";
+const bf16Speed = read<{ rows: SpeedRow[] }>(join(bf16SpeedCall, "speed-cuda-bf16.json")).rows;
 const torchBf16Kernel = (name: string): TorchRow => {
   const row = bf16TorchKernels.kernels.find((r) => r.name === name && r.dtype === "bf16");
   if (row === undefined) throw new Error(`no PyTorch bf16 kernel row "${name}" in ${bf16Call}`);
@@ -476,7 +478,7 @@ for (const plan of ["bmojo", "transformer", "mamba"]) {
   if (speed === undefined) throw new Error(`no bf16 speed row for ${plan} in ${bf16Call}`);
   add({
     group: "prefill",
-    what: `${plan}: prefill 2048 tokens, batch 1 (${bf16Call.split("/")[1].replace("call", "call ")})`,
+    what: `${plan}: prefill 2048 tokens, batch 1 (${bf16SpeedCall.split("/")[1].replace("call", "call ")})`,
     precision: MIXED,
     ours: speed.prefillMs,
     anchor: torchModel(plan, "prefill 2048 tokens, batch 1", "bf16", "eager").median_ms,
@@ -487,7 +489,7 @@ for (const plan of ["bmojo", "transformer", "mamba"]) {
   if (greedy !== undefined) {
     add({
       group: "decode",
-      what: `${plan}: greedy decode replayed, after 2048 tokens, batch 1 (${bf16Call.split("/")[1].replace("call", "call ")})`,
+      what: `${plan}: greedy decode replayed, after 2048 tokens, batch 1 (${bf16SpeedCall.split("/")[1].replace("call", "call ")})`,
       precision: MIXED,
       ours: greedy,
       anchor: torchModel(plan, "decode", "bf16", "eager").tokens_per_s as number,
@@ -730,13 +732,15 @@ ${table}
   (2.66× its TF32 run, 0.86× PyTorch compiled), Mamba 150k (1.24×). PyTorch's bf16 model rows are
   the earlier call's of pytorch-models.json (autocast); its bf16 Transformer decoded at 17
   tokens/s there against 101 in fp32, an outlier of that run that inflates the Transformer's
-  bf16 decode ratio. Prefill at batch 1 gains most where attention and the activations dominate
-  (Transformer 3.9 against 6.9 ms in float32 in the same call, B'MOJO 13.1 against 20.0, Mamba
-  10.8 against 12.1). Decode at batch 1 is launch-bound: greedy replays run at about the float32
-  speed (Transformer 1,327 against 1,326 tokens/s, B'MOJO 1,418 against 1,472, Mamba 1,389
-  against 1,655: a Mamba step widens its scan's inputs to the float32 SSM state, four more small
-  kernels a layer). The model check in bf16 compute against the cpu backend's exact emulation
-  passes for every plan (the backend-cuda README).
+  bf16 decode ratio. Prefill and decode rows come from call 52 (the final build: the scan step
+  takes a float32 state with bf16 inputs), float32 in the same call in parentheses: prefill at
+  batch 1 gains most where attention and the activations dominate (Transformer 3.9 ms (7.0),
+  B'MOJO 18.8 (20.4; 13.1 against 20.0 in call 50), Mamba 10.8 (12.0)). Decode at batch 1 is
+  launch-bound, so bf16 greedy replays run at about float32's speed: Transformer 1,338 tokens/s
+  (1,335), B'MOJO 1,505 (1,482), Mamba 1,608 (1,667; 1,389 in call 50, when a Mamba step still
+  cast its scan's inputs to the float32 state: four more small kernels a layer). The model check
+  in bf16 compute against the cpu backend's exact emulation passes for every plan (the
+  backend-cuda README).
 `;
 
 writeFileSync(join(outDir, "bench-cuda.md"), md);

@@ -12,7 +12,14 @@
  * parallel `forward` takes and returns a `MambaState`, so prefill can run in chunks and `step`
  * continues exactly where a forward stopped.
  */
-import { Linear, Module, type InitOptions, assertPositiveInt, castToCompute } from "@bmojo/nn";
+import {
+  Linear,
+  Module,
+  type InitOptions,
+  assertPositiveInt,
+  castToCompute,
+  meetsBfloat16,
+} from "@bmojo/nn";
 import {
   type Backend,
   type CausalConv1dResult,
@@ -347,25 +354,22 @@ export class Mamba extends Module {
   }
 
   /**
-   * One token from its input projection. The scan step runs in the SSM state's dtype: bfloat16
-   * inputs meet a float32 h there (x, z and x_proj's output widened to float32, the float32
-   * parameters as they are), and y is rounded back to bfloat16 for out_proj. Everything else runs
-   * in bfloat16 as the parallel form does, so the two agree within bfloat16 rounding.
+   * One token from its input projection, in the input's dtype; with bfloat16 inputs the scan step
+   * reads and writes the float32 SSM state (its kernel takes a float32 state with bfloat16 inputs),
+   * and everything else runs in bfloat16 as the parallel form does.
    */
   private stepFrom(xz: Tensor, state: MambaState): Tensor {
     const { dInner: E, dState: N, dtRank: R } = this.config;
     const [x, z] = split(xz, [E, E], 1);
     const xc = this.conv1d.step(x, state.conv);
-    const dtype = state.ssm.dtype;
-    const widen = (t: Tensor): Tensor => (t.dtype === dtype ? t : cast(t, dtype));
-    const [dtLow, B, C] = split(widen(this.x_proj.forward(xc)), [R, N, N], 1);
-    const y = selectiveScanStep(state.ssm, widen(xc), this.deltaLow(dtLow), this.decodeA(), B, C, {
-      D: this.D,
-      z: widen(z),
-      deltaBias: this.dt_proj.bias,
+    const [dtLow, B, C] = split(this.x_proj.forward(xc), [R, N, N], 1);
+    const y = selectiveScanStep(state.ssm, xc, this.deltaLow(dtLow), this.decodeA(xz), B, C, {
+      D: this.computeParameter(this.D, xz),
+      z,
+      deltaBias: this.computeParameter(this.dt_proj.bias as Tensor, xz),
       deltaSoftplus: true,
     });
-    return this.out_proj.forward(y.dtype === xz.dtype ? y : cast(y, xz.dtype));
+    return this.out_proj.forward(y);
   }
 
   /**
@@ -394,15 +398,18 @@ export class Mamba extends Module {
   }
 
   /**
-   * A for `step` (which records no gradient; the parameters' dtype, as the state's): computed once
-   * and reused until A_log is written in place (an optimizer step, a checkpoint load:
-   * `Tensor.version` changes), saving two kernels per token.
+   * A for `step` (which records no gradient) in the dtype of the inputs `x`: computed once and
+   * reused until A_log is written in place (an optimizer step, a checkpoint load: `Tensor.version`
+   * changes) or the inputs' dtype changes, saving two kernels (three in bfloat16) per token.
    */
-  private decodeA(): Tensor {
+  private decodeA(x: Tensor): Tensor {
     const cached = this.cachedA;
-    if (cached !== null && cached.version === this.A_log.version) return cached.A;
+    const dtype = meetsBfloat16(this.A_log, x) ? x.dtype : this.A_log.dtype;
+    if (cached !== null && cached.version === this.A_log.version && cached.A.dtype === dtype) {
+      return cached.A;
+    }
     cached?.A.dispose();
-    const A = keep(this.A());
+    const A = keep(tidy(() => castToCompute(this.A(), x)));
     this.cachedA = { A, version: this.A_log.version };
     return A;
   }

@@ -11,6 +11,7 @@ import {
   mul,
   randomNormal,
   roundBfloat16,
+  selectiveScanStep,
   sum,
   tensor,
   valueAndGrad,
@@ -86,6 +87,30 @@ describe("bfloat16 tensors on the cpu backend (emulated storage)", () => {
     expect(value.dtype).toBe("float32");
     expect(grads.w.dtype).toBe("float32");
     expect(arr(grads.w)).toEqual(arr(x));
+  });
+
+  it("step a scan with bfloat16 inputs through a float32 state, as float32 on their values", () => {
+    const [batch, channels, stateSize] = [2, 3, 4];
+    const b16 = (shape: number[], seed: number) => cast(randomNormal(shape, seed), "bfloat16");
+    const u = b16([batch, channels], 1);
+    const delta = cast(randomNormal([batch, channels], 2, { std: 0.1 }), "bfloat16");
+    const A = b16([channels, stateSize], 3);
+    const B = b16([batch, stateSize], 4);
+    const C = b16([batch, stateSize], 5);
+    const wide = (t: typeof u) => cast(t, "float32");
+    const state = randomNormal([batch, channels, stateSize], 6);
+    const reference = cast(state, "float32");
+    const y = selectiveScanStep(state, u, delta, A, B, C);
+    const expected = selectiveScanStep(reference, wide(u), wide(delta), wide(A), wide(B), wide(C));
+    expect(y.dtype).toBe("bfloat16");
+    expect(state.dtype).toBe("float32");
+    expect(arr(y)).toEqual(arr(expected).map(roundBfloat16));
+    expect(arr(state)).toEqual(arr(reference)); // h kept in float32, not rounded
+    expect(() =>
+      selectiveScanStep(cast(state, "bfloat16"), wide(u), wide(delta), wide(A), wide(B), wide(C)),
+    ).toThrow(
+      /selectiveScanStep: state is bfloat16 but the inputs are float32; the state must have the inputs' dtype\./,
+    );
   });
 
   it("refuse bfloat16 on a backend that does not list it, naming the backends that do", () => {

@@ -5,7 +5,7 @@
  *                           stateSize
  *   selectiveScanBackward:  INPUTS, initialState?, dOut, dLastState?, du, ddelta, dA, dB, dC, dD?,
  *                           dz?, dDeltaBias?, dInitialState?, batch, length, channels, stateSize
- *   selectiveScanStep:      INPUTS, state, out, batch, channels, stateSize
+ *   selectiveScanStep:      INPUTS, state, out, batch, channels, stateSize, stateDType
  *
  *   INPUTS = dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus
  *
@@ -47,6 +47,7 @@ const selectiveScanStep: Marshaller<SelectiveScanStepArgs> = (a, w) => {
   writeInputs(a, w);
   w.buf(a.state).buf(a.out);
   w.num(a.batch).num(a.channels).num(a.stateSize);
+  w.dtype(a.stateDType ?? a.dtype);
 };
 
 export const scanMarshallers = { selectiveScan, selectiveScanBackward, selectiveScanStep };

@@ -424,10 +424,12 @@ export interface SelectiveScanBackwardArgs extends Omit<SelectiveScanArgs, "out"
 
 /**
  * One decode step of selectiveScan: u, delta, z, out [B, E]; B, C [B, N]; state [B, E, N] is
- * updated in place.
+ * updated in place. The state has `stateDType` when given: float32 with bfloat16 inputs (mixed
+ * precision keeps h in float32; only a backend that stores bfloat16 sees it), else `dtype`.
  */
 export interface SelectiveScanStepArgs {
   dtype: DType;
+  stateDType?: DType;
   u: BufferId;
   delta: BufferId;
   A: BufferId;

@@ -332,7 +332,8 @@ export function selectiveScan(
 
 /**
  * One decode step of selectiveScan: u, delta (, z) [B, E]; B, C [B, N]; state [B, E, N] is
- * updated in place. Returns out [B, E]. No gradient.
+ * updated in place. Returns out [B, E]. No gradient. With bfloat16 inputs the state may be
+ * float32 (mixed precision keeps h in float32).
  */
 export function selectiveScanStep(
   state: Tensor,
@@ -347,7 +348,13 @@ export function selectiveScanStep(
   const { D = null, z = null, deltaBias = null, deltaSoftplus = false } = options;
   const backend = backendOf(op, state, u, delta, A, B, C, D, z, deltaBias);
   assertFloat(op, "u", u);
-  const dtype = assertSameDType(op, { state, u, delta, A, B, C, D, z, deltaBias });
+  const dtype = assertSameDType(op, { u, delta, A, B, C, D, z, deltaBias });
+  const wideState = dtype === "bfloat16" && state.dtype === "float32";
+  if (state.dtype !== dtype && !wideState) {
+    throw new TypeError(
+      `${op}: state is ${state.dtype} but the inputs are ${dtype}; the state must have the inputs' dtype${dtype === "bfloat16" ? " or be float32" : ""}.`,
+    );
+  }
   assertRank(op, "u", u, 2, "[batch, channels]");
   const [batch, channels] = u.shape;
   assertRank(op, "A", A, 2, "[channels, stateSize]");
@@ -366,6 +373,7 @@ export function selectiveScanStep(
     "selectiveScanStep",
   )({
     dtype,
+    ...(wideState ? { stateDType: state.dtype } : {}),
     u: u.storage.id,
     delta: delta.storage.id,
     A: A.storage.id,

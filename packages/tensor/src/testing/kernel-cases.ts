@@ -1500,25 +1500,38 @@ function selectiveScanStepCases(): ConformanceCase[] {
   const options = SCAN_OPTIONS.map((o) =>
     o.initialState ? { ...o, initialState: false, label: o.label.replace(" initialState", "") } : o,
   );
-  return FLOAT_DTYPES.flatMap((dtype) =>
+  // [inputs' dtype, state's dtype]: the state also float32 with bfloat16 inputs (mixed precision
+  // keeps h in float32); those inputs travel as bfloat16 patterns.
+  const pairs: [FloatDType, FloatDType][] = [
+    ...FLOAT_DTYPES.map((d): [FloatDType, FloatDType] => [d, d]),
+    ["bfloat16", "float32"],
+  ];
+  return pairs.flatMap(([dtype, stateDType]) =>
     SCAN_SHAPES.flatMap(([batch, , channels, stateSize]) =>
       options.map((o) =>
         kernelCase(
           "selectiveScanStep",
-          dtype,
-          `B=${batch} E=${channels} N=${stateSize} ${o.label}`,
+          stateDType === dtype ? dtype : [dtype, stateDType],
+          `B=${batch} E=${channels} N=${stateSize} ${o.label}${stateDType === dtype ? "" : " (float32 state)"}`,
           async (ctx, inp) => {
+            const inputs = scanInputs(inp, o, batch, 1, channels, stateSize);
+            const mixed = stateDType !== dtype;
             await compareKernel(
               ctx,
               "selectiveScanStep",
               {
-                inputs: scanInputs(inp, o, batch, 1, channels, stateSize),
+                inputs: mixed
+                  ? Object.fromEntries(
+                      Object.entries(inputs).map(([k, v]) => [k, encodeBfloat16(v)]),
+                    )
+                  : inputs,
                 outputs: {
                   out: out(dtype, batch * channels),
-                  state: inPlace(inp.normal(batch * channels * stateSize)),
+                  state: inPlace(inp.normal(batch * channels * stateSize, 1, stateDType)),
                 },
                 args: (ids) => ({
                   dtype,
+                  ...(mixed ? { stateDType } : {}),
                   ...scanArgs(ids, o),
                   state: ids.state,
                   out: ids.out,

@@ -304,7 +304,7 @@ export function selectiveScanBackward(s: CpuStore, a: SelectiveScanBackwardArgs)
 export function selectiveScanStep(s: CpuStore, a: SelectiveScanStepArgs): void {
   const { dtype, batch, channels, stateSize, deltaSoftplus } = a;
   const inp = scanInputs(s, a);
-  const state = s.float(a.state, dtype);
+  const state = s.float(a.state, a.stateDType ?? dtype);
   const out = s.float(a.out, dtype);
   const stateElems = channels * stateSize;
   const h = new Float64Array(stateElems);
