@@ -5,6 +5,7 @@
 import { Attention, DevicePosition } from "@bmojo/attention";
 import { Embedding, Linear, Module, RMSNorm } from "@bmojo/nn";
 import {
+  getBackend,
   cast,
   type Backend,
   Random,
@@ -31,7 +32,7 @@ import {
 } from "./block.js";
 import { BMojoLayer, type ChunkSelection, type EideticSnapshot } from "./bmojo-layer.js";
 import { type CompileStepOptions, CompiledStep } from "./compiled-step.js";
-import { type ModelConfig, type ResolvedConfig, resolveConfig } from "./config.js";
+import { ConfigError, type ModelConfig, type ResolvedConfig, resolveConfig } from "./config.js";
 
 /** Recurrent state of a whole model for `batch` sequences. */
 export interface ModelCache {
@@ -61,7 +62,15 @@ export class LanguageModel extends Module {
   constructor(config: ModelConfig, options: { backend?: Backend } = {}) {
     super();
     this.config = resolveConfig(config);
-    const { vocabSize, dModel, dtype, seed, normEps } = this.config;
+    const { vocabSize, dModel, dtype, seed, normEps, computeDType } = this.config;
+    const backend = options.backend ?? getBackend();
+    if (!backend.dtypes.includes(computeDType)) {
+      throw new ConfigError(
+        "computeDType",
+        `backend '${backend.name}' does not store ${computeDType} (it stores ${backend.dtypes.join(", ")}); ` +
+          `use a backend that does (cuda; the cpu backend emulates bfloat16) or computeDType "${dtype}".`,
+      );
+    }
     const init = { rng: new Random(seed), dtype, backend: options.backend };
     this.embedding = this.registerModule("embedding", new Embedding(vocabSize, dModel, init));
     this.blocks = this.config.layers.map((spec, i) =>

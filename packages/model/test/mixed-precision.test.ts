@@ -87,6 +87,21 @@ describe("bfloat16 compute with float32 parameters", () => {
     expect(same.replayRelError).toBeLessThan(1e-6);
   });
 
+  it("refuses bfloat16 compute on a backend that does not store bfloat16, naming the fix", () => {
+    class Float32Only extends CpuBackend {
+      override readonly dtypes = ["float32", "int32"] as const;
+    }
+    expect(
+      () =>
+        new LanguageModel(
+          { ...preset("mamba", "tiny"), computeDType: "bfloat16" },
+          { backend: new Float32Only("f32-only") },
+        ),
+    ).toThrow(
+      /computeDType: backend 'f32-only' does not store bfloat16 \(it stores float32, int32\); use a backend that does \(cuda; the cpu backend emulates bfloat16\) or computeDType "float32"\./,
+    );
+  });
+
   it("refuses bfloat16 compute with float64 parameters, naming the choices", () => {
     expect(
       () =>
