@@ -95,28 +95,12 @@ constexpr float kLn2 = 0.6931471805599453f;
 // Device helpers
 // ---------------------------------------------------------------------------------------------
 
-/** 16-byte global → shared copy; when !full the 16 bytes are zero-filled and nothing is read. */
-__device__ __forceinline__ void cpAsync16(float* dst, const float* src, bool full) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  const int n = full ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(n)
-               : "memory");
-}
-
-/** 4-byte global → shared copy; zero-filled when !full. */
-__device__ __forceinline__ void cpAsync4(float* dst, const float* src, bool full) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  const int n = full ? 4 : 0;
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(n)
-               : "memory");
-}
-
-__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-
-template <int N>
-__device__ __forceinline__ void cpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
+using bmojo::awaitTile;
+using bmojo::cpAsync16;
+using bmojo::cpAsync4;
+using bmojo::cpAsyncCommit;
+using bmojo::cpAsyncWait;
+using bmojo::sharedAddress;
 
 /**
  * Stages ROWS rows of a row-major [*, dh] global matrix starting at `src` into shared rows of
@@ -132,14 +116,16 @@ __device__ __forceinline__ void loadRows(float* dst, const float* src, int valid
       const int r = idx / kChunks;
       const int c = (idx - r * kChunks) * 4;
       const bool ok = r < valid && c < dh;  // dh % 4 == 0: a chunk is all in or all out
-      cpAsync16(dst + r * kStride + c, ok ? src + static_cast<size_t>(r) * dh + c : src, ok);
+      cpAsync16(sharedAddress(dst + r * kStride + c), ok ? src + static_cast<size_t>(r) * dh + c : src,
+                ok);
     }
   } else {
     for (int idx = threadIdx.x; idx < ROWS * DH; idx += kThreads) {
       const int r = idx / DH;
       const int c = idx - r * DH;
       const bool ok = r < valid && c < dh;
-      cpAsync4(dst + r * kStride + c, ok ? src + static_cast<size_t>(r) * dh + c : src, ok);
+      cpAsync4(sharedAddress(dst + r * kStride + c), ok ? src + static_cast<size_t>(r) * dh + c : src,
+               ok);
     }
   }
 }
@@ -225,7 +211,7 @@ template <int N>
 __device__ __forceinline__ void loadScalars(float* dst, const float* src, int valid) {
   for (int idx = threadIdx.x; idx < N; idx += kThreads) {
     const bool ok = idx < valid;
-    cpAsync4(dst + idx, ok ? src + idx : src, ok);
+    cpAsync4(sharedAddress(dst + idx), ok ? src + idx : src, ok);
   }
 }
 
@@ -547,13 +533,7 @@ __global__ void __launch_bounds__(kThreads, MINB) attentionForwardKernel(const F
   }
 
   for (int t = 0; t < kt.count; ++t) {
-    if (t + 1 < kt.count) {
-      issueKeys(t + 1);
-      cpAsyncWait<1>();
-    } else {
-      cpAsyncWait<0>();
-    }
-    __syncthreads();
+    awaitTile(t, kt.count, issueKeys);
     const int buf = (t + 1) & 1;
     const int k0 = (kt.first + t) * BK;
     const int window = p.window;
@@ -1128,16 +1108,6 @@ void launchBackwardMma(const BackwardParams<bf16>& p, bool vec4, bool memory) {
 using bmojo::alignedVec4;
 using bmojo::Scratch;
 
-/** Reads the dtype code: float32 (false) or bfloat16 (true); throws for any other. */
-bool readBf16(bmojo::Args& a, const char* kernel) {
-  const bmojo::DType dtype = a.dtype();
-  if (dtype != bmojo::F32 && dtype != bmojo::BF16) {
-    throw std::invalid_argument(std::string(kernel) + ": the cuda backend's attention supports " +
-                                "float32 and bfloat16 only");
-  }
-  return dtype == bmojo::BF16;
-}
-
 /** kernel_attention after the dtype; T is the element type (float or bf16). */
 template <typename T>
 void attentionForward(bmojo::Args& a) {
@@ -1346,17 +1316,11 @@ void attentionBackward(bmojo::Args& a) {
 }  // namespace
 
 void kernel_attention(bmojo::Args& a) {
-  if (readBf16(a, "attention")) {
-    attentionForward<bf16>(a);
-  } else {
-    attentionForward<float>(a);
-  }
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "attention"),
+                       [&](auto e) { attentionForward<typename decltype(e)::type>(a); });
 }
 
 void kernel_attentionBackward(bmojo::Args& a) {
-  if (readBf16(a, "attentionBackward")) {
-    attentionBackward<bf16>(a);
-  } else {
-    attentionBackward<float>(a);
-  }
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "attentionBackward"),
+                       [&](auto e) { attentionBackward<typename decltype(e)::type>(a); });
 }

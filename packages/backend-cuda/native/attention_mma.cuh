@@ -50,26 +50,6 @@ struct Config {
   static constexpr int kMinBlocks = DH <= 64 ? 3 : 2;
 };
 
-__device__ __forceinline__ unsigned sharedAddress(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-
-/** 16-byte global → shared copy; when !full the 16 bytes are zero-filled and nothing is read. */
-__device__ __forceinline__ void cpAsync16(unsigned dst, const void* src, bool full) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(full ? 16 : 0)
-               : "memory");
-}
-
-__device__ __forceinline__ void cpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-
-template <int N>
-__device__ __forceinline__ void cpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 /** Four 8x8 bf16 matrices; lanes 8i..8i+7 give the row addresses of matrix i, register i of a
  *  lane holds elements (lane / 4, 2 (lane % 4) + {0, 1}) of matrix i. */
 __device__ __forceinline__ void ldmatrixX4(unsigned addr, unsigned (&r)[4]) {
@@ -341,13 +321,7 @@ __global__ void __launch_bounds__(kThreads, Config<DH>::kMinBlocks)
 
   const int window = p.window;
   for (int t = 0; t < kt.count; ++t) {
-    if (t + 1 < kt.count) {
-      issueKeys(t + 1);
-      cpAsyncWait<1>();
-    } else {
-      cpAsyncWait<0>();
-    }
-    __syncthreads();
+    awaitTile(t, kt.count, issueKeys);
     const int buf = (t + 1) & 1;
     const int k0 = (kt.first + t) * kKeys;
     // Keys [k0, k0 + kKeys) against the warp's visible range [wLo - window + 1, wHi].

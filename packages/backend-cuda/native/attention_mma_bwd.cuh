@@ -54,11 +54,6 @@ struct BwdConfig {
   static constexpr int kDqCols = DH / kColGroups;
 };
 
-/** 4-byte global → shared copy. */
-__device__ __forceinline__ void cpAsync4(unsigned dst, const void* src) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(src) : "memory");
-}
-
 /**
  * The backward kernel (see the header comment). Params: the backward parameters of attention.cu
  * (bf16 q, k, v, dOut, dk, dv; float32 lse2, dvec and the dq scratch); p.window is clamped to
@@ -134,14 +129,14 @@ __global__ void __launch_bounds__(kThreads, BwdConfig<DH>::kMinBlocks)
     // Rows past the tile's end: lse2 = +Inf (every probability 0), Dvec = 0.
     if (tid < BQ) {
       if (tid < nq) {
-        cpAsync4(sharedAddress(Ls + buf * BQ + tid), p.lse2 + rb + tid);
+        cpAsync4(sharedAddress(Ls + buf * BQ + tid), p.lse2 + rb + tid, true);
       } else {
         Ls[buf * BQ + tid] = __int_as_float(0x7f800000);
       }
     } else if (tid < 2 * BQ) {
       const int r = tid - BQ;
       if (r < nq) {
-        cpAsync4(sharedAddress(Ds + buf * BQ + r), p.dvec + rb + r);
+        cpAsync4(sharedAddress(Ds + buf * BQ + r), p.dvec + rb + r, true);
       } else {
         Ds[buf * BQ + r] = 0.f;
       }
@@ -189,13 +184,7 @@ __global__ void __launch_bounds__(kThreads, BwdConfig<DH>::kMinBlocks)
     }
   }
   for (int it = 0; it < iterations; ++it) {
-    if (it + 1 < iterations) {
-      issueQueries(it + 1);
-      cpAsyncWait<1>();
-    } else {
-      cpAsyncWait<0>();
-    }
-    __syncthreads();
+    awaitTile(it, iterations, issueQueries);
     const int buf = it & 1;
     int i0;
     int nq;

@@ -1,10 +1,56 @@
-// The tile ranges the attention kernels share (attention.cu's SIMT kernels, attention_mma*.cuh's
-// tensor-core ones): which key tiles a query tile reads, and which query tiles read a key tile.
+// What the attention kernels share (attention.cu's SIMT kernels, attention_mma*.cuh's
+// tensor-core ones): staging tiles in shared memory with cp.async, and the tile ranges — which key
+// tiles a query tile reads, and which query tiles read a key tile.
 #pragma once
 
 #include <cstddef>
 
 namespace bmojo {
+
+/** The shared-memory address of a pointer into shared memory (for cp.async and ldmatrix). */
+__device__ __forceinline__ unsigned sharedAddress(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+/** 16-byte global → shared copy; when !full the 16 bytes are zero-filled and nothing is read. */
+__device__ __forceinline__ void cpAsync16(unsigned dst, const void* src, bool full) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(full ? 16 : 0)
+               : "memory");
+}
+
+/** 4-byte global → shared copy; when !full the 4 bytes are zero-filled and nothing is read. */
+__device__ __forceinline__ void cpAsync4(unsigned dst, const void* src, bool full) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src),
+               "r"(full ? 4 : 0)
+               : "memory");
+}
+
+__device__ __forceinline__ void cpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+/** Waits until at most N committed cp.async groups of this thread are still in flight. */
+template <int N>
+__device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+/**
+ * Tiles double-buffered through cp.async, before working on tile t of `count`: issues tile t + 1
+ * (`issue(t + 1)`, which commits its group) when there is one, waits until tile t has landed, and
+ * syncs the block.
+ */
+template <typename Issue>
+__device__ __forceinline__ void awaitTile(int t, int count, Issue&& issue) {
+  if (t + 1 < count) {
+    issue(t + 1);
+    cpAsyncWait<1>();
+  } else {
+    cpAsyncWait<0>();
+  }
+  __syncthreads();
+}
 
 /** The in-context key tiles of `tile` keys (aligned to it) covering [max(0, pLo − window + 1),
  *  pHi]: the keys queries at positions pLo…pHi may see. Tile t of them starts at key

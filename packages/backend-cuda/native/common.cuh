@@ -144,6 +144,35 @@ inline DType readDType(Args& a, const char* kernel) {
   return d;
 }
 
+/**
+ * Reads the dtype code of a kernel that computes on floats: float32 or bfloat16; int32 and
+ * unknown codes are refused, naming `kernel`.
+ */
+inline DType readFloatDType(Args& a, const char* kernel) {
+  const DType d = a.dtype();
+  if (d != F32 && d != BF16) {
+    throw std::invalid_argument(std::string(kernel) +
+                                ": the cuda backend implements this kernel for float32 and bfloat16 only");
+  }
+  return d;
+}
+
+/** A float element type (float or bf16) carried into a generic lambda: `typename decltype(e)::type`. */
+template <typename T>
+struct FloatElem {
+  using type = T;
+};
+
+/** Calls f(FloatElem<bf16>{}) for BF16, else f(FloatElem<float>{}) (a dtype readFloatDType read). */
+template <typename F>
+void withFloatElem(DType d, F&& f) {
+  if (d == BF16) {
+    f(FloatElem<bf16>{});
+  } else {
+    f(FloatElem<float>{});
+  }
+}
+
 /** Reads a size, refusing negative ones. */
 inline int64_t readSize(Args& a, const char* kernel, const char* what) {
   int64_t n = a.i64();

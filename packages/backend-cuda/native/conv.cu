@@ -42,16 +42,6 @@ constexpr int64_t kIndex32Limit = int64_t{1} << 30;
 // Host helpers
 // ---------------------------------------------------------------------------------------------
 
-/** The call's dtype: float32 or bfloat16 (int32 and unknown codes are refused). */
-bmojo::DType readFloatDType(bmojo::Args& a, const char* kernel) {
-  const bmojo::DType dtype = a.dtype();
-  if (dtype != bmojo::F32 && dtype != bmojo::BF16) {
-    throw std::invalid_argument(std::string(kernel) +
-                                ": the cuda backend implements this kernel for float32 and bfloat16 only");
-  }
-  return dtype;
-}
-
 /** 0 = none, 1 = silu. */
 int readActivation(bmojo::Args& a, const char* kernel) {
   const int act = a.i32();
@@ -497,25 +487,16 @@ void causalConv1dStep(bmojo::Args& a) {
 // ---------------------------------------------------------------------------------------------
 
 void kernel_causalConv1d(bmojo::Args& a) {
-  if (readFloatDType(a, "causalConv1d") == bmojo::BF16) {
-    causalConv1d<bmojo::bf16>(a);
-  } else {
-    causalConv1d<float>(a);
-  }
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "causalConv1d"),
+                       [&](auto e) { causalConv1d<typename decltype(e)::type>(a); });
 }
 
 void kernel_causalConv1dBackward(bmojo::Args& a) {
-  if (readFloatDType(a, "causalConv1dBackward") == bmojo::BF16) {
-    causalConv1dBackward<bmojo::bf16>(a);
-  } else {
-    causalConv1dBackward<float>(a);
-  }
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "causalConv1dBackward"),
+                       [&](auto e) { causalConv1dBackward<typename decltype(e)::type>(a); });
 }
 
 void kernel_causalConv1dStep(bmojo::Args& a) {
-  if (readFloatDType(a, "causalConv1dStep") == bmojo::BF16) {
-    causalConv1dStep<bmojo::bf16>(a);
-  } else {
-    causalConv1dStep<float>(a);
-  }
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "causalConv1dStep"),
+                       [&](auto e) { causalConv1dStep<typename decltype(e)::type>(a); });
 }

@@ -46,21 +46,6 @@ using bmojo::fromF32;
 using bmojo::Scratch;
 using bmojo::toF32;
 
-/** The element type T of a dtype these kernels take (float32, bfloat16). */
-template <typename T>
-struct Elem {
-  using type = T;
-};
-
-/** Calls f(Elem<T>{}) for dtype's T; other dtypes (int32) are refused. */
-template <class F>
-void withFloatType(bmojo::DType dtype, const char* kernel, F f) {
-  if (dtype == bmojo::F32) return f(Elem<float>{});
-  if (dtype == bmojo::BF16) return f(Elem<bf16>{});
-  throw std::invalid_argument(std::string(kernel) +
-                              ": the cuda backend implements this kernel for float32 and bfloat16 only");
-}
-
 /** Rows, cols must be ≥ 0 and a row must be indexable by int. */
 void checkSizes(int64_t rows, int64_t cols, const char* kernel) {
   if (rows < 0 || cols < 0) throw std::invalid_argument(std::string(kernel) + ": negative size");
@@ -464,7 +449,7 @@ void checkTargets(const char* kernel, const int* targets, int64_t rows, int64_t 
 // ---------------------------------------------------------------------------------------------
 
 void kernel_softmax(bmojo::Args& a) {
-  withFloatType(a.dtype(), "softmax", [&](auto elem) {
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "softmax"), [&](auto elem) {
     using T = typename decltype(elem)::type;
     const auto* x = a.buf<const T>();
     auto* out = a.buf<T>();
@@ -478,7 +463,7 @@ void kernel_softmax(bmojo::Args& a) {
 }
 
 void kernel_softmaxBackward(bmojo::Args& a) {
-  withFloatType(a.dtype(), "softmaxBackward", [&](auto elem) {
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "softmaxBackward"), [&](auto elem) {
     using T = typename decltype(elem)::type;
     const auto* y = a.buf<const T>();
     const auto* dy = a.buf<const T>();
@@ -493,7 +478,7 @@ void kernel_softmaxBackward(bmojo::Args& a) {
 }
 
 void kernel_rmsNorm(bmojo::Args& a) {
-  withFloatType(a.dtype(), "rmsNorm", [&](auto elem) {
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "rmsNorm"), [&](auto elem) {
     using T = typename decltype(elem)::type;
     const auto* x = a.buf<const T>();
     const auto* weight = a.buf<const T>();
@@ -512,7 +497,7 @@ void kernel_rmsNorm(bmojo::Args& a) {
 }
 
 void kernel_addRmsNorm(bmojo::Args& a) {
-  withFloatType(a.dtype(), "addRmsNorm", [&](auto elem) {
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "addRmsNorm"), [&](auto elem) {
     using T = typename decltype(elem)::type;
     const auto* x = a.buf<const T>();
     const auto* residual = a.buf<const T>();
@@ -532,7 +517,7 @@ void kernel_addRmsNorm(bmojo::Args& a) {
 }
 
 void kernel_rmsNormBackward(bmojo::Args& a) {
-  withFloatType(a.dtype(), "rmsNormBackward", [&](auto elem) {
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "rmsNormBackward"), [&](auto elem) {
     using T = typename decltype(elem)::type;
     const auto* x = a.buf<const T>();
     const auto* weight = a.buf<const T>();
@@ -578,7 +563,7 @@ void kernel_rmsNormBackward(bmojo::Args& a) {
 }
 
 void kernel_crossEntropy(bmojo::Args& a) {
-  withFloatType(a.dtype(), "crossEntropy", [&](auto elem) {
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "crossEntropy"), [&](auto elem) {
     using T = typename decltype(elem)::type;
     const auto* logits = a.buf<const T>();
     const auto* targets = a.buf<const int>();
@@ -597,7 +582,7 @@ void kernel_crossEntropy(bmojo::Args& a) {
 }
 
 void kernel_crossEntropyBackward(bmojo::Args& a) {
-  withFloatType(a.dtype(), "crossEntropyBackward", [&](auto elem) {
+  bmojo::withFloatElem(bmojo::readFloatDType(a, "crossEntropyBackward"), [&](auto elem) {
     using T = typename decltype(elem)::type;
     const auto* logits = a.buf<const T>();
     const auto* targets = a.buf<const int>();

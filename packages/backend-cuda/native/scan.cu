@@ -829,16 +829,6 @@ __global__ void __launch_bounds__(kRoundBlock)
 // Host side
 // ---------------------------------------------------------------------------------------------
 
-/** The call's dtype: float32 or bfloat16 (int32 and unknown codes are refused). */
-bmojo::DType readFloatDType(bmojo::Args& a, const char* name) {
-  const bmojo::DType d = a.dtype();
-  if (d != bmojo::F32 && d != bmojo::BF16) {
-    throw std::invalid_argument(std::string(name) +
-                                ": the cuda backend implements it for float32 and bfloat16 only");
-  }
-  return d;
-}
-
 void requireEnd(const bmojo::Args& a, const char* name) {
   if (a.remaining() != 0) {
     throw std::invalid_argument(std::string(name) +
@@ -988,9 +978,10 @@ class AtomicSum {
 
 // The entries' bodies. Elem: the element type of the buffers (float or bf16).
 
-template <typename Elem>
-void selectiveScan(bmojo::Args& a, const char* name) {
-  FwdParams<Elem> p{};
+/** Reads INPUTS (u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus) into p's fields of those
+ *  names (the forward's, backward's or step's parameters, of element type Elem). */
+template <template <typename...> class Params, typename Elem, typename... Rest>
+void readInputs(bmojo::Args& a, Params<Elem, Rest...>& p) {
   p.u = a.buf<const Elem>();
   p.delta = a.buf<const Elem>();
   p.A = a.buf<const Elem>();
@@ -1000,6 +991,12 @@ void selectiveScan(bmojo::Args& a, const char* name) {
   p.z = a.optBuf<const Elem>();
   p.deltaBias = a.optBuf<const Elem>();
   p.softplus = a.flag();
+}
+
+template <typename Elem>
+void selectiveScan(bmojo::Args& a, const char* name) {
+  FwdParams<Elem> p{};
+  readInputs(a, p);
   p.initialState = a.optBuf<const Elem>();
   p.out = a.buf<Elem>();
   p.lastState = a.buf<Elem>();
@@ -1017,15 +1014,7 @@ void selectiveScan(bmojo::Args& a, const char* name) {
 template <typename Elem>
 void selectiveScanBackward(bmojo::Args& a, const char* name) {
   BwdParams<Elem> p{};
-  p.u = a.buf<const Elem>();
-  p.delta = a.buf<const Elem>();
-  p.A = a.buf<const Elem>();
-  p.B = a.buf<const Elem>();
-  p.C = a.buf<const Elem>();
-  p.D = a.optBuf<const Elem>();
-  p.z = a.optBuf<const Elem>();
-  p.deltaBias = a.optBuf<const Elem>();
-  p.softplus = a.flag();
+  readInputs(a, p);
   p.initialState = a.optBuf<const Elem>();
   p.dOut = a.buf<const Elem>();
   p.dLastState = a.optBuf<const Elem>();
@@ -1086,15 +1075,7 @@ void launchStep(StepParams<Elem, State> p, const char* name) {
 template <typename Elem>
 void selectiveScanStep(bmojo::Args& a, const char* name) {
   StepParams<Elem, Elem> p{};
-  p.u = a.buf<const Elem>();
-  p.delta = a.buf<const Elem>();
-  p.A = a.buf<const Elem>();
-  p.B = a.buf<const Elem>();
-  p.C = a.buf<const Elem>();
-  p.D = a.optBuf<const Elem>();
-  p.z = a.optBuf<const Elem>();
-  p.deltaBias = a.optBuf<const Elem>();
-  p.softplus = a.flag();
+  readInputs(a, p);
   void* state = a.buf();
   p.out = a.buf<Elem>();
   p.batch = checkedDim(a.i64(), "batch", name);
@@ -1124,11 +1105,8 @@ void selectiveScanStep(bmojo::Args& a, const char* name) {
 // lastState, batch, length, channels, stateSize.
 void kernel_selectiveScan(bmojo::Args& a) {
   const char* name = "selectiveScan";
-  if (readFloatDType(a, name) == bmojo::BF16) {
-    selectiveScan<bf16>(a, name);
-  } else {
-    selectiveScan<float>(a, name);
-  }
+  bmojo::withFloatElem(bmojo::readFloatDType(a, name),
+                       [&](auto e) { selectiveScan<typename decltype(e)::type>(a, name); });
 }
 
 // Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, initialState?, dOut,
@@ -1136,20 +1114,14 @@ void kernel_selectiveScan(bmojo::Args& a) {
 // channels, stateSize.
 void kernel_selectiveScanBackward(bmojo::Args& a) {
   const char* name = "selectiveScanBackward";
-  if (readFloatDType(a, name) == bmojo::BF16) {
-    selectiveScanBackward<bf16>(a, name);
-  } else {
-    selectiveScanBackward<float>(a, name);
-  }
+  bmojo::withFloatElem(bmojo::readFloatDType(a, name),
+                       [&](auto e) { selectiveScanBackward<typename decltype(e)::type>(a, name); });
 }
 
 // Arguments: dtype, u, delta, A, B, C, D?, z?, deltaBias?, deltaSoftplus, state, out, batch,
 // channels, stateSize, stateDType.
 void kernel_selectiveScanStep(bmojo::Args& a) {
   const char* name = "selectiveScanStep";
-  if (readFloatDType(a, name) == bmojo::BF16) {
-    selectiveScanStep<bf16>(a, name);
-  } else {
-    selectiveScanStep<float>(a, name);
-  }
+  bmojo::withFloatElem(bmojo::readFloatDType(a, name),
+                       [&](auto e) { selectiveScanStep<typename decltype(e)::type>(a, name); });
 }

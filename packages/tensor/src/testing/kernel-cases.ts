@@ -751,16 +751,7 @@ function gatherCases(): ConformanceCase[] {
             indices: gatherIndices(inp, count, rows),
           },
           outputs: { out: out(dtype, outer * count * inner) },
-          args: (ids) => ({
-            dtype,
-            table: ids.table,
-            indices: ids.indices,
-            out: ids.out,
-            outer,
-            rows,
-            inner,
-            count,
-          }),
+          args: gatherArgs(dtype, shape),
         });
       }),
     );
@@ -772,19 +763,24 @@ function gatherCases(): ConformanceCase[] {
     indexErrorCase("gather", [outer, rows, inner, count], gatherIndices, (inp, indices) => ({
       inputs: { table: inp.normal(outer * rows * inner), indices },
       outputs: { out: out("float32", outer * count * inner) },
-      args: (ids) => ({
-        dtype: "float32",
-        table: ids.table,
-        indices: ids.indices,
-        out: ids.out,
-        outer,
-        rows,
-        inner,
-        count,
-      }),
+      args: gatherArgs("float32", [outer, rows, inner, count]),
     })),
   );
   return cases;
+}
+
+/** gather's arguments for buffers `ids` of `shape`. */
+function gatherArgs(dtype: DType, [outer, rows, inner, count]: readonly number[]) {
+  return (ids: Record<string, number>) => ({
+    dtype,
+    table: ids.table,
+    indices: ids.indices,
+    out: ids.out,
+    outer,
+    rows,
+    inner,
+    count,
+  });
 }
 
 /** scatterAdd's and scatter's arguments (the same layout) for buffers `ids` of `shape`. */

@@ -21,21 +21,32 @@ function checkIndices(kernel: string, indices: Int32Array, count: number, rows: 
   }
 }
 
+/**
+ * Calls row(packed, indexed) for every (o, j) in memory order of the packed [outer, count, inner]
+ * side: the offsets of its row j of slice o and of row indices[j] of slice o of the
+ * [outer, rows, inner] side.
+ */
+function eachRow(
+  a: GatherArgs | ScatterAddArgs,
+  indices: Int32Array,
+  row: (packed: number, indexed: number) => void,
+): void {
+  const { outer, rows, inner, count } = a;
+  let packed = 0;
+  for (let o = 0; o < outer; o++) {
+    const slice = o * rows * inner;
+    for (let j = 0; j < count; j++, packed += inner) row(packed, slice + indices[j] * inner);
+  }
+}
+
 /** `out[o, j, i] = table[o, indices[j], i]`; any dtype. */
 export function gather(s: CpuStore, args: GatherArgs): void {
-  const { dtype, outer, rows, inner, count } = args;
+  const { dtype, rows, inner, count } = args;
   const indices = s.int32(args.indices);
   checkIndices("gather", indices, count, rows);
   const table = s.view(args.table, dtype);
   const out = s.view(args.out, dtype);
-  let oi = 0; // out is walked in memory order
-  for (let o = 0; o < outer; o++) {
-    const tableSlice = o * rows * inner;
-    for (let j = 0; j < count; j++) {
-      let ti = tableSlice + indices[j] * inner;
-      for (const end = oi + inner; oi < end; oi++, ti++) out[oi] = table[ti];
-    }
-  }
+  eachRow(args, indices, (oi, ti) => out.set(table.subarray(ti, ti + inner), oi));
 }
 
 /**
@@ -43,37 +54,24 @@ export function gather(s: CpuStore, args: GatherArgs): void {
  * adjoint of gather. Any dtype; int32 sums wrap modulo 2^32.
  */
 export function scatterAdd(s: CpuStore, args: ScatterAddArgs): void {
-  const { dtype, outer, rows, inner, count } = args;
+  const { dtype, rows, inner, count } = args;
   const indices = s.int32(args.indices);
   checkIndices("scatterAdd", indices, count, rows);
   const updates = s.view(args.updates, dtype);
   const out = s.view(args.out, dtype);
   const wrap = dtype === "int32";
-  let ui = 0; // updates is walked in memory order
-  for (let o = 0; o < outer; o++) {
-    const outSlice = o * rows * inner;
-    for (let j = 0; j < count; j++) {
-      let oi = outSlice + indices[j] * inner;
-      const end = ui + inner;
-      if (wrap) for (; ui < end; ui++, oi++) out[oi] = (out[oi] + updates[ui]) | 0;
-      else for (; ui < end; ui++, oi++) out[oi] += updates[ui];
-    }
-  }
+  eachRow(args, indices, (ui, oi) => {
+    if (wrap) for (let i = 0; i < inner; i++) out[oi + i] = (out[oi + i] + updates[ui + i]) | 0;
+    else for (let i = 0; i < inner; i++) out[oi + i] += updates[ui + i];
+  });
 }
 
 /** `out[o, indices[j], i] = updates[o, j, i]`; any dtype. A repeated index keeps its last update. */
 export function scatter(s: CpuStore, args: ScatterArgs): void {
-  const { dtype, outer, rows, inner, count } = args;
+  const { dtype, rows, inner, count } = args;
   const indices = s.int32(args.indices);
   checkIndices("scatter", indices, count, rows);
   const updates = s.view(args.updates, dtype);
   const out = s.view(args.out, dtype);
-  let ui = 0; // updates is walked in memory order
-  for (let o = 0; o < outer; o++) {
-    const outSlice = o * rows * inner;
-    for (let j = 0; j < count; j++) {
-      out.set(updates.subarray(ui, ui + inner), outSlice + indices[j] * inner);
-      ui += inner;
-    }
-  }
+  eachRow(args, indices, (ui, oi) => out.set(updates.subarray(ui, ui + inner), oi));
 }
